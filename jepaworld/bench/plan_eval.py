@@ -1,0 +1,247 @@
+"""Two-Room goal reaching: the world model with CEM + MPC, and baselines on the same episodes.
+
+Baselines, run in the same process on the same starts and goals:
+- `random`: uniform random actions.
+- `straight_line`: heads straight for the goal using the true state, ignoring the wall. It shows
+  how much of the task needs planning through the door.
+The planner runs all active episodes in lock-step (one batched search per decision), which is how
+the planning stage fits the demo's time budget; the single-problem latency of one plan is measured
+separately on a few decisions and reported as `plan_latency_seconds`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from jepaworld.bench.media import filmstrip, save_gif, save_png
+from jepaworld.bench.protocols import TwoRoomProtocol
+from jepaworld.data.episodes import sha256_file
+from jepaworld.envs import two_room
+from jepaworld.planning.cem import CEM, CEMConfig
+from jepaworld.planning.mpc import LatentMPC, MPCConfig
+from jepaworld.planning.protocols import ActionBounds
+
+log = logging.getLogger(__name__)
+Policy = Callable[[np.ndarray, dict[str, Any]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class EpisodeSpec:
+    seed: int
+    start: tuple[float, float]
+    goal: tuple[float, float]
+    path_steps: float
+
+
+def sample_specs(
+    protocol: TwoRoomProtocol, env_config: two_room.TwoRoomConfig
+) -> list[EpisodeSpec]:
+    """Starts and goals for each protocol seed, goal >= min_goal_steps of shortest path away."""
+    specs = []
+    for seed in protocol.seeds():
+        rng = np.random.default_rng(seed)
+        for _ in range(10_000):
+            start = two_room.sample_free_position(env_config, rng)
+            goal = two_room.sample_free_position(env_config, rng)
+            steps = two_room.shortest_path_steps(env_config, start, goal)
+            if protocol.min_goal_steps <= steps < float("inf"):
+                break
+        else:
+            raise RuntimeError(
+                f"seed {seed}: no goal {protocol.min_goal_steps} steps away in this layout"
+            )
+        specs.append(
+            EpisodeSpec(seed, tuple(map(float, start)), tuple(map(float, goal)), float(steps))
+        )
+    return specs
+
+
+def make_env(
+    protocol: TwoRoomProtocol, spec: EpisodeSpec, env_kwargs: dict[str, Any]
+) -> tuple[gym.Env, np.ndarray, dict]:
+    env = gym.make(protocol.env_id, success_radius=protocol.success_radius, **env_kwargs)
+    obs, info = env.reset(seed=spec.seed, options={"start": spec.start, "goal": spec.goal})
+    return env, obs, info
+
+
+def _outcome(spec: EpisodeSpec, steps: int, info: dict[str, Any], success: bool) -> dict[str, Any]:
+    return {
+        "seed": spec.seed,
+        "start": list(spec.start),
+        "goal": list(spec.goal),
+        "shortest_path_steps": round(spec.path_steps, 2),
+        "success": bool(success),
+        "steps": steps,
+        "final_distance": round(float(info["distance"]), 3),
+    }
+
+
+def run_policy(
+    protocol: TwoRoomProtocol,
+    specs: list[EpisodeSpec],
+    make_policy: Callable[[int], Policy],
+    env_kwargs: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Run a state-based baseline policy on every episode."""
+    results = []
+    for spec in specs:
+        env, obs, info = make_env(protocol, spec, env_kwargs)
+        policy, success, steps = make_policy(spec.seed), bool(info["success"]), 0
+        while not success and steps < protocol.budget:
+            obs, _, success, _, info = env.step(policy(obs, info))
+            steps += 1
+        results.append(_outcome(spec, steps, info, success))
+        env.close()
+    return results
+
+
+def random_policy(space: gym.spaces.Box) -> Callable[[int], Policy]:
+    def make(seed: int) -> Policy:
+        rng = np.random.default_rng(seed + 7_919)
+        return lambda obs, info: rng.uniform(space.low, space.high).astype(np.float32)
+
+    return make
+
+
+def straight_line_policy(env_config: two_room.TwoRoomConfig) -> Callable[[int], Policy]:
+    def make(seed: int) -> Policy:
+        return lambda obs, info: two_room.straight_line_action(
+            info["state"], info["goal_state"], env_config.speed
+        )
+
+    return make
+
+
+@dataclass
+class _Live:
+    """One planner episode in progress."""
+
+    spec: EpisodeSpec
+    env: gym.Env
+    obs: np.ndarray
+    info: dict[str, Any]
+    frames: list[np.ndarray]
+    steps: int = 0
+    success: bool = False
+
+
+def _planner(protocol: TwoRoomProtocol, model: Any, env_action_dim: int) -> LatentMPC:
+    p = protocol.planner
+    cem = CEM(CEMConfig(samples=p.samples, elites=p.elites, iterations=p.iterations))
+    bounds = ActionBounds.box(-1.0, 1.0, model.step_action_dim)
+    return LatentMPC(model, cem, MPCConfig(horizon=p.horizon, receding=p.receding), bounds)
+
+
+def _execute(ep: _Live, actions: np.ndarray, budget: int) -> None:
+    """Apply env actions (n, A) until done or out of budget."""
+    for a in actions:
+        if ep.success or ep.steps >= budget:
+            return
+        ep.obs, _, ep.success, _, ep.info = ep.env.step(a)
+        ep.steps += 1
+        ep.frames.append(ep.obs)
+
+
+def run_planner(
+    protocol: TwoRoomProtocol,
+    specs: list[EpisodeSpec],
+    model: Any,
+    env_kwargs: dict[str, Any],
+    seed: int = 0,
+) -> tuple[list[dict[str, Any]], list[list[np.ndarray]], dict[str, float]]:
+    """Model-based MPC on every episode in lock-step. Returns outcomes, frames, timings."""
+    device = next(model.parameters()).device
+    live = []
+    for spec in specs:
+        env, obs, info = make_env(protocol, spec, env_kwargs)
+        live.append(_Live(spec, env, obs, info, [obs], success=bool(info["success"])))
+    A = live[0].env.action_space.shape[0]
+    mpc = _planner(protocol, model, A)
+    goals = torch.from_numpy(np.stack([ep.info["goal"] for ep in live])).to(device)
+    z_goal = mpc.encode_frames(goals)  # (E, D)
+    gen = torch.Generator().manual_seed(seed)
+    active = [i for i, ep in enumerate(live) if not ep.success]
+    plan_time, solved, calls, keep = 0.0, 0, 0, None
+    bar = tqdm(total=protocol.budget, desc="plan", unit="step", dynamic_ncols=True)
+    while active:
+        frames = torch.from_numpy(np.stack([live[i].obs for i in active])).to(device)
+        t0 = time.perf_counter()
+        acts = mpc.plan(frames, z_goal[active], gen, keep)  # (E, receding, A')
+        plan_time += time.perf_counter() - t0
+        solved, calls = solved + len(active), calls + 1
+        acts = acts.reshape(len(active), -1, A).numpy()  # (E, receding * k, A)
+        for i, a in zip(active, acts, strict=True):
+            _execute(live[i], a, protocol.budget)
+        still = [not live[i].success and live[i].steps < protocol.budget for i in active]
+        keep = torch.tensor(still)
+        active = [i for i, s in zip(active, still, strict=True) if s]
+        bar.n = max(ep.steps for ep in live)
+        bar.set_postfix(active=len(active), success=sum(ep.success for ep in live))
+        bar.refresh()
+    bar.close()
+    outcomes = [_outcome(ep.spec, ep.steps, ep.info, ep.success) for ep in live]
+    for ep in live:
+        ep.env.close()
+    timings = {
+        "plan_seconds_mean": plan_time / max(solved, 1),
+        "plan_calls": calls,
+        "plans": solved,
+    }
+    return outcomes, [ep.frames for ep in live], timings
+
+
+def plan_latency(
+    model: Any, protocol: TwoRoomProtocol, frames: np.ndarray, goal: np.ndarray, repeats: int = 3
+) -> list[float]:
+    """Seconds for one single-problem plan (E=1) with the protocol's planner, `repeats` times."""
+    device = next(model.parameters()).device
+    mpc = _planner(protocol, model, 2)
+    z_goal = mpc.encode_frames(torch.from_numpy(goal[None]).to(device))
+    gen = torch.Generator().manual_seed(0)
+    times = []
+    for _ in range(repeats):
+        mpc.reset()
+        t0 = time.perf_counter()
+        mpc.plan(torch.from_numpy(frames[None]).to(device), z_goal, gen)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def summarize(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    n = len(outcomes)
+    wins = sum(o["success"] for o in outcomes)
+    return {"success_rate": wins / n if n else 0.0, "successes": wins, "episodes": n}
+
+
+def write_media(
+    out: Path, frames: list[list[np.ndarray]], goals: list[np.ndarray], count: int = 4
+) -> list[str]:
+    """A filmstrip PNG and a GIF for the first `count` episodes."""
+    out.mkdir(parents=True, exist_ok=True)
+    names = []
+    for i, (fr, goal) in enumerate(zip(frames[:count], goals[:count], strict=False)):
+        names.append(save_png(filmstrip(list(fr), goal), out / f"episode_{i:02d}.png").name)
+        names.append(save_gif(list(fr) + [goal] * 5, out / f"episode_{i:02d}.gif").name)
+    return names
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def checkpoint_sha256(ckpt: Path) -> str:
+    return sha256_file(Path(ckpt) / "model.safetensors")

@@ -1,0 +1,106 @@
+"""The `jepaworld` command: parses arguments and dispatches. No logic lives here."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from jepaworld.config import add_dataclass_arguments, dataclass_from_namespace
+
+
+def _collect(cfg: Any) -> None:
+    from jepaworld.data.collect import collect
+
+    manifest = collect(cfg)
+    print(f"wrote {manifest['episodes']} episodes to {cfg.out}")
+
+
+def _train(cfg: Any) -> None:
+    from jepaworld.train import train
+
+    print(f"final checkpoint: {train(cfg)}")
+
+
+def _plan(cfg: Any) -> None:
+    from jepaworld.bench.evaluate import evaluate
+
+    r = evaluate(cfg)
+    base = ", ".join(f"{k} {v['success_rate']:.2f}" for k, v in r["baselines"].items())
+    print(
+        f"success {r['success_rate']:.2f} over {r['episodes']} episodes (baselines: {base}); "
+        f"results in {cfg.out / 'results.json'}"
+    )
+
+
+def _demo(cfg: Any) -> None:
+    from jepaworld.demo import format_table, run_demo
+
+    print(format_table(run_demo(cfg)))
+
+
+def _commands() -> dict[str, tuple[type, Callable[[Any], None]]]:
+    from jepaworld.bench.evaluate import PlanConfig
+    from jepaworld.data.collect import CollectConfig
+    from jepaworld.demo import DemoConfig
+    from jepaworld.train import TrainConfig
+
+    return {
+        "collect": (CollectConfig, _collect),
+        "train": (TrainConfig, _train),
+        "plan": (PlanConfig, _plan),
+        "demo": (DemoConfig, _demo),
+    }
+
+
+def build_parser(
+    commands: dict[str, tuple[type, Callable[[Any], None]]],
+) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jepaworld", description="JEPA world models: learn, plan, evaluate."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (cls, _) in commands.items():
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        add_dataclass_arguments(sub.add_parser(name, help=doc, description=doc), cls)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    commands = _commands()
+    parser = build_parser(commands)
+    ns = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if ns.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    cls, run = commands[ns.command]
+    try:
+        cfg = dataclass_from_namespace(cls, ns)
+    except ValueError as e:  # __post_init__ validation names the field
+        field, _, msg = str(e).partition(": ")
+        parser.error(f"argument --{field.replace('_', '-')}: {msg}" if msg else str(e))
+    from jepaworld.data.episodes import DataError
+    from jepaworld.models.world_model import CheckpointError
+    from jepaworld.train import TrainingDiverged
+
+    try:
+        run(cfg)
+    except (
+        DataError,
+        CheckpointError,
+        TrainingDiverged,
+        FileExistsError,
+        ValueError,
+        ImportError,
+    ) as e:
+        print(f"jepaworld {ns.command}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

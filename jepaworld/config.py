@@ -1,0 +1,200 @@
+"""Dataclass configs as command-line interfaces.
+
+Every config in jepaworld is a dataclass whose fields carry a docstring (a string literal on the line
+after the field, as in cleanrl/tyro). This module turns such a dataclass, nested ones included, into
+argparse options (`--field`, `--section.field`) whose help text is that docstring, and back.
+Validation lives in each dataclass's `__post_init__`; a ValueError raised there is reported by the
+CLI as an error naming the argument.
+
+Example:
+    >>> @dataclasses.dataclass
+    ... class Args:
+    ...     steps: int = 10
+    ...     '''How many steps.'''
+    >>> parser = argparse.ArgumentParser()
+    >>> add_dataclass_arguments(parser, Args)
+    >>> dataclass_from_namespace(Args, parser.parse_args(["--steps", "3"]))
+    Args(steps=3)
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import functools
+import inspect
+import json
+import textwrap
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+_SCALARS = (int, float, str, Path)
+
+
+@functools.cache
+def field_docs(cls: type) -> dict[str, str]:
+    """Map each field of a dataclass to the docstring written under it (empty if none)."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError):
+            continue
+        body = tree.body[0].body  # type: ignore[attr-defined]
+        for node, nxt in zip(body, body[1:], strict=False):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)
+            ):
+                docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def _resolved_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    """Return (inner type, is_optional) for `X | None`."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return tp, False
+
+
+def _parse_bool(text: str) -> bool:
+    low = text.lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def _argparse_kwargs(tp: Any, default: Any) -> dict[str, Any]:
+    inner, optional = _unwrap_optional(tp)
+    kwargs: dict[str, Any] = {"default": default}
+    if typing.get_origin(inner) is Literal:
+        choices = typing.get_args(inner)
+        kwargs.update(type=type(choices[0]), choices=choices)
+    elif inner is bool:
+        kwargs.update(type=_parse_bool, metavar="{true,false}")
+    elif inner in _SCALARS:
+        kwargs["type"] = inner
+    elif typing.get_origin(inner) is tuple:
+        elem = typing.get_args(inner)[0]
+        kwargs.update(type=elem, nargs="+")
+    else:
+        raise TypeError(f"config field type {tp!r} is not supported on the command line")
+    if optional:
+        base = kwargs.get("type", str)
+        kwargs["type"] = lambda s, base=base: None if s.lower() == "none" else base(s)
+    return kwargs
+
+
+def add_dataclass_arguments(
+    parser: argparse.ArgumentParser, cls: type, prefix: str = "", skip: tuple[str, ...] = ()
+) -> None:
+    """Add one option per (nested) dataclass field, help text from the field's docstring."""
+    docs = field_docs(cls)
+    hints = _resolved_hints(cls)
+    group = parser.add_argument_group(prefix.rstrip(".") or None) if prefix else parser
+    for f in dataclasses.fields(cls):
+        if f.name in skip or not f.init:
+            continue
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            add_dataclass_arguments(parser, tp, prefix=f"{prefix}{f.name}.")
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            default = f.default_factory()  # type: ignore[misc]
+        kwargs = _argparse_kwargs(tp, default)
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
+        help_text = docs.get(f.name, "")
+        if not required:
+            help_text = f"{help_text} (default: {default})".strip()
+        group.add_argument(
+            f"--{prefix}{f.name}".replace("_", "-"),
+            dest=f"{prefix}{f.name}",
+            required=required,
+            help=help_text,
+            **kwargs,
+        )
+
+
+def dataclass_from_namespace(cls: type, ns: argparse.Namespace, prefix: str = "") -> Any:
+    """Build `cls` from parsed options; `__post_init__` validation runs here."""
+    hints = _resolved_hints(cls)
+    values = vars(ns)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        tp = hints[f.name]
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(tp):
+            kwargs[f.name] = dataclass_from_namespace(tp, ns, prefix=f"{key}.")
+        elif key in values:
+            value = values[key]
+            if typing.get_origin(_unwrap_optional(tp)[0]) is tuple and value is not None:
+                value = tuple(value)
+            kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """JSON-ready dict of a (nested) dataclass; Paths become strings."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, tuple | list):
+            return [convert(v) for v in value]
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        return value
+
+    return convert(dataclasses.asdict(cfg))
+
+
+def from_dict(cls: type, data: dict[str, Any], source: str = "config") -> Any:
+    """Rebuild a (nested) dataclass from `to_dict` output; unknown or missing keys are errors."""
+    hints = _resolved_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"{source}: unknown key(s) {unknown} for {cls.__name__}")
+    kwargs: dict[str, Any] = {}
+    for name in names & set(data):
+        tp, _ = _unwrap_optional(hints[name])
+        value = data[name]
+        if dataclasses.is_dataclass(tp):
+            value = from_dict(tp, value, source=f"{source}.{name}")
+        elif tp is Path and value is not None:
+            value = Path(value)
+        elif typing.get_origin(tp) is tuple and value is not None:
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def save_json(cfg: Any, path: Path) -> None:
+    """Write the resolved config beside a run so it can be reloaded exactly."""
+    path.write_text(json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
+
+
+def require(condition: bool, name: str, message: str) -> None:
+    """Raise ValueError naming the field when a validation condition fails."""
+    if not condition:
+        raise ValueError(f"{name}: {message}")

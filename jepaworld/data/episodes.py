@@ -1,0 +1,213 @@
+"""Episodes on disk: compressed shards plus a manifest that names and hashes every shard.
+
+Layout of a dataset directory::
+
+    DATA/manifest.json        format version, env id and config, policy, seeds, shapes, shards
+    DATA/shard_00000.npz      episodes 0..n-1: arrays frames_i (T,H,W,3) uint8, actions_i (T,A)
+                              float32, states_i (T,S) float32 (true state, for evaluation only)
+
+Action t is taken after frame t. Shards are written to a temporary name and renamed, the manifest
+is written last, so a reader never sees a half-written dataset. Reading is lazy: one episode is
+decompressed when asked for, and a bounded LRU cache keeps recently used episodes in RAM.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import os
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = "jepaworld.episodes"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class DataError(ValueError):
+    """A dataset file is missing, corrupt or inconsistent; the message names the file."""
+
+
+@dataclass
+class Episode:
+    """One episode in memory. frames (T,H,W,3) uint8, actions (T,A) float32, states (T,S)."""
+
+    frames: np.ndarray
+    actions: np.ndarray
+    states: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.frames.ndim != 4 or self.frames.shape[-1] != 3 or self.frames.dtype != np.uint8:
+            raise DataError(
+                f"frames must be uint8 (T,H,W,3), got {self.frames.dtype} {self.frames.shape}"
+            )
+        if self.actions.ndim != 2 or len(self.actions) != len(self.frames):
+            raise DataError(
+                f"actions must be (T,A) with T={len(self.frames)}, got {self.actions.shape}"
+            )
+
+    @property
+    def nbytes(self) -> int:
+        return self.frames.nbytes + self.actions.nbytes + self.states.nbytes
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_shard(path: Path, episodes: list[Episode]) -> dict[str, Any]:
+    """Write episodes to one compressed shard atomically; return its manifest entry."""
+    arrays: dict[str, np.ndarray] = {}
+    for i, ep in enumerate(episodes):
+        arrays[f"frames_{i}"] = ep.frames
+        arrays[f"actions_{i}"] = ep.actions.astype(np.float32)
+        arrays[f"states_{i}"] = ep.states.astype(np.float32)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return {
+        "file": path.name,
+        "episodes": len(episodes),
+        "lengths": [len(ep.frames) for ep in episodes],
+        "sha256": sha256_file(path),
+    }
+
+
+def write_manifest(root: Path, manifest: dict[str, Any]) -> None:
+    """Write manifest.json last, atomically: its presence marks a complete dataset."""
+    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest}
+    _fsync_write(root / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+
+
+def manifest_sha256(root: Path) -> str:
+    """Identity of a dataset: the sha256 of its manifest (which holds every shard's sha256)."""
+    return sha256_file(Path(root) / MANIFEST)
+
+
+def load_manifest(root: Path) -> dict[str, Any]:
+    """Read and validate a dataset manifest, with errors that name the file."""
+    path = Path(root) / MANIFEST
+    if not Path(root).is_dir():
+        raise DataError(f"{root}: dataset directory does not exist")
+    if not path.is_file():
+        raise DataError(f"{path}: manifest missing (not a jepaworld dataset, or collection died)")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: manifest is not valid JSON ({e})") from e
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise DataError(f"{path}: not a {FORMAT} manifest")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise DataError(
+            f"{path}: format_version {manifest.get('format_version')} is not supported "
+            f"(this jepaworld reads {FORMAT_VERSION})"
+        )
+    for key in ("shards", "frame_shape", "action_dim", "env_id"):
+        if key not in manifest:
+            raise DataError(f"{path}: manifest lacks the field {key!r}")
+    return manifest
+
+
+class EpisodeStore:
+    """Lazy, verified read access to a dataset directory.
+
+    Args:
+        root: the dataset directory.
+        verify: check every shard's sha256 against the manifest when opening (fast: one pass).
+        cache_mb: budget of the per-process LRU cache of decompressed episodes.
+    """
+
+    def __init__(self, root: Path | str, verify: bool = True, cache_mb: float = 512.0) -> None:
+        self.root = Path(root)
+        self.manifest = load_manifest(self.root)
+        self.frame_shape = tuple(self.manifest["frame_shape"])
+        self.action_dim = int(self.manifest["action_dim"])
+        self._index: list[tuple[int, int]] = []  # episode -> (shard, position in shard)
+        self.lengths: list[int] = []
+        for s, shard in enumerate(self.manifest["shards"]):
+            path = self.root / shard["file"]
+            if not path.is_file():
+                raise DataError(f"{path}: shard listed in the manifest is missing")
+            if verify and sha256_file(path) != shard["sha256"]:
+                raise DataError(f"{path}: sha256 does not match the manifest (corrupt or replaced)")
+            for i, length in enumerate(shard["lengths"]):
+                self._index.append((s, i))
+                self.lengths.append(int(length))
+        self._cache: collections.OrderedDict[int, Episode] = collections.OrderedDict()
+        self._cache_bytes = 0
+        self._cache_limit = int(cache_mb * 2**20)
+        self._handles: dict[int, Any] = {}
+        self._pid = os.getpid()
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def _shard(self, s: int) -> Any:
+        if self._pid != os.getpid():  # forked into a DataLoader worker: reopen files
+            self._handles, self._pid = {}, os.getpid()
+        if s not in self._handles:
+            path = self.root / self.manifest["shards"][s]["file"]
+            try:
+                self._handles[s] = np.load(path, allow_pickle=False)
+            except (OSError, ValueError, zipfile.BadZipFile) as e:
+                raise DataError(f"{path}: cannot open shard ({e})") from e
+        return self._handles[s]
+
+    def _read(self, e: int) -> Episode:
+        s, i = self._index[e]
+        shard = self._shard(s)
+        path = self.root / self.manifest["shards"][s]["file"]
+        try:
+            ep = Episode(shard[f"frames_{i}"], shard[f"actions_{i}"], shard[f"states_{i}"])
+        except (KeyError, OSError, ValueError, zipfile.BadZipFile, EOFError) as e_:
+            raise DataError(f"{path}: cannot read episode {i} ({e_})") from e_
+        if ep.frames.shape[1:] != self.frame_shape or ep.actions.shape[1] != self.action_dim:
+            raise DataError(f"{path}: episode {i} shapes disagree with the manifest")
+        return ep
+
+    def episode(self, e: int) -> Episode:
+        """Return episode `e` (0-based over the whole dataset), through the LRU cache."""
+        if not 0 <= e < len(self):
+            raise IndexError(f"episode {e} out of range (dataset has {len(self)})")
+        if e in self._cache:
+            self._cache.move_to_end(e)
+            return self._cache[e]
+        ep = self._read(e)
+        self._cache[e] = ep
+        self._cache_bytes += ep.nbytes
+        while self._cache_bytes > self._cache_limit and len(self._cache) > 1:
+            _, old = self._cache.popitem(last=False)
+            self._cache_bytes -= old.nbytes
+        return ep
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_handles"] = {}
+        return state
+
+    def iter_episodes(self, indices: Iterable[int] | None = None) -> Iterable[Episode]:
+        for e in range(len(self)) if indices is None else indices:
+            yield self.episode(e)

@@ -1,0 +1,88 @@
+"""Losses and diagnostics for joint-embedding predictive training.
+
+- `prediction_loss`: mean squared error between predicted and target embeddings.
+- `sigreg`: Sketched Isotropic Gaussian Regularisation (LeJEPA, Balestriero & LeCun 2025). Project
+  the embeddings on random unit directions and test each 1-D projection against N(0, 1) with the
+  Epps-Pulley statistic. Collapsed or low-rank embeddings are far from an isotropic Gaussian in
+  some direction, so the statistic is large; this replaces EMA targets and stop-gradients.
+- `vicreg`: the variance and covariance terms of VICReg (Bardes et al. 2022), as an alternative.
+- `effective_rank`: exp of the entropy of the normalised singular values (Roy & Vetterli 2007);
+  it falls towards 1 when embeddings collapse, so it is logged during training.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def prediction_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """MSE over all leading dims. pred, target: (..., D)."""
+    return F.mse_loss(pred, target)
+
+
+def epps_pulley(x: torch.Tensor, knots: int = 17, t_max: float = 3.0) -> torch.Tensor:
+    """Epps-Pulley statistic of each column of x against a standard normal.
+
+    EP = N * integral over t of |phi_N(t) - exp(-t^2/2)|^2 * exp(-t^2/2) dt, where phi_N is the
+    empirical characteristic function; the integrand is even in t, so we integrate on [0, t_max]
+    with the trapezoid rule and double it.
+
+    Args:
+        x: (N, M) samples of M one-dimensional variables.
+    Returns:
+        (M,) statistics; about O(1) for Gaussian columns, growing with N for non-Gaussian ones.
+    """
+    N = x.shape[0]
+    t = torch.linspace(0.0, t_max, knots, device=x.device, dtype=x.dtype)  # (K,)
+    xt = x.unsqueeze(-1) * t  # (N, M, K)
+    real = torch.cos(xt).mean(dim=0)  # (M, K)
+    imag = torch.sin(xt).mean(dim=0)  # (M, K)
+    gauss = torch.exp(-0.5 * t**2)  # (K,)
+    err = (real - gauss) ** 2 + imag**2  # (M, K)
+    return 2.0 * N * torch.trapezoid(err * gauss, t, dim=-1)  # (M,)
+
+
+def sigreg(
+    z: torch.Tensor, num_directions: int = 256, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """SIGReg: mean Epps-Pulley statistic of z projected on random unit directions.
+
+    Args:
+        z: (N, D) embeddings (flatten batch and time first).
+        num_directions: M random directions, drawn afresh each call.
+        generator: optional explicit RNG for the directions (else torch's global RNG).
+    Returns:
+        a scalar; large for collapsed embeddings, small for N(0, I) ones.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> bool(sigreg(torch.zeros(512, 16) + 1.0) > sigreg(torch.randn(512, 16, generator=g)))
+        True
+    """
+    D = z.shape[-1]
+    dirs = torch.randn(D, num_directions, generator=generator, dtype=z.dtype)  # (D, M)
+    dirs = F.normalize(dirs.to(z.device), dim=0)
+    return epps_pulley(z @ dirs).mean()  # (N, M) -> scalar
+
+
+def vicreg(z: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """VICReg variance + covariance terms on (N, D) embeddings (weights 25:1 as in the paper)."""
+    N, D = z.shape
+    z = z - z.mean(dim=0)
+    std = torch.sqrt(z.var(dim=0) + eps)
+    variance = F.relu(1.0 - std).mean()
+    cov = (z.T @ z) / (N - 1)  # (D, D)
+    off_diag = cov - torch.diag(torch.diag(cov))
+    covariance = off_diag.pow(2).sum() / D
+    return 25.0 * variance + covariance
+
+
+@torch.no_grad()
+def effective_rank(z: torch.Tensor) -> float:
+    """exp(entropy) of the normalised singular values of centred (N, D) embeddings, in [1, D]."""
+    z = z.float() - z.float().mean(dim=0)
+    s = torch.linalg.svdvals(z)
+    p = s / s.sum().clamp_min(1e-12)
+    entropy = -(p * torch.log(p.clamp_min(1e-12))).sum()
+    return float(torch.exp(entropy))

@@ -1,0 +1,86 @@
+"""Action-conditioned predictor: a small causal transformer over time.
+
+Token t is the embedding z_t; the action taken after frame t conditions that token through AdaLN
+(as in DiT and LeWM: the action sets the scale, shift and gate of each block's LayerNorms). The
+output at token t is the predicted z_{t+1}, written as z_t plus a learned change, and attention is
+causal so a prediction never sees a later frame. The AdaLN projections start at zero, so at
+initialisation every block is the identity and the predictor says "nothing changes".
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from jepaworld.models.encoder import MLP, SelfAttention
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return x * (1 + scale) + shift
+
+
+class AdaLNBlock(nn.Module):
+    """Pre-norm transformer block whose norms are modulated by a conditioning vector per token."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, elementwise_affine=False)
+        self.norm2 = nn.LayerNorm(dim, elementwise_affine=False)
+        self.attn, self.mlp = SelfAttention(dim, heads), MLP(dim, 4 * dim)
+        self.ada = nn.Linear(dim, 6 * dim)
+        nn.init.zeros_(self.ada.weight)
+        nn.init.zeros_(self.ada.bias)
+
+    def forward(
+        self, x: torch.Tensor, c: torch.Tensor, cache: dict[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        # x, c: (B, T, P)
+        s1, g1, b1, s2, g2, b2 = self.ada(c).chunk(6, dim=-1)  # each (B, T, P)
+        x = x + g1 * self.attn(modulate(self.norm1(x), b1, s1), causal=True, cache=cache)
+        return x + g2 * self.mlp(modulate(self.norm2(x), b2, s2))
+
+
+class Predictor(nn.Module):
+    """Predicts z_{t+1} from z_{<=t} and a_t. Shapes: z (B,T,D), actions (B,T,A') -> (B,T,D)."""
+
+    def __init__(
+        self, embed_dim: int, action_dim: int, dim: int, depth: int, heads: int, max_len: int
+    ):
+        super().__init__()
+        self.max_len = max_len
+        self.z_in = nn.Linear(embed_dim, dim)
+        self.a_in = nn.Sequential(nn.Linear(action_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.pos = nn.Parameter(torch.randn(1, max_len, dim) * 0.02)
+        self.blocks = nn.ModuleList(AdaLNBlock(dim, heads) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)
+        self.out = nn.Linear(dim, embed_dim)
+
+    def forward(
+        self,
+        z: torch.Tensor,
+        actions: torch.Tensor,
+        caches: list[dict] | None = None,
+        offset: int = 0,
+    ) -> torch.Tensor:
+        """z (B,T,D), actions (B,T,A') -> predicted next embeddings (B,T,D).
+
+        With `caches` (one dict per block, from `new_caches`), this call continues a sequence whose
+        first `offset` tokens were already fed: rollouts then cost one token per step.
+        """
+        T = z.shape[1]
+        if offset + T > self.max_len:
+            raise ValueError(
+                f"sequence of {offset + T} steps exceeds the predictor's max_len {self.max_len}"
+            )
+        if actions.shape[:2] != z.shape[:2]:
+            raise ValueError(
+                f"actions {tuple(actions.shape)} do not match embeddings {tuple(z.shape)}"
+            )
+        h = self.z_in(z) + self.pos[:, offset : offset + T]  # (B, T, P)
+        c = self.a_in(actions)  # (B, T, P)
+        for i, block in enumerate(self.blocks):
+            h = block(h, c, None if caches is None else caches[i])
+        return z + self.out(self.norm(h))  # (B, T, D)
+
+    def new_caches(self) -> list[dict]:
+        return [{} for _ in self.blocks]

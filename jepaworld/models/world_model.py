@@ -1,0 +1,259 @@
+"""The JEPA world model: an encoder, an action-conditioned predictor, and their training loss.
+
+Contract (DESIGN.md): `encode(frames (B,T,H,W,3) uint8) -> z (B,T,D)`;
+`rollout(z_hist (B,T,D), actions (B,L,A')) -> z_pred (B,L,D)`; `save(dir)`; `from_pretrained(dir)`.
+A' = frame_stride * action_dim: one model step spans `frame_stride` environment steps and takes
+their actions concatenated (DINO-WM's frameskip).
+
+On disk a model is `config.json` (with a "model" section) and `model.safetensors`; loading is
+strict and never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from einops import rearrange
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from jepaworld.config import from_dict, require, to_dict
+from jepaworld.models.encoder import ConvEncoder, ViTEncoder, to_float_images
+from jepaworld.models.losses import effective_rank, prediction_loss, sigreg, vicreg
+from jepaworld.models.predictor import Predictor
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt or does not fit the model; the message names what."""
+
+
+@dataclass
+class ModelConfig:
+    """Architecture and loss of the world model."""
+
+    image_size: int = 64
+    """Side of the square input frames, in pixels."""
+    action_dim: int = 2
+    """Dimension of one environment action."""
+    frame_stride: int = 5
+    """Environment steps per model step; their actions are concatenated."""
+    embed_dim: int = 64
+    """D: size of a frame's embedding."""
+    encoder: Literal["conv", "vit"] = "conv"
+    """Encoder architecture."""
+    conv_channels: tuple[int, ...] = (16, 32, 64, 64)
+    """Channels of the strided conv layers (each halves the image)."""
+    vit_patch: int = 8
+    """ViT patch size."""
+    vit_dim: int = 128
+    """ViT token width."""
+    vit_depth: int = 4
+    """ViT blocks."""
+    vit_heads: int = 4
+    """ViT attention heads."""
+    pred_dim: int = 64
+    """Predictor token width."""
+    pred_depth: int = 2
+    """Predictor transformer blocks."""
+    pred_heads: int = 4
+    """Predictor attention heads."""
+    max_len: int = 16
+    """Longest sequence (model steps) the predictor accepts."""
+    regularizer: Literal["sigreg", "vicreg"] = "sigreg"
+    """Anti-collapse term: SIGReg (LeJEPA) or VICReg."""
+    reg_weight: float = 0.1
+    """Weight of the anti-collapse term (LeWM uses ~0.1 for SIGReg)."""
+    sigreg_directions: int = 256
+    """Random directions per SIGReg evaluation."""
+    rollout_weight: float = 1.0
+    """Weight of the open-loop multi-step rollout loss beside the teacher-forced one."""
+
+    def __post_init__(self) -> None:
+        self.conv_channels = tuple(self.conv_channels)
+        for name in (
+            "image_size",
+            "action_dim",
+            "frame_stride",
+            "embed_dim",
+            "pred_dim",
+            "max_len",
+        ):
+            require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
+        require(self.pred_dim % self.pred_heads == 0, "pred_heads", "must divide pred_dim")
+        require(self.reg_weight >= 0, "reg_weight", "must be >= 0")
+        require(self.rollout_weight >= 0, "rollout_weight", "must be >= 0")
+        require(self.max_len >= 2, "max_len", "must be >= 2")
+
+
+class WorldModel(nn.Module):
+    """Encoder + predictor. See the module docstring for the contract."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        if c.encoder == "conv":
+            self.encoder: nn.Module = ConvEncoder(c.image_size, c.conv_channels, c.embed_dim)
+        else:
+            self.encoder = ViTEncoder(
+                c.image_size, c.vit_patch, c.vit_dim, c.vit_depth, c.vit_heads, c.embed_dim
+            )
+        self.predictor = Predictor(
+            c.embed_dim,
+            c.frame_stride * c.action_dim,
+            c.pred_dim,
+            c.pred_depth,
+            c.pred_heads,
+            c.max_len,
+        )
+
+    @property
+    def step_action_dim(self) -> int:
+        """A': size of one model-step action (frame_stride raw actions concatenated)."""
+        return self.config.frame_stride * self.config.action_dim
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 frames (B, T, H, W, 3) -> embeddings (B, T, D)."""
+        if frames.ndim != 5:
+            raise ValueError(f"frames must be (B, T, H, W, 3), got {tuple(frames.shape)}")
+        B = frames.shape[0]
+        flat = rearrange(frames.to(self.device), "b t h w c -> (b t) h w c")  # (B*T, H, W, 3)
+        z = self.encoder(to_float_images(flat, self.config.image_size))  # (B*T, D)
+        return rearrange(z, "(b t) d -> b t d", b=B)  # (B, T, D)
+
+    def predict(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced one-step predictions: z (B,T,D), actions (B,T,A') -> z_{t+1} (B,T,D)."""
+        return self.predictor(z, actions)
+
+    def rollout(
+        self, z_hist: torch.Tensor, actions: torch.Tensor, past_actions: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Open-loop prediction of L future embeddings.
+
+        Args:
+            z_hist: (B, T, D) embeddings of observed frames. Without `past_actions` only the last
+                one is used (the actions between earlier frames are unknown).
+            actions: (B, L, A') actions to apply after the last observed frame.
+            past_actions: optional (B, T-1, A') actions taken between the observed frames.
+        Returns:
+            (B, L, D) predicted embeddings after each action.
+        """
+        if actions.shape[-1] != self.step_action_dim:
+            raise ValueError(
+                f"actions have size {actions.shape[-1]}, model expects {self.step_action_dim}"
+            )
+        if past_actions is None:
+            z_hist, past_actions = z_hist[:, -1:], actions[:, :0]  # (B, 1, D), (B, 0, A')
+        T0, L = z_hist.shape[1], actions.shape[1]
+        if self.config.max_len < T0 + L - 1:
+            raise ValueError(
+                f"history {T0} + horizon {L} exceeds model.max_len {self.config.max_len}"
+            )
+        caches = self.predictor.new_caches()
+        # feed the history (with its actions and the first planned one), then one token per step
+        hist_acts = torch.cat([past_actions, actions[:, :1]], dim=1)  # (B, T0, A')
+        nxt = self.predictor(z_hist, hist_acts, caches)[:, -1:]  # (B, 1, D)
+        preds = [nxt]
+        for step in range(1, L):
+            nxt = self.predictor(nxt, actions[:, step : step + 1], caches, offset=T0 + step - 1)
+            preds.append(nxt)
+        return torch.cat(preds, dim=1)  # (B, L, D)
+
+    def loss(
+        self, frames: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Training loss on a clip batch: frames (B,T,H,W,3) uint8, actions (B,T-1,A')."""
+        c = self.config
+        z = self.encode(frames)  # (B, T, D)
+        actions = actions.to(z.device)
+        target = z[:, 1:]  # (B, T-1, D)
+        teacher = prediction_loss(self.predict(z[:, :-1], actions), target)
+        rollout = (
+            prediction_loss(self.rollout(z[:, :1], actions), target)
+            if c.rollout_weight
+            else z.new_zeros(())
+        )
+        flat = rearrange(z, "b t d -> (b t) d")  # (B*T, D)
+        reg = sigreg(flat, c.sigreg_directions) if c.regularizer == "sigreg" else vicreg(flat)
+        total = teacher + c.rollout_weight * rollout + c.reg_weight * reg
+        metrics = {
+            "loss": float(total.detach()),
+            "pred": float(teacher.detach()),
+            "rollout": float(rollout.detach()),
+            "reg": float(reg.detach()),
+            "eff_rank": effective_rank(flat.detach()),
+        }
+        return total, metrics
+
+    # ---- persistence -------------------------------------------------------------------------
+
+    def save(self, directory: Path | str, extra_config: dict[str, Any] | None = None) -> Path:
+        """Write config.json and model.safetensors into `directory` (created if needed)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = {"model": to_dict(self.config), **(extra_config or {})}
+        (directory / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, str(directory / WEIGHTS))
+        return directory / WEIGHTS
+
+    @classmethod
+    def from_pretrained(
+        cls, directory: Path | str, map_location: str | torch.device = "cpu"
+    ) -> WorldModel:
+        """Load a model saved by `save` (or a training checkpoint), strictly."""
+        directory = Path(directory)
+        config = read_model_config(directory)
+        model = cls(config)
+        load_weights_strict(model, directory / WEIGHTS)
+        return model.to(map_location).eval()
+
+
+def read_model_config(directory: Path) -> ModelConfig:
+    path = Path(directory) / CONFIG
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing (not a jepaworld checkpoint directory)")
+    try:
+        data = json.loads(path.read_text())
+        return from_dict(ModelConfig, data["model"], source=str(path))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: invalid model config ({e})") from e
+
+
+def load_weights_strict(model: nn.Module, path: Path) -> None:
+    """Load safetensors weights; a missing, unexpected or mis-shaped key is an error naming it."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: weights file missing")
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path}: cannot read weights ({e})") from e
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing:
+        raise CheckpointError(
+            f"{path}: missing key(s) {missing[:5]} (checkpoint from another config?)"
+        )
+    if unexpected:
+        raise CheckpointError(
+            f"{path}: unexpected key(s) {unexpected[:5]} (checkpoint from another config?)"
+        )
+    for key, value in state.items():
+        if value.shape != own[key].shape:
+            raise CheckpointError(
+                f"{path}: key {key!r} has shape {tuple(value.shape)}, model expects {tuple(own[key].shape)}"
+            )
+    model.load_state_dict(state, strict=True)

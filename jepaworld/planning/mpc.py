@@ -1,0 +1,104 @@
+"""Receding-horizon model-predictive control in latent space toward a goal image.
+
+At each decision the current frame and the goal frame are encoded; the planner searches action
+sequences whose predicted embeddings end near the goal's; the first `receding` model steps are
+executed and the rest warm-start the next search (shifted by what was executed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from jepaworld.config import require
+from jepaworld.planning.protocols import ActionBounds, Planner, WorldModelLike
+
+
+@dataclass
+class MPCConfig:
+    """Receding-horizon control settings."""
+
+    horizon: int = 5
+    """L: model steps planned ahead."""
+    receding: int = 1
+    """Model steps executed before replanning."""
+    intermediate_weight: float = 0.1
+    """Weight of the goal distance at intermediate steps (the final step has weight 1)."""
+
+    def __post_init__(self) -> None:
+        require(self.horizon >= 1, "horizon", "must be >= 1")
+        require(1 <= self.receding <= self.horizon, "receding", "must be in [1, horizon]")
+        require(self.intermediate_weight >= 0, "intermediate_weight", "must be >= 0")
+
+
+class LatentGoalCost:
+    """cost(actions (E,S,L,A)) = ||z_L - z_goal||^2 + w * mean_l<L ||z_l - z_goal||^2, per sample."""
+
+    def __init__(
+        self,
+        model: WorldModelLike,
+        z_now: torch.Tensor,
+        z_goal: torch.Tensor,
+        intermediate_weight: float,
+    ) -> None:
+        self.model, self.z_now, self.z_goal = model, z_now, z_goal  # (E, 1, D), (E, D)
+        self.w = intermediate_weight
+
+    @torch.inference_mode()
+    def __call__(self, actions: torch.Tensor) -> torch.Tensor:
+        E, S, L, A = actions.shape
+        z0 = self.z_now.repeat_interleave(S, dim=0)  # (E*S, 1, D)
+        acts = actions.reshape(E * S, L, A).to(self.z_now.device)  # (E*S, L, A)
+        pred = self.model.rollout(z0, acts)  # (E*S, L, D)
+        goal = self.z_goal.repeat_interleave(S, dim=0).unsqueeze(1)  # (E*S, 1, D)
+        dist = (pred - goal).pow(2).sum(-1)  # (E*S, L)
+        cost = dist[:, -1]
+        if L > 1 and self.w:
+            cost = cost + self.w * dist[:, :-1].mean(dim=1)
+        return cost.reshape(E, S).float().cpu()  # (E, S)
+
+
+class LatentMPC:
+    """Plans model-step actions for E environments at once and remembers warm starts."""
+
+    def __init__(
+        self, model: WorldModelLike, planner: Planner, config: MPCConfig, bounds: ActionBounds
+    ):
+        self.model, self.planner, self.config, self.bounds = model, planner, config, bounds
+        self.warm: torch.Tensor | None = None  # (E, L, A)
+
+    def reset(self) -> None:
+        self.warm = None
+
+    @torch.inference_mode()
+    def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 (E, H, W, 3) -> (E, D)."""
+        return self.model.encode(frames.unsqueeze(1))[:, 0]
+
+    def plan(
+        self,
+        frames: torch.Tensor,
+        z_goal: torch.Tensor,
+        generator: torch.Generator,
+        keep: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Plan for the current frames (E, H, W, 3); returns the actions to execute (E, receding, A).
+
+        Args:
+            keep: optional bool (E_prev,) mask of which previous problems are still active, used to
+                carry warm starts across a shrinking batch.
+        """
+        c = self.config
+        z_now = self.encode_frames(frames).unsqueeze(1)  # (E, 1, D)
+        init = self.warm if self.warm is None or keep is None else self.warm[keep]
+        if init is not None and init.shape[0] != frames.shape[0]:
+            init = None
+        cost = LatentGoalCost(self.model, z_now, z_goal, c.intermediate_weight)
+        plan = self.planner.solve_batch(
+            cost, frames.shape[0], c.horizon, self.bounds, generator, init
+        )
+        mid = (self.bounds.low + self.bounds.high) / 2
+        tail = mid.expand(plan.shape[0], c.receding, -1)
+        self.warm = torch.cat([plan[:, c.receding :], tail], dim=1)  # shifted warm start (E, L, A)
+        return plan[:, : c.receding]  # (E, receding, A)

@@ -1,0 +1,87 @@
+"""Where planning, physics and memory meet a model: Protocols, so they never import a model class.
+
+Shape letters (DESIGN.md): E independent problems solved together, S samples, L horizon,
+A action dim, D embedding dim, T time steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import torch
+
+# cost_fn(actions (E, S, L, A)) -> costs (E, S); lower is better.
+BatchCostFn = Callable[[torch.Tensor], torch.Tensor]
+# cost_fn(actions (S, L, A)) -> costs (S,)
+CostFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+@runtime_checkable
+class WorldModelLike(Protocol):
+    """What a planner needs of a world model (jepaworld.models.WorldModel satisfies it)."""
+
+    step_action_dim: int
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 frames (B, T, H, W, 3) -> embeddings (B, T, D)."""
+        ...
+
+    def rollout(self, z_hist: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """z_hist (B, T, D), actions (B, L, A) -> predicted embeddings (B, L, D)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ActionBounds:
+    """Box bounds of one planner action. low, high: (A,)."""
+
+    low: torch.Tensor
+    high: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.low.shape != self.high.shape or self.low.ndim != 1:
+            raise ValueError(
+                f"bounds must be two (A,) tensors, got {self.low.shape} and {self.high.shape}"
+            )
+        if bool((self.low > self.high).any()):
+            raise ValueError("action bounds: low must be <= high")
+
+    @property
+    def dim(self) -> int:
+        return int(self.low.shape[0])
+
+    def clip(self, actions: torch.Tensor) -> torch.Tensor:
+        return torch.maximum(torch.minimum(actions, self.high), self.low)
+
+    @classmethod
+    def box(cls, low: float, high: float, dim: int) -> ActionBounds:
+        return cls(torch.full((dim,), float(low)), torch.full((dim,), float(high)))
+
+
+class Planner(Protocol):
+    """A sampling or gradient planner over action sequences."""
+
+    def solve(
+        self,
+        cost_fn: CostFn,
+        horizon: int,
+        bounds: ActionBounds,
+        generator: torch.Generator,
+        init: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Return the best action sequence (L, A) found for one problem."""
+        ...
+
+    def solve_batch(
+        self,
+        cost_fn: BatchCostFn,
+        problems: int,
+        horizon: int,
+        bounds: ActionBounds,
+        generator: torch.Generator,
+        init: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Solve E independent problems at once; returns (E, L, A)."""
+        ...

@@ -1,0 +1,383 @@
+"""Train a world model on an episode dataset.
+
+A run directory holds::
+
+    RUN/config.json                   resolved RunConfig (train + model) and the data identity
+    RUN/metrics.jsonl                 one JSON line per logged step
+    RUN/checkpoints/step_00001000/    config.json, model.safetensors, train_state.pt
+
+A checkpoint is written into a hidden temporary directory, fsynced, then renamed into place, so a
+kill -9 at any moment leaves the previous checkpoint whole. `--resume` restores weights, optimizer,
+step and RNG, and the data order is a pure function of (seed, step): the resumed run continues
+exactly as the uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from jepaworld.config import from_dict, require, to_dict
+from jepaworld.data.episodes import DataError, EpisodeStore, manifest_sha256
+from jepaworld.data.loader import ClipDataset, make_loader
+from jepaworld.models.world_model import CheckpointError, ModelConfig, WorldModel
+
+log = logging.getLogger(__name__)
+CHECKPOINTS = "checkpoints"
+TRAIN_STATE = "train_state.pt"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainConfig:
+    """Train a JEPA world model on a dataset of episodes."""
+
+    data: Path
+    """Dataset directory written by `jepaworld collect`."""
+    out: Path
+    """Run directory (config, metrics, checkpoints)."""
+    steps: int = 3000
+    """Total optimizer steps (the LR schedule is defined in steps, so short runs still anneal)."""
+    batch_size: int = 64
+    """Clips per step."""
+    clip_frames: int = 4
+    """Model steps per training clip (T); the rollout loss predicts T-1 steps open-loop."""
+    lr: float = 2e-3
+    """Peak learning rate (AdamW)."""
+    weight_decay: float = 1e-4
+    """AdamW weight decay."""
+    warmup_steps: int = 100
+    """Linear warm-up steps, then cosine decay to min_lr_ratio * lr."""
+    min_lr_ratio: float = 0.05
+    """Final learning rate as a fraction of lr."""
+    grad_clip: float = 1.0
+    """Gradient-norm clipping (0 disables)."""
+    seed: int = 0
+    """Seed for initialisation, data order and SIGReg directions."""
+    workers: int = 1
+    """DataLoader worker processes (0 loads in the training process)."""
+    checkpoint_every: int = 500
+    """Write a checkpoint every this many steps (and at the end)."""
+    keep_checkpoints: int = 2
+    """How many most recent checkpoints to keep."""
+    log_every: int = 25
+    """Append a metrics line every this many steps."""
+    stop_at: int = 0
+    """Stop after this step, keeping the schedule of `steps` (split a run across sessions; 0 = end)."""
+    resume: bool = False
+    """Continue the run in `out` from its latest checkpoint (its saved config is used)."""
+    tensorboard: bool = False
+    """Also write TensorBoard events to RUN/tb (needs the tensorboard package)."""
+    device: str = "auto"
+    """Device: auto (CUDA when available), cpu, cuda, cuda:N."""
+    threads: int = 0
+    """torch CPU threads (0 keeps torch's default)."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+    def __post_init__(self) -> None:
+        self.data, self.out = Path(self.data), Path(self.out)
+        for name in ("steps", "batch_size", "checkpoint_every", "log_every", "keep_checkpoints"):
+            require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
+        require(self.clip_frames >= 2, "clip_frames", f"must be >= 2, got {self.clip_frames}")
+        require(self.clip_frames <= self.model.max_len, "clip_frames", "must be <= model.max_len")
+        require(
+            self.lr > 0 and math.isfinite(self.lr),
+            "lr",
+            f"must be a positive number, got {self.lr}",
+        )
+        require(self.workers >= 0, "workers", "must be >= 0")
+        require(self.warmup_steps >= 0, "warmup_steps", "must be >= 0")
+        require(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", "must be in [0, 1]")
+        require(self.threads >= 0, "threads", "must be >= 0")
+        require(0 <= self.stop_at <= self.steps, "stop_at", "must be in [0, steps]")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {name} requested but CUDA is not available")
+    return device
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up then cosine decay, a function of the step alone."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+
+
+# ---- checkpoints ------------------------------------------------------------------------------
+
+
+def checkpoint_dirs(run: Path) -> list[Path]:
+    """Complete checkpoints of a run, oldest first (temporary dirs are ignored)."""
+    root = Path(run) / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step_"))
+
+
+def latest_checkpoint(run: Path) -> Path:
+    """The newest complete checkpoint of RUN, or a CheckpointError naming RUN."""
+    dirs = checkpoint_dirs(run)
+    if not dirs:
+        raise CheckpointError(f"{run}: no checkpoint found (expected {run}/{CHECKPOINTS}/step_*)")
+    return dirs[-1]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(
+    run: Path,
+    model: WorldModel,
+    opt: torch.optim.Optimizer,
+    step: int,
+    cfg: TrainConfig,
+    data_sha: str,
+) -> Path:
+    """Write RUN/checkpoints/step_N atomically and prune old ones."""
+    root = run / CHECKPOINTS
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"step_{step:08d}"
+    tmp = root / f".tmp-step_{step:08d}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save(
+        tmp, extra_config={"train": to_dict(cfg), "data_manifest_sha256": data_sha, "step": step}
+    )
+    state = {"step": step, "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state()}
+    torch.save(state, tmp / TRAIN_STATE)
+    for f in tmp.iterdir():
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
+    _fsync_dir(tmp)
+    if final.exists():
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+    _fsync_dir(root)
+    for old in checkpoint_dirs(run)[: -cfg.keep_checkpoints]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_train_state(ckpt: Path) -> dict[str, Any]:
+    path = ckpt / TRAIN_STATE
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for corrupt or unsafe files
+        raise CheckpointError(f"{path}: cannot load train state ({type(e).__name__}: {e})") from e
+
+
+# ---- set-up -----------------------------------------------------------------------------------
+
+
+def prepare_config(cfg: TrainConfig) -> TrainConfig:
+    """On --resume, take the run's saved config (keeping the new steps/workers/device/threads)."""
+    if not cfg.resume:
+        if checkpoint_dirs(cfg.out):
+            raise FileExistsError(
+                f"{cfg.out}: already holds checkpoints; pass --resume true or another --out"
+            )
+        return cfg
+    path = cfg.out / "config.json"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing, cannot --resume")
+    saved = from_dict(TrainConfig, json.loads(path.read_text())["train"], source=str(path))
+    saved.steps, saved.stop_at = cfg.steps, cfg.stop_at
+    saved.workers, saved.device, saved.threads = cfg.workers, cfg.device, cfg.threads
+    saved.resume = True
+    return saved
+
+
+def open_dataset(cfg: TrainConfig) -> ClipDataset:
+    """Open and check the dataset against the model config before any training starts."""
+    store = EpisodeStore(cfg.data)
+    h, w, _ = store.frame_shape
+    if h != w or h != cfg.model.image_size:
+        raise DataError(
+            f"{cfg.data}/manifest.json: frames are {h}x{w} but --model.image-size is {cfg.model.image_size}"
+        )
+    if store.action_dim != cfg.model.action_dim:
+        raise DataError(
+            f"{cfg.data}/manifest.json: action_dim {store.action_dim} != --model.action-dim {cfg.model.action_dim}"
+        )
+    return ClipDataset(store, cfg.clip_frames, cfg.model.frame_stride)
+
+
+def _write_run_config(cfg: TrainConfig, data_sha: str, manifest: dict[str, Any]) -> None:
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    record = {
+        "train": to_dict(cfg),
+        "model": to_dict(cfg.model),
+        "data_manifest_sha256": data_sha,
+        "data_env_id": manifest["env_id"],
+        "data_seeds": manifest.get("seeds"),
+    }
+    (cfg.out / "config.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """On resume, drop metric lines logged after the checkpoint we restart from."""
+    if not path.is_file():
+        return
+    keep = [
+        ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step
+    ]
+    path.write_text("".join(ln + "\n" for ln in keep))
+
+
+class MetricsSink:
+    """Appends metrics to RUN/metrics.jsonl and, optionally, TensorBoard."""
+
+    def __init__(self, run: Path, tensorboard: bool) -> None:
+        self.path = run / "metrics.jsonl"
+        self.tb = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as e:
+                raise ImportError(
+                    "--tensorboard needs the tensorboard package: pip install tensorboard"
+                ) from e
+            self.tb = SummaryWriter(str(run / "tb"))
+
+    def write(self, step: int, metrics: dict[str, float]) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"step": step, **metrics}) + "\n")
+        if self.tb is not None:
+            for k, v in metrics.items():
+                self.tb.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+# ---- the loop ---------------------------------------------------------------------------------
+
+
+def train_step(
+    model: WorldModel,
+    opt: torch.optim.Optimizer,
+    batch: dict[str, torch.Tensor],
+    step: int,
+    cfg: TrainConfig,
+) -> dict[str, float]:
+    """One optimizer step; raises TrainingDiverged on a non-finite loss (before updating)."""
+    for group in opt.param_groups:
+        group["lr"] = lr_at(step, cfg)
+    loss, metrics = model.loss(batch["frames"], batch["actions"])
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(f"loss is {float(loss)} at step {step}")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.grad_clip > 0:
+        metrics["grad_norm"] = float(
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        )
+    opt.step()
+    metrics["lr"] = opt.param_groups[0]["lr"]
+    return metrics
+
+
+def _restore(cfg: TrainConfig, model: WorldModel, opt: torch.optim.Optimizer) -> int:
+    """Load the latest checkpoint into model and optimizer; return the step to continue from."""
+    ckpt = latest_checkpoint(cfg.out)
+    from jepaworld.models.world_model import load_weights_strict
+
+    load_weights_strict(model, ckpt / "model.safetensors")
+    state = load_train_state(ckpt)
+    opt.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["torch_rng"])
+    log.info("resumed from %s", ckpt)
+    return int(state["step"])
+
+
+def _batches(
+    loader: Iterable[dict[str, torch.Tensor]], device: torch.device
+) -> Iterable[dict[str, torch.Tensor]]:
+    for batch in loader:
+        yield {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Train (or resume) a run; returns the final checkpoint directory."""
+    cfg = prepare_config(cfg)
+    dataset = open_dataset(cfg)  # checks data against the model before any long work
+    data_sha = manifest_sha256(cfg.data)
+    device = resolve_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    model = WorldModel(cfg.model).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    start = _restore(cfg, model, opt) if cfg.resume else 0
+    if not cfg.resume:
+        _write_run_config(cfg, data_sha, dataset.store.manifest)
+    sink = MetricsSink(cfg.out, cfg.tensorboard)
+    _truncate_metrics(sink.path, start)
+    end = cfg.stop_at or cfg.steps
+    loader = make_loader(dataset, cfg.batch_size, cfg.seed, start, end, cfg.workers)
+    last = latest_checkpoint(cfg.out) if cfg.resume else None
+    model.train()
+    bar = tqdm(
+        total=cfg.steps,
+        initial=start,
+        desc="train",
+        unit="step",
+        dynamic_ncols=True,
+        mininterval=1.0,
+    )
+    t0, seen = time.perf_counter(), 0
+    try:
+        for step, batch in enumerate(_batches(loader, device), start=start):
+            try:
+                metrics = train_step(model, opt, batch, step, cfg)
+            except TrainingDiverged as e:
+                where = f"; last good checkpoint: {last}" if last else "; no checkpoint was written"
+                raise TrainingDiverged(f"{e}{where}. Try a lower --lr.") from None
+            seen += cfg.batch_size
+            done = step + 1
+            if done % cfg.log_every == 0 or done == cfg.steps:
+                metrics["samples_per_s"] = seen / (time.perf_counter() - t0)
+                metrics["elapsed_s"] = time.perf_counter() - t0
+                sink.write(done, metrics)
+            bar.set_postfix(
+                loss=f"{metrics['loss']:.4f}",
+                rank=f"{metrics['eff_rank']:.1f}",
+                sps=f"{seen / (time.perf_counter() - t0):.0f}",
+            )
+            bar.update(1)
+            if done % cfg.checkpoint_every == 0 or done in (cfg.steps, end):
+                last = save_checkpoint(cfg.out, model, opt, done, cfg, data_sha)
+    finally:
+        bar.close()
+        sink.close()
+    if last is None:  # resumed a run that was already complete
+        last = latest_checkpoint(cfg.out)
+    return last

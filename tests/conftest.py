@@ -1,0 +1,56 @@
+"""Shared fixtures: a tiny dataset and a tiny run, built once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from jepaworld.data.collect import CollectConfig, collect
+from jepaworld.models.world_model import ModelConfig
+from jepaworld.train import TrainConfig, train
+
+torch.set_num_threads(2)
+
+
+def tiny_model(**overrides) -> ModelConfig:
+    base = dict(
+        conv_channels=(8, 8, 16, 16),
+        embed_dim=16,
+        pred_dim=32,
+        pred_depth=1,
+        pred_heads=2,
+        sigreg_directions=32,
+    )
+    return ModelConfig(**{**base, **overrides})
+
+
+def tiny_train(data: Path, out: Path, **overrides) -> TrainConfig:
+    base = dict(
+        data=data,
+        out=out,
+        steps=6,
+        batch_size=4,
+        clip_frames=3,
+        workers=0,
+        checkpoint_every=3,
+        log_every=1,
+        warmup_steps=2,
+        model=tiny_model(),
+    )
+    return TrainConfig(**{**base, **overrides})
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("data") / "tworoom"
+    collect(CollectConfig(out=out, episodes=6, episode_length=30, episodes_per_shard=4))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "run"
+    train(tiny_train(tiny_data, out))
+    return out

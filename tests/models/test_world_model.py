@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from jepaworld.models.world_model import CheckpointError, WorldModel
+from tests.conftest import tiny_model
+
+
+def _frames(B: int, T: int, size: int = 64) -> torch.Tensor:
+    return torch.randint(
+        0, 256, (B, T, size, size, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
+
+
+@pytest.mark.parametrize("encoder", ["conv", "vit"])
+def test_shapes(encoder: str) -> None:
+    torch.manual_seed(0)
+    model = WorldModel(tiny_model(encoder=encoder, vit_dim=32, vit_depth=1, vit_heads=2)).eval()
+    z = model.encode(_frames(2, 3))
+    assert z.shape == (2, 3, 16)
+    acts = torch.randn(2, 4, model.step_action_dim)
+    assert model.rollout(z, acts).shape == (2, 4, 16)
+    assert model.predict(z, torch.randn(2, 3, model.step_action_dim)).shape == (2, 3, 16)
+    loss, metrics = model.train().loss(_frames(2, 3), torch.randn(2, 2, model.step_action_dim))
+    assert loss.ndim == 0 and {"pred", "rollout", "reg", "eff_rank"} <= set(metrics)
+
+
+def test_predictor_is_causal() -> None:
+    torch.manual_seed(0)
+    model = WorldModel(tiny_model())
+    for p in model.predictor.parameters():  # AdaLN starts at zero; make blocks non-trivial
+        torch.nn.init.normal_(p, std=0.2)
+    z, a = torch.randn(1, 5, 16), torch.randn(1, 5, model.step_action_dim)
+    z2, a2 = z.clone(), a.clone()
+    z2[:, 3:] += 1.0
+    a2[:, 3:] += 1.0
+    out, out2 = model.predict(z, a), model.predict(z2, a2)
+    assert torch.allclose(out[:, :3], out2[:, :3], atol=1e-6)
+    assert not torch.allclose(out[:, 3:], out2[:, 3:])
+
+
+def test_rollout_matches_teacher_forcing_on_its_own_predictions() -> None:
+    torch.manual_seed(0)
+    model = WorldModel(tiny_model())
+    for p in model.predictor.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    z0, acts = torch.randn(2, 1, 16), torch.randn(2, 3, model.step_action_dim)
+    roll = model.rollout(z0, acts)
+    seq = torch.cat([z0, roll[:, :-1]], dim=1)
+    assert torch.allclose(model.predict(seq, acts), roll, atol=1e-5)
+
+
+def test_wrong_image_size_is_a_clear_error() -> None:
+    model = WorldModel(tiny_model())
+    with pytest.raises(ValueError, match="48x48 but the model expects 64x64"):
+        model.encode(_frames(1, 1, size=48))
+
+
+def test_save_load_roundtrip(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = WorldModel(tiny_model()).eval()
+    model.save(tmp_path)
+    loaded = WorldModel.from_pretrained(tmp_path)
+    f = _frames(1, 2)
+    assert torch.equal(model.encode(f), loaded.encode(f))
+
+
+def test_missing_and_unexpected_keys_are_named(tmp_path: Path) -> None:
+    WorldModel(tiny_model()).save(tmp_path)
+    state = load_file(str(tmp_path / "model.safetensors"))
+    del state["predictor.out.bias"]
+    save_file(state, str(tmp_path / "model.safetensors"))
+    with pytest.raises(CheckpointError, match="missing key.*predictor.out.bias"):
+        WorldModel.from_pretrained(tmp_path)
+    state["predictor.out.bias"] = torch.zeros(16)
+    state["extra.weight"] = torch.zeros(1)
+    save_file(state, str(tmp_path / "model.safetensors"))
+    with pytest.raises(CheckpointError, match="unexpected key.*extra.weight"):
+        WorldModel.from_pretrained(tmp_path)
+
+
+def test_checkpoint_from_another_config_is_refused(tmp_path: Path) -> None:
+    WorldModel(tiny_model()).save(tmp_path)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["model"]["embed_dim"] = 24
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="has shape"):
+        WorldModel.from_pretrained(tmp_path)
+
+
+def test_corrupt_weights_and_config_name_the_file(tmp_path: Path) -> None:
+    WorldModel(tiny_model()).save(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="model.safetensors: cannot read weights"):
+        WorldModel.from_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="config.json: invalid model config"):
+        WorldModel.from_pretrained(tmp_path)

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from jepaworld.planning.cem import CEM, CEMConfig
+from jepaworld.planning.mpc import LatentGoalCost, LatentMPC, MPCConfig
+from jepaworld.planning.protocols import ActionBounds, WorldModelLike
+
+
+def test_cem_finds_the_minimum_of_a_quadratic() -> None:
+    target = torch.tensor([[0.5, -0.25], [-0.75, 0.1], [0.3, 0.9]])  # (L, A)
+    cost = lambda a: (a - target).pow(2).sum(dim=(-1, -2))  # noqa: E731  (S, L, A) -> (S,)
+    plan = CEM().solve(cost, 3, ActionBounds.box(-1, 1, 2), torch.Generator().manual_seed(0))
+    assert plan.shape == (3, 2)
+    assert torch.allclose(plan, target, atol=0.05)
+
+
+def test_cem_respects_bounds_when_the_optimum_is_outside() -> None:
+    cost = lambda a: (a - 3.0).pow(2).sum(dim=(-1, -2))  # noqa: E731
+    plan = CEM().solve(cost, 2, ActionBounds.box(-1, 1, 2), torch.Generator().manual_seed(0))
+    assert torch.allclose(plan, torch.ones(2, 2), atol=1e-3)
+
+
+def test_cem_solves_independent_problems_in_one_batch() -> None:
+    targets = torch.tensor([[[0.5]], [[-0.5]], [[0.0]]])  # (E, L, A)
+    cost = lambda a: (a - targets.unsqueeze(1)).pow(2).sum(dim=(-1, -2))  # noqa: E731  (E,S,L,A)->(E,S)
+    plan = CEM().solve_batch(
+        cost, 3, 1, ActionBounds.box(-1, 1, 1), torch.Generator().manual_seed(1)
+    )
+    assert torch.allclose(plan, targets, atol=0.03)
+
+
+def test_cem_is_deterministic_given_the_generator() -> None:
+    cost = lambda a: a.sin().sum(dim=(-1, -2))  # noqa: E731
+    b = ActionBounds.box(-1, 1, 3)
+    p1 = CEM(CEMConfig(iterations=3)).solve(cost, 4, b, torch.Generator().manual_seed(5))
+    p2 = CEM(CEMConfig(iterations=3)).solve(cost, 4, b, torch.Generator().manual_seed(5))
+    assert torch.equal(p1, p2)
+
+
+def test_invalid_settings_are_named() -> None:
+    with pytest.raises(ValueError, match="elites"):
+        CEMConfig(samples=10, elites=20)
+    with pytest.raises(ValueError, match="receding"):
+        MPCConfig(horizon=2, receding=3)
+    with pytest.raises(ValueError, match="low must be <= high"):
+        ActionBounds.box(1, -1, 2)
+
+
+class PointModel:
+    """A known world: the embedding is the 2-D position and an action moves it by 0.1 * a."""
+
+    step_action_dim = 2
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        return frames.float()[..., 0, 0, :2]  # (B, T, 2) read from pixel (0, 0)
+
+    def rollout(self, z_hist: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return z_hist[:, -1:] + 0.1 * actions.cumsum(dim=1)
+
+
+def test_latent_goal_cost_and_mpc_drive_a_known_model_to_its_goal() -> None:
+    model = PointModel()
+    assert isinstance(model, WorldModelLike)
+    mpc = LatentMPC(
+        model,
+        CEM(CEMConfig(samples=100, elites=10, iterations=10)),
+        MPCConfig(horizon=3),
+        ActionBounds.box(-1, 1, 2),
+    )
+    pos = torch.zeros(1, 2)
+    goal = torch.tensor([[0.25, -0.2]])
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(6):
+        frames = torch.zeros(1, 1, 1, 3)
+        frames[..., :2] = pos[:, None, None, :]
+        act = mpc.plan(frames, goal, gen)  # (1, 1, 2)
+        pos = pos + 0.1 * act[:, 0]
+    assert torch.dist(pos, goal) < 0.02
+    cost = LatentGoalCost(model, torch.zeros(1, 1, 2), goal, 0.0)
+    near, far = torch.full((1, 1, 1, 2), 0.0), torch.full((1, 1, 1, 2), 1.0)
+    near[..., 0, 0], near[..., 0, 1] = 1.0, -1.0  # moves to (0.1, -0.1), toward the goal
+    assert float(cost(near)) < float(cost(far))

@@ -1,0 +1,111 @@
+"""The command line: invalid values name the argument; a tiny demo runs end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from jepaworld.cli import main
+
+TINY_MODEL = [
+    "--model.conv-channels",
+    "8",
+    "8",
+    "16",
+    "16",
+    "--model.embed-dim",
+    "16",
+    "--model.pred-dim",
+    "32",
+    "--model.pred-depth",
+    "1",
+    "--model.pred-heads",
+    "2",
+    "--model.sigreg-directions",
+    "32",
+]
+
+
+def test_invalid_values_name_the_argument(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--data", "d", "--out", "o", "--steps", "0"])
+    assert e.value.code == 2
+    assert "argument --steps: must be >= 1, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["collect", "--out", "o", "--episodes", "many"])
+    assert "--episodes" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--data", "d", "--out", "o", "--model.encoder", "mlp"])
+    assert "--model.encoder" in capsys.readouterr().err
+
+
+def test_missing_inputs_are_named_before_work_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]) == 2
+    assert "nope: dataset directory does not exist" in capsys.readouterr().err
+    (tmp_path / "empty_run").mkdir()
+    (tmp_path / "empty_run" / "config.json").write_text(
+        json.dumps({"data_env_id": "jepaworld/TwoRoom-v0"})
+    )
+    assert main(["plan", "--run", str(tmp_path / "empty_run"), "--out", str(tmp_path / "e")]) == 2
+    assert "no checkpoint found" in capsys.readouterr().err
+    assert (
+        main(["collect", "--env", "NoSuchEnv-v9", "--out", str(tmp_path / "d"), "--episodes", "1"])
+        == 2
+    )
+    assert "--env NoSuchEnv-v9" in capsys.readouterr().err
+
+
+def test_collect_refuses_to_overwrite_a_dataset(
+    tiny_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = (tiny_data / "manifest.json").read_text()
+    assert main(["collect", "--out", str(tiny_data), "--episodes", "1"]) == 2
+    assert "already holds a dataset" in capsys.readouterr().err
+    assert (tiny_data / "manifest.json").read_text() == before
+
+
+def test_tiny_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo"
+    code = main(
+        [
+            "demo",
+            "--out",
+            str(out),
+            "--episodes",
+            "4",
+            "--steps",
+            "4",
+            "--batch-size",
+            "4",
+            "--eval-episodes",
+            "2",
+            "--workers",
+            "0",
+            *TINY_MODEL,
+        ]
+    )
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    for key in (
+        "success_rate",
+        "episodes",
+        "protocol",
+        "checkpoint_sha256",
+        "wall_seconds",
+        "stage_seconds",
+        "plan_seconds_mean",
+        "baselines",
+    ):
+        assert key in summary
+    assert set(summary["stage_seconds"]) == {"collect", "train", "plan"}
+    assert set(summary["baselines"]) == {"random", "straight_line"}
+    assert summary["episodes"] == 2 and 0.0 <= summary["success_rate"] <= 1.0
+    results = json.loads((out / "eval" / "results.json").read_text())
+    assert results["protocol"]["name"] == "tworoom-goal" and results["protocol"]["version"] == "1"
+    assert len(results["per_episode"]) == 2 and len(results["checkpoint_sha256"]) == 64
+    assert all((out / "eval" / m).is_file() for m in results["media"])
+    assert "Two-Room goal reaching" in capsys.readouterr().out

@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from jepaworld.data.episodes import DataError
+from jepaworld.models.world_model import WorldModel
+from jepaworld.train import (
+    TrainingDiverged,
+    checkpoint_dirs,
+    latest_checkpoint,
+    load_train_state,
+    lr_at,
+    train,
+)
+from tests.conftest import tiny_model, tiny_train
+
+
+def _weights(ckpt: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(ckpt / "model.safetensors"))
+
+
+def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_run_directory_layout(tiny_run: Path) -> None:
+    record = json.loads((tiny_run / "config.json").read_text())
+    assert record["train"]["steps"] == 6 and record["model"]["embed_dim"] == 16
+    assert len(record["data_manifest_sha256"]) == 64
+    assert [d.name for d in checkpoint_dirs(tiny_run)] == ["step_00000003", "step_00000006"]
+    ckpt = latest_checkpoint(tiny_run)
+    assert {p.name for p in ckpt.iterdir()} == {
+        "config.json",
+        "model.safetensors",
+        "train_state.pt",
+    }
+    assert load_train_state(ckpt)["step"] == 6
+    lines = [json.loads(x) for x in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [1, 2, 3, 4, 5, 6]
+    assert {"loss", "pred", "rollout", "reg", "eff_rank", "lr", "samples_per_s"} <= set(lines[0])
+    WorldModel.from_pretrained(ckpt)  # loads strictly
+
+
+def test_same_seed_same_weights(tiny_data: Path, tiny_run: Path, tmp_path: Path) -> None:
+    train(tiny_train(tiny_data, tmp_path / "again"))
+    assert _same(
+        _weights(latest_checkpoint(tiny_run)), _weights(latest_checkpoint(tmp_path / "again"))
+    )
+
+
+def test_resume_continues_exactly(tiny_data: Path, tiny_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "split"
+    train(tiny_train(tiny_data, out, stop_at=4))  # checkpoints at 3 and 4
+    assert latest_checkpoint(out).name == "step_00000004"
+    train(tiny_train(tiny_data, out, resume=True))
+    assert _same(_weights(latest_checkpoint(tiny_run)), _weights(latest_checkpoint(out)))
+    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_existing_run_is_not_overwritten(tiny_data: Path, tiny_run: Path) -> None:
+    with pytest.raises(FileExistsError, match="already holds checkpoints"):
+        train(tiny_train(tiny_data, tiny_run))
+
+
+def test_data_that_does_not_fit_the_model_fails_before_training(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    cfg = tiny_train(tiny_data, tmp_path / "r", model=tiny_model(image_size=32))
+    with pytest.raises(
+        DataError, match=r"manifest.json: frames are 64x64 but --model.image-size is 32"
+    ):
+        train(cfg)
+    assert not (tmp_path / "r").exists()
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_loss = WorldModel.loss
+    calls = {"n": 0}
+
+    def poisoned(self, frames, actions):
+        loss, metrics = real_loss(self, frames, actions)
+        calls["n"] += 1
+        return (loss * float("nan"), metrics) if calls["n"] > 4 else (loss, metrics)
+
+    monkeypatch.setattr(WorldModel, "loss", poisoned)
+    out = tmp_path / "nan"
+    with pytest.raises(
+        TrainingDiverged, match=r"loss is nan at step 4; last good checkpoint: .*step_00000003"
+    ):
+        train(tiny_train(tiny_data, out))
+    assert [d.name for d in checkpoint_dirs(out)] == ["step_00000003"]
+    WorldModel.from_pretrained(latest_checkpoint(out))
+
+
+def test_lr_schedule_warms_up_then_decays() -> None:
+    cfg = tiny_train(Path("d"), Path("o"), steps=100, warmup_steps=10, lr=1.0, min_lr_ratio=0.1)
+    assert lr_at(0, cfg) == pytest.approx(0.1)
+    assert lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(99, cfg) == pytest.approx(0.1, abs=1e-3)
+    assert lr_at(50, cfg) < lr_at(20, cfg)
+
+
+def test_kill_9_loses_only_steps_since_the_last_checkpoint(tiny_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "killed"
+    args = [
+        sys.executable,
+        "-m",
+        "jepaworld.cli",
+        "train",
+        "--data",
+        str(tiny_data),
+        "--out",
+        str(out),
+        "--steps",
+        "400",
+        "--batch-size",
+        "4",
+        "--clip-frames",
+        "3",
+        "--workers",
+        "0",
+        "--checkpoint-every",
+        "2",
+        "--model.conv-channels",
+        "8",
+        "8",
+        "16",
+        "16",
+        "--model.embed-dim",
+        "16",
+        "--model.pred-dim",
+        "32",
+        "--model.pred-depth",
+        "1",
+        "--model.pred-heads",
+        "2",
+        "--model.sigreg-directions",
+        "32",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.time() + 120
+        while len(checkpoint_dirs(out)) < 2 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        time.sleep(0.3)  # let it get into the middle of a later checkpoint write
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    ckpt = latest_checkpoint(out)
+    step = load_train_state(ckpt)["step"]
+    assert 2 <= step < 400
+    WorldModel.from_pretrained(ckpt)  # whole, loads strictly
+    done = subprocess.run(
+        args[:9] + ["8" if step < 8 else str(step + 2)] + args[10:] + ["--resume", "true"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert load_train_state(latest_checkpoint(out))["step"] == max(8, step + 2)
