@@ -88,7 +88,8 @@ def _argparse_kwargs(tp: Any, default: Any) -> dict[str, Any]:
         choices = typing.get_args(inner)
         kwargs.update(type=type(choices[0]), choices=choices)
     elif inner is bool:
-        kwargs.update(type=_parse_bool, metavar="{true,false}")
+        # `--flag` alone means true; `--flag false` is accepted too
+        kwargs.update(type=_parse_bool, nargs="?", const=True, metavar="{true,false}")
     elif inner in _SCALARS:
         kwargs["type"] = inner
     elif typing.get_origin(inner) is tuple:

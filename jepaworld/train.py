@@ -201,7 +201,7 @@ def prepare_config(cfg: TrainConfig) -> TrainConfig:
     if not cfg.resume:
         if checkpoint_dirs(cfg.out):
             raise FileExistsError(
-                f"{cfg.out}: already holds checkpoints; pass --resume true or another --out"
+                f"{cfg.out}: already holds checkpoints; pass --resume or another --out"
             )
         return cfg
     path = cfg.out / "config.json"

@@ -165,7 +165,7 @@ def test_kill_9_loses_only_steps_since_the_last_checkpoint(tiny_data: Path, tmp_
     assert 2 <= step < 400
     WorldModel.from_pretrained(ckpt)  # whole, loads strictly
     done = subprocess.run(
-        args[:9] + ["8" if step < 8 else str(step + 2)] + args[10:] + ["--resume", "true"],
+        args[:9] + ["8" if step < 8 else str(step + 2)] + args[10:] + ["--resume"],
         env=env,
         capture_output=True,
         text=True,

@@ -139,8 +139,9 @@ class _Live:
 def _planner(protocol: TwoRoomProtocol, model: Any, env_action_dim: int) -> LatentMPC:
     p = protocol.planner
     cem = CEM(CEMConfig(samples=p.samples, elites=p.elites, iterations=p.iterations))
-    bounds = ActionBounds.box(-1.0, 1.0, model.step_action_dim)
-    return LatentMPC(model, cem, MPCConfig(horizon=p.horizon, receding=p.receding), bounds)
+    bounds = ActionBounds.box(-1.0, 1.0, env_action_dim)
+    mpc_cfg = MPCConfig(horizon=p.horizon, receding=p.receding, hold=p.hold)
+    return LatentMPC(model, cem, mpc_cfg, bounds, env_action_dim)
 
 
 def _execute(ep: _Live, actions: np.ndarray, budget: int) -> None:
@@ -177,10 +178,9 @@ def run_planner(
     while active:
         frames = torch.from_numpy(np.stack([live[i].obs for i in active])).to(device)
         t0 = time.perf_counter()
-        acts = mpc.plan(frames, z_goal[active], gen, keep)  # (E, receding, A')
+        acts = mpc.plan(frames, z_goal[active], gen, keep).numpy()  # (E, receding * k, A)
         plan_time += time.perf_counter() - t0
         solved, calls = solved + len(active), calls + 1
-        acts = acts.reshape(len(active), -1, A).numpy()  # (E, receding * k, A)
         for i, a in zip(active, acts, strict=True):
             _execute(live[i], a, protocol.budget)
         still = [not live[i].success and live[i].steps < protocol.budget for i in active]

@@ -20,6 +20,7 @@ class PlannerSettings:
     iterations: int = 30
     horizon: int = 5
     receding: int = 1
+    hold: bool = True
 
 
 @dataclass(frozen=True)

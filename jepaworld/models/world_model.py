@@ -73,6 +73,9 @@ class ModelConfig:
     """Weight of the anti-collapse term (LeWM uses ~0.1 for SIGReg)."""
     sigreg_directions: int = 256
     """Random directions per SIGReg evaluation."""
+    smooth_weight: float = 0.0
+    """Weight of a temporal-smoothness term, mean ||z_t+1 - z_t||^2 (as PLDM's time-similarity term):
+    it favours slowly varying features, so that latent distance keeps growing with distance in the world."""
     rollout_weight: float = 1.0
     """Weight of the open-loop multi-step rollout loss beside the teacher-forced one."""
 
@@ -187,12 +190,16 @@ class WorldModel(nn.Module):
         )
         flat = rearrange(z, "b t d -> (b t) d")  # (B*T, D)
         reg = sigreg(flat, c.sigreg_directions) if c.regularizer == "sigreg" else vicreg(flat)
-        total = teacher + c.rollout_weight * rollout + c.reg_weight * reg
+        smooth = (
+            (z[:, 1:] - z[:, :-1]).pow(2).sum(-1).mean() if c.smooth_weight else z.new_zeros(())
+        )
+        total = teacher + c.rollout_weight * rollout + c.reg_weight * reg + c.smooth_weight * smooth
         metrics = {
             "loss": float(total.detach()),
             "pred": float(teacher.detach()),
             "rollout": float(rollout.detach()),
             "reg": float(reg.detach()),
+            "smooth": float(smooth.detach()),
             "eff_rank": effective_rank(flat.detach()),
         }
         return total, metrics

@@ -25,6 +25,9 @@ class MPCConfig:
     """Model steps executed before replanning."""
     intermediate_weight: float = 0.1
     """Weight of the goal distance at intermediate steps (the final step has weight 1)."""
+    hold: bool = True
+    """Plan one action per model step, held for its frame_stride env steps (k times fewer dimensions
+    and coherent motion in every sample); false plans every env action."""
 
     def __post_init__(self) -> None:
         require(self.horizon >= 1, "horizon", "must be >= 1")
@@ -41,15 +44,17 @@ class LatentGoalCost:
         z_now: torch.Tensor,
         z_goal: torch.Tensor,
         intermediate_weight: float,
+        repeat: int = 1,
     ) -> None:
         self.model, self.z_now, self.z_goal = model, z_now, z_goal  # (E, 1, D), (E, D)
-        self.w = intermediate_weight
+        self.w, self.repeat = intermediate_weight, repeat
 
     @torch.inference_mode()
     def __call__(self, actions: torch.Tensor) -> torch.Tensor:
         E, S, L, A = actions.shape
         z0 = self.z_now.repeat_interleave(S, dim=0)  # (E*S, 1, D)
         acts = actions.reshape(E * S, L, A).to(self.z_now.device)  # (E*S, L, A)
+        acts = acts.repeat(1, 1, self.repeat)  # held actions: (E*S, L, repeat*A)
         pred = self.model.rollout(z0, acts)  # (E*S, L, D)
         goal = self.z_goal.repeat_interleave(S, dim=0).unsqueeze(1)  # (E*S, 1, D)
         dist = (pred - goal).pow(2).sum(-1)  # (E*S, L)
@@ -60,13 +65,37 @@ class LatentGoalCost:
 
 
 class LatentMPC:
-    """Plans model-step actions for E environments at once and remembers warm starts."""
+    """Plans for E environments at once and remembers warm starts.
+
+    Args:
+        env_action_dim: A of one environment action; the model step takes k = A' / A of them.
+        bounds: box of one environment action (A,).
+    """
 
     def __init__(
-        self, model: WorldModelLike, planner: Planner, config: MPCConfig, bounds: ActionBounds
+        self,
+        model: WorldModelLike,
+        planner: Planner,
+        config: MPCConfig,
+        bounds: ActionBounds,
+        env_action_dim: int,
     ):
-        self.model, self.planner, self.config, self.bounds = model, planner, config, bounds
-        self.warm: torch.Tensor | None = None  # (E, L, A)
+        self.model, self.planner, self.config = model, planner, config
+        if model.step_action_dim % env_action_dim:
+            raise ValueError(
+                f"model step action {model.step_action_dim} is not a multiple of {env_action_dim}"
+            )
+        self.k = model.step_action_dim // env_action_dim
+        if bounds.dim != env_action_dim:
+            raise ValueError(
+                f"bounds have {bounds.dim} dims, the environment action has {env_action_dim}"
+            )
+        reps = 1 if config.hold else self.k
+        self.bounds = ActionBounds(
+            bounds.low.repeat(reps), bounds.high.repeat(reps)
+        )  # planner's box
+        self.env_action_dim = env_action_dim
+        self.warm: torch.Tensor | None = None  # (E, L, A_plan)
 
     def reset(self) -> None:
         self.warm = None
@@ -76,6 +105,13 @@ class LatentMPC:
         """uint8 (E, H, W, 3) -> (E, D)."""
         return self.model.encode(frames.unsqueeze(1))[:, 0]
 
+    def to_env_actions(self, plan: torch.Tensor) -> torch.Tensor:
+        """Planner actions (E, n, A_plan) -> environment actions (E, n * k, A) in execution order."""
+        E = plan.shape[0]
+        if self.config.hold:
+            return plan.repeat_interleave(self.k, dim=1)  # (E, n*k, A)
+        return plan.reshape(E, -1, self.env_action_dim)  # (E, n*k, A)
+
     def plan(
         self,
         frames: torch.Tensor,
@@ -83,7 +119,7 @@ class LatentMPC:
         generator: torch.Generator,
         keep: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Plan for the current frames (E, H, W, 3); returns the actions to execute (E, receding, A).
+        """Plan for the current frames (E, H, W, 3); returns env actions to execute (E, receding*k, A).
 
         Args:
             keep: optional bool (E_prev,) mask of which previous problems are still active, used to
@@ -94,11 +130,14 @@ class LatentMPC:
         init = self.warm if self.warm is None or keep is None else self.warm[keep]
         if init is not None and init.shape[0] != frames.shape[0]:
             init = None
-        cost = LatentGoalCost(self.model, z_now, z_goal, c.intermediate_weight)
+        repeat = self.k if c.hold else 1
+        cost = LatentGoalCost(self.model, z_now, z_goal, c.intermediate_weight, repeat)
         plan = self.planner.solve_batch(
             cost, frames.shape[0], c.horizon, self.bounds, generator, init
         )
         mid = (self.bounds.low + self.bounds.high) / 2
         tail = mid.expand(plan.shape[0], c.receding, -1)
-        self.warm = torch.cat([plan[:, c.receding :], tail], dim=1)  # shifted warm start (E, L, A)
-        return plan[:, : c.receding]  # (E, receding, A)
+        self.warm = torch.cat(
+            [plan[:, c.receding :], tail], dim=1
+        )  # shifted warm start (E, L, A_plan)
+        return self.to_env_actions(plan[:, : c.receding])  # (E, receding*k, A)

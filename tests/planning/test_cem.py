@@ -49,36 +49,45 @@ def test_invalid_settings_are_named() -> None:
 
 
 class PointModel:
-    """A known world: the embedding is the 2-D position and an action moves it by 0.1 * a."""
+    """A known world: the embedding is the 2-D position; a model step takes k=2 env actions of size 2,
+    each moving the point by 0.05 * a."""
 
-    step_action_dim = 2
+    step_action_dim = 4
 
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
         return frames.float()[..., 0, 0, :2]  # (B, T, 2) read from pixel (0, 0)
 
     def rollout(self, z_hist: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return z_hist[:, -1:] + 0.1 * actions.cumsum(dim=1)
+        step = 0.05 * (actions[..., :2] + actions[..., 2:])  # (B, L, 2)
+        return z_hist[:, -1:] + step.cumsum(dim=1)
 
 
-def test_latent_goal_cost_and_mpc_drive_a_known_model_to_its_goal() -> None:
+@pytest.mark.parametrize("hold", [True, False])
+def test_mpc_drives_a_known_model_to_its_goal(hold: bool) -> None:
     model = PointModel()
     assert isinstance(model, WorldModelLike)
+    cem = CEM(CEMConfig(samples=100, elites=10, iterations=20))
     mpc = LatentMPC(
-        model,
-        CEM(CEMConfig(samples=100, elites=10, iterations=10)),
-        MPCConfig(horizon=3),
-        ActionBounds.box(-1, 1, 2),
+        model, cem, MPCConfig(horizon=3, hold=hold), ActionBounds.box(-1, 1, 2), env_action_dim=2
     )
-    pos = torch.zeros(1, 2)
-    goal = torch.tensor([[0.25, -0.2]])
+    pos, goal = torch.zeros(1, 2), torch.tensor([[0.25, -0.2]])
     gen = torch.Generator().manual_seed(0)
     for _ in range(6):
         frames = torch.zeros(1, 1, 1, 3)
         frames[..., :2] = pos[:, None, None, :]
-        act = mpc.plan(frames, goal, gen)  # (1, 1, 2)
-        pos = pos + 0.1 * act[:, 0]
+        env_actions = mpc.plan(frames, goal, gen)  # (1, k, 2)
+        assert env_actions.shape == (1, 2, 2)
+        if hold:
+            assert torch.equal(env_actions[:, 0], env_actions[:, 1])
+        pos = pos + 0.05 * env_actions.sum(dim=1)
     assert torch.dist(pos, goal) < 0.02
-    cost = LatentGoalCost(model, torch.zeros(1, 1, 2), goal, 0.0)
-    near, far = torch.full((1, 1, 1, 2), 0.0), torch.full((1, 1, 1, 2), 1.0)
-    near[..., 0, 0], near[..., 0, 1] = 1.0, -1.0  # moves to (0.1, -0.1), toward the goal
-    assert float(cost(near)) < float(cost(far))
+
+
+def test_latent_goal_cost_prefers_moving_toward_the_goal() -> None:
+    goal = torch.tensor([[0.25, -0.2]])
+    cost = LatentGoalCost(PointModel(), torch.zeros(1, 1, 2), goal, 0.0, repeat=2)
+    toward = torch.tensor([1.0, -1.0]).expand(
+        1, 1, 1, 2
+    )  # (E, S, L, A), held twice: to (0.1, -0.1)
+    away = torch.tensor([-1.0, 1.0]).expand(1, 1, 1, 2)
+    assert float(cost(toward)) < float(cost(away))

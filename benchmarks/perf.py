@@ -1,0 +1,396 @@
+"""Performance of jepaworld on this machine, measured in one process and one run.
+
+What is measured:
+
+1. **matmul peak** - float32 GFLOP/s of square matmuls (2 * n^3 FLOPs each), repeated for a fixed
+   wall time after a warm-up, with the current torch thread count. It is the machine's reference
+   peak, measured in the same run as everything else so that a busy machine lowers both.
+2. **training throughput** - the default `ModelConfig()` world model, AdamW, and batches shaped like
+   real training (`TrainConfig` defaults: `batch_size` clips of `clip_frames` frames). Each timed
+   step is `jepaworld.train.train_step` (lr schedule, loss, backward, grad clipping, AdamW step).
+   Two variants: *model-only* (one synthetic uint8 batch, reused) and *with-loader* (a tiny dataset
+   collected into a temporary directory and read through `ClipDataset` / `make_loader` with the
+   default number of workers, so decoding and batching are included).
+3. **seconds per plan** - `CEM.solve_batch` with `CEMConfig()` defaults (the anchors' 300 samples,
+   30 elites, 30 iterations) over horizon `MPCConfig().horizon`, scoring samples with
+   `LatentGoalCost` on the default model, cold-started; a timed plan also encodes the current frame
+   (the goal is encoded once, outside). One problem (E=1): p50 / p95 / mean after a warm-up; and the
+   amortised seconds per problem when E problems are solved in one lock-step batch. The issue's
+   target is one plan <= 0.5 s on CPU.
+4. **peak RSS** of the process at the end (`resource.getrusage().ru_maxrss`).
+
+Before anything runs, the CPU use of other processes is sampled for 0.5 s from /proc/stat; when they
+use half a CPU or more the table warns that timings are disturbed. On a shared CPU, two torch threads
+can be far slower than one (each small op waits for a descheduled OpenMP thread): try `--threads 1`.
+
+How FLOPs are counted: `torch.utils.flop_counter.FlopCounterMode` records one forward + backward of
+`WorldModel.loss` on a training batch, once, outside any timing. It counts matmuls, convolutions and
+their backward passes (and attention kernels it knows of); elementwise ops, norms and the optimizer
+update are not counted, and on CPU PyTorch's fused attention kernel is not registered with the
+counter (with at most `clip_frames` tokens it is negligible). Achieved GFLOP/s = counted FLOPs per
+step / seconds per step, so the fraction of the matmul peak is a lower bound on the useful work.
+
+Usage::
+
+    python benchmarks/perf.py                 # full run, writes benchmarks/results/perf.json
+    python benchmarks/perf.py --quick         # smoke run (< 60 s)
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from jepaworld.bench.machine import environment, load_average, peak_rss_mib
+from jepaworld.data.collect import CollectConfig, collect
+from jepaworld.data.episodes import EpisodeStore
+from jepaworld.data.loader import ClipDataset, make_loader
+from jepaworld.models.world_model import ModelConfig, WorldModel
+from jepaworld.planning.cem import CEM, CEMConfig
+from jepaworld.planning.mpc import LatentGoalCost, MPCConfig
+from jepaworld.planning.protocols import ActionBounds
+from jepaworld.train import TrainConfig, train_step
+
+ROOT = Path(__file__).resolve().parents[1]
+PLAN_TARGET_S = 0.5
+Batch = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much of each measurement to do."""
+
+    matmul_size: int
+    matmul_seconds: float
+    batch_size: int
+    warmup_steps: int
+    train_steps: int
+    episodes: int
+    plan_warmup: int
+    plan_repeats: int
+    batch_problems: int
+    batch_repeats: int
+
+
+FULL = Budget(2048, 1.5, TrainConfig.batch_size, 2, 10, 20, 1, 10, 50, 2)
+# --quick: a smaller training batch and fewer repetitions; the CEM settings stay the anchors'.
+QUICK = Budget(1024, 0.3, 16, 1, 2, 4, 1, 2, 4, 1)
+
+
+# ---- timing helpers ---------------------------------------------------------------------------
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], Any], device: torch.device) -> float:
+    """Wall seconds of fn(), synchronising CUDA before and after."""
+    sync(device)
+    t0 = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - t0
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+# ---- 1. matmul peak ---------------------------------------------------------------------------
+
+
+def bench_matmul(budget: Budget, device: torch.device) -> dict[str, Any]:
+    """float32 GFLOP/s of n x n matmuls, repeated for budget.matmul_seconds after a warm-up."""
+    n = budget.matmul_size
+    g = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(n, n, generator=g).to(device) for _ in range(2))
+    for _ in range(2):
+        a @ b
+    sync(device)
+    reps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < budget.matmul_seconds:
+        a @ b
+        reps += 1
+        sync(device)
+    seconds = time.perf_counter() - t0
+    gflops = 2 * n**3 * reps / seconds / 1e9
+    return {"size": n, "repeats": reps, "seconds": seconds, "gflops": gflops}
+
+
+# ---- 2. training throughput -------------------------------------------------------------------
+
+
+def synthetic_batch(cfg: TrainConfig, device: torch.device) -> Batch:
+    """Random uint8 frames (B,T,H,W,3) and actions (B,T-1,A') shaped like a real batch."""
+    m, g = cfg.model, torch.Generator().manual_seed(cfg.seed)
+    B, T, S = cfg.batch_size, cfg.clip_frames, m.image_size
+    frames = torch.randint(0, 256, (B, T, S, S, 3), generator=g, dtype=torch.uint8)
+    actions = torch.rand(B, T - 1, m.frame_stride * m.action_dim, generator=g) * 2 - 1
+    return {"frames": frames.to(device), "actions": actions.to(device)}
+
+
+def count_step_flops(model: WorldModel, batch: Batch) -> int:
+    """FLOPs of one forward + backward of the training loss (gradients are discarded)."""
+    with FlopCounterMode(display=False) as counter:
+        loss, _ = model.loss(batch["frames"], batch["actions"])
+        loss.backward()
+    model.zero_grad(set_to_none=True)
+    return int(counter.get_total_flops())
+
+
+def run_steps(
+    model: WorldModel,
+    opt: torch.optim.Optimizer,
+    batches: Iterator[Batch],
+    cfg: TrainConfig,
+    budget: Budget,
+    device: torch.device,
+) -> float:
+    """Seconds for budget.train_steps `train_step`s after budget.warmup_steps untimed ones."""
+    for step in range(budget.warmup_steps):
+        train_step(model, opt, next(batches), step, cfg)
+    sync(device)
+    t0 = time.perf_counter()
+    for step in range(budget.warmup_steps, budget.warmup_steps + budget.train_steps):
+        train_step(model, opt, next(batches), step, cfg)
+    sync(device)
+    return time.perf_counter() - t0
+
+
+def throughput(
+    seconds: float, cfg: TrainConfig, budget: Budget, flops: int, peak: float
+) -> dict[str, Any]:
+    per_step = seconds / budget.train_steps
+    gflops = flops / per_step / 1e9
+    return {
+        "steps": budget.train_steps,
+        "seconds_per_step": per_step,
+        "samples_per_s": cfg.batch_size / per_step,
+        "frames_per_s": cfg.batch_size * cfg.clip_frames / per_step,
+        "gflops": gflops,
+        "fraction_of_peak": gflops / peak,
+    }
+
+
+def loader_batches(
+    data: Path, cfg: TrainConfig, total: int, device: torch.device
+) -> Iterator[Batch]:
+    """Training batches read from a dataset directory, moved to the device."""
+    dataset = ClipDataset(EpisodeStore(data), cfg.clip_frames, cfg.model.frame_stride)
+    loader = make_loader(dataset, cfg.batch_size, cfg.seed, 0, total, cfg.workers)
+    for batch in loader:
+        yield {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def new_model(cfg: TrainConfig, device: torch.device) -> tuple[WorldModel, torch.optim.Optimizer]:
+    torch.manual_seed(cfg.seed)
+    model = WorldModel(cfg.model).to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return model, opt
+
+
+def bench_train(budget: Budget, device: torch.device, peak: float, tmp: Path) -> dict[str, Any]:
+    """Model-only and with-loader training throughput of the default model."""
+    data = tmp / "data"
+    collect(CollectConfig(out=data, episodes=budget.episodes))
+    cfg = TrainConfig(data=data, out=tmp / "run", batch_size=budget.batch_size)
+    batch = synthetic_batch(cfg, device)
+    model, opt = new_model(cfg, device)
+    flops = count_step_flops(model, batch)
+
+    seconds = run_steps(model, opt, itertools.repeat(batch), cfg, budget, device)
+    model_only = throughput(seconds, cfg, budget, flops, peak)
+    model, opt = new_model(cfg, device)
+    total = budget.warmup_steps + budget.train_steps
+    seconds = run_steps(model, opt, loader_batches(data, cfg, total, device), cfg, budget, device)
+    return {
+        "batch_size": cfg.batch_size,
+        "clip_frames": cfg.clip_frames,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "flops_per_step": flops,
+        "warmup_steps": budget.warmup_steps,
+        "model_only": model_only,
+        "with_loader": {
+            **throughput(seconds, cfg, budget, flops, peak),
+            "workers": cfg.workers,
+            "episodes": budget.episodes,
+        },
+    }
+
+
+# ---- 3. seconds per plan ----------------------------------------------------------------------
+
+
+@torch.inference_mode()
+def plan_once(
+    model: WorldModel, frames: torch.Tensor, z_goal: torch.Tensor, g: torch.Generator
+) -> torch.Tensor:
+    """One cold-started plan: encode frames (E,1,H,W,3), CEM through LatentGoalCost -> (E,L,A')."""
+    mpc = MPCConfig()
+    bounds = ActionBounds.box(-1.0, 1.0, model.step_action_dim)
+    cost = LatentGoalCost(model, model.encode(frames), z_goal, mpc.intermediate_weight)
+    return CEM(CEMConfig()).solve_batch(cost, frames.shape[0], mpc.horizon, bounds, g)
+
+
+def plan_seconds(
+    model: WorldModel, problems: int, repeats: int, device: torch.device
+) -> list[float]:
+    """Seconds of `repeats` plans for `problems` random start frames and goals.
+
+    The planner searches the model's step actions (A' = frame_stride * action_dim) directly; the goal
+    is encoded once per episode in `plan_eval`, so it is encoded outside the timing here too.
+    """
+    g = torch.Generator().manual_seed(problems)
+    S = model.config.image_size
+    frames, goals = (
+        torch.randint(0, 256, (problems, 1, S, S, 3), generator=g, dtype=torch.uint8).to(device)
+        for _ in range(2)
+    )
+    with torch.inference_mode():
+        z_goal = model.encode(goals)[:, 0]  # (E, D)
+    return [timed(lambda: plan_once(model, frames, z_goal, g), device) for _ in range(repeats)]
+
+
+def bench_plan(budget: Budget, device: torch.device) -> dict[str, Any]:
+    """Single-problem latency (p50/p95/mean) and amortised batched seconds per problem."""
+    torch.manual_seed(0)
+    model = WorldModel(ModelConfig()).to(device).eval()
+    plan_seconds(model, 1, budget.plan_warmup, device)
+    single = np.array(plan_seconds(model, 1, budget.plan_repeats, device))
+    batched = np.array(plan_seconds(model, budget.batch_problems, budget.batch_repeats, device))
+    p50 = float(np.percentile(single, 50))
+    return {
+        **{
+            k: v for k, v in asdict(CEMConfig()).items() if k in ("samples", "elites", "iterations")
+        },
+        "horizon": MPCConfig().horizon,
+        "single": {
+            "repeats": budget.plan_repeats,
+            "p50_s": p50,
+            "p95_s": float(np.percentile(single, 95)),
+            "mean_s": float(single.mean()),
+            "target_s": PLAN_TARGET_S,
+            "pass": p50 <= PLAN_TARGET_S,
+        },
+        "batch": {
+            "problems": budget.batch_problems,
+            "repeats": budget.batch_repeats,
+            "seconds_per_batch": float(batched.mean()),
+            "seconds_per_problem": float(batched.mean()) / budget.batch_problems,
+        },
+    }
+
+
+# ---- report -----------------------------------------------------------------------------------
+
+
+def table_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
+    env, mm, tr, pl = r["environment"], r["matmul"], r["train"], r["plan"]
+    rows = [
+        ("torch / threads / device", f"{env['torch']} / {env['threads']} / {env['device']}"),
+        ("cpu", f"{env['cpu_model']} ({env['cpu_count']} logical)"),
+        ("CPU busy before start", f"{env['cpu_busy_fraction_start']} (fraction of all CPUs)"),
+        (f"matmul peak ({mm['size']}^2 fp32)", f"{mm['gflops']:.1f} GFLOP/s"),
+        ("train FLOPs / step (fwd+bwd)", f"{tr['flops_per_step'] / 1e9:.2f} GFLOP"),
+    ]
+    for name in ("model_only", "with_loader"):
+        t = tr[name]
+        rows.append(
+            (
+                f"train {name} (B={tr['batch_size']}, T={tr['clip_frames']})",
+                f"{t['seconds_per_step']:.3f} s/step  {t['samples_per_s']:.1f} clips/s  "
+                f"{t['frames_per_s']:.0f} frames/s  {t['gflops']:.1f} GFLOP/s  "
+                f"{100 * t['fraction_of_peak']:.1f}% of peak",
+            )
+        )
+    s, b = pl["single"], pl["batch"]
+    verdict = "PASS" if s["pass"] else "FAIL"
+    rows += [
+        (
+            f"plan E=1 (S={pl['samples']}, K={pl['elites']}, it={pl['iterations']}, L={pl['horizon']})",
+            f"p50 {s['p50_s']:.3f} s  p95 {s['p95_s']:.3f} s  mean {s['mean_s']:.3f} s  (n={s['repeats']})",
+        ),
+        (f"plan target p50 <= {s['target_s']} s", verdict),
+        (
+            f"plan E={b['problems']} lock-step",
+            f"{b['seconds_per_batch']:.2f} s/batch  {b['seconds_per_problem']:.3f} s/problem",
+        ),
+        ("peak RSS", f"{r['peak_rss_mib']:.0f} MiB"),
+    ]
+    if env["machine_busy"]:
+        rows.append(
+            (
+                "WARNING",
+                "other processes were using the CPUs: timings are disturbed (try --threads 1)",
+            )
+        )
+    return rows
+
+
+def print_table(result: dict[str, Any]) -> None:
+    rows = table_rows(result)
+    width = max(len(k) for k, _ in rows)
+    print(f"{'metric'.ljust(width)} | value")
+    print(f"{'-' * width}-+-{'-' * 40}")
+    for key, value in rows:
+        print(f"{key.ljust(width)} | {value}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "perf.json")
+    p.add_argument("--quick", action="store_true", help="fewer repetitions (smoke test, < 60 s)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.threads < 0:
+        p.error(f"argument --threads: must be >= 0, got {args.threads}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error("argument --device: cuda requested but CUDA is not available")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    device = torch.device("cuda" if use_cuda else "cpu")
+    budget = QUICK if args.quick else FULL
+    seed_everything(args.seed)
+    result: dict[str, Any] = {"environment": environment(device), "quick": args.quick}
+    result["budget"] = asdict(budget)
+    result["matmul"] = bench_matmul(budget, device)
+    with tempfile.TemporaryDirectory(prefix="jepaworld-perf-") as tmp:
+        result["train"] = bench_train(budget, device, result["matmul"]["gflops"], Path(tmp))
+    result["plan"] = bench_plan(budget, device)
+    result["environment"]["load_average_end"] = load_average()
+    result["peak_rss_mib"] = peak_rss_mib()
+    if device.type == "cuda":
+        result["cuda_max_memory_allocated_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print_table(result)
+    print(f"\nwrote {args.out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""CLI smoke run of benchmarks/perf.py with its quick budget."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_perf_quick_writes_sane_json(tmp_path: Path) -> None:
+    out = tmp_path / "results" / "perf.json"
+    # one thread: with two threads on a CPU shared with other jobs, OpenMP waits can make tiny
+    # ops orders of magnitude slower; the smoke test checks the script, not the machine
+    cmd = [sys.executable, "benchmarks/perf.py", "--quick", "--threads", "1", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "matmul peak" in proc.stdout and "plan E=1" in proc.stdout
+    r = json.loads(out.read_text())
+
+    assert {"environment", "quick", "budget", "matmul", "train", "plan", "peak_rss_mib"} <= set(r)
+    env = r["environment"]
+    assert env["threads"] == 1 and env["device"] == "cpu" and r["quick"] is True
+    assert env["torch"] and env["python"] and env["timestamp"]
+    assert r["matmul"]["gflops"] > 0
+
+    train = r["train"]
+    assert train["flops_per_step"] > 1e9  # the default model: ~0.15 GFLOP per clip, fwd + bwd
+    for name in ("model_only", "with_loader"):
+        t = train[name]
+        assert t["seconds_per_step"] > 0 and t["samples_per_s"] > 0
+        assert t["frames_per_s"] == pytest.approx(t["samples_per_s"] * train["clip_frames"])
+        assert 0 < t["fraction_of_peak"] < math.inf
+
+    plan = r["plan"]
+    assert (plan["samples"], plan["elites"], plan["iterations"], plan["horizon"]) == (
+        300,
+        30,
+        30,
+        5,
+    )
+    single = plan["single"]
+    assert 0 < single["p50_s"] <= single["p95_s"]
+    assert single["target_s"] == 0.5
+    assert single["pass"] == (single["p50_s"] <= 0.5)
+    batch = plan["batch"]
+    assert batch["seconds_per_problem"] * batch["problems"] == pytest.approx(
+        batch["seconds_per_batch"]
+    )
+    assert 10 < r["peak_rss_mib"] < 64_000
