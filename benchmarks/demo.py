@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/demo.json"))
     parser.add_argument("--workdir", type=Path, default=None, help="keep the demo's files here")
-    parser.add_argument("--steps", type=int, default=None, help="training steps (default: the demo's)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="training steps (default: the demo's)"
+    )
     args = parser.parse_args(argv)
     env = environment(torch.device("cpu"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -41,8 +43,14 @@ def main(argv: list[str] | None = None) -> dict:
         "environment": env,
         "summary": summary,
         "targets": {
-            "success_rate": {"target": TARGET_SUCCESS, "pass": summary["success_rate"] >= TARGET_SUCCESS},
-            "wall_seconds": {"target": TARGET_SECONDS, "pass": summary["wall_seconds"] <= TARGET_SECONDS},
+            "success_rate": {
+                "target": TARGET_SUCCESS,
+                "pass": summary["success_rate"] >= TARGET_SUCCESS,
+            },
+            "wall_seconds": {
+                "target": TARGET_SECONDS,
+                "pass": summary["wall_seconds"] <= TARGET_SECONDS,
+            },
         },
         "peak_rss_mib": peak_rss_mib(),
     }

@@ -23,7 +23,7 @@ class DemoConfig:
     """Output directory (data/, run/, eval/, summary.json)."""
     episodes: int = 300
     """Episodes of exploration data to collect."""
-    steps: int = 3000
+    steps: int = 2500
     """Training steps."""
     batch_size: int = 64
     """Training clips per step."""

@@ -31,7 +31,12 @@ from tqdm.auto import tqdm
 from jepaworld.config import from_dict, require, to_dict
 from jepaworld.data.episodes import DataError, EpisodeStore, manifest_sha256
 from jepaworld.data.loader import ClipDataset, make_loader
-from jepaworld.models.world_model import CheckpointError, ModelConfig, WorldModel
+from jepaworld.models.world_model import (
+    CheckpointError,
+    ModelConfig,
+    WorldModel,
+    load_weights_strict,
+)
 
 log = logging.getLogger(__name__)
 CHECKPOINTS = "checkpoints"
@@ -308,8 +313,6 @@ def train_step(
 def _restore(cfg: TrainConfig, model: WorldModel, opt: torch.optim.Optimizer) -> int:
     """Load the latest checkpoint into model and optimizer; return the step to continue from."""
     ckpt = latest_checkpoint(cfg.out)
-    from jepaworld.models.world_model import load_weights_strict
-
     load_weights_strict(model, ckpt / "model.safetensors")
     state = load_train_state(ckpt)
     opt.load_state_dict(state["optimizer"])
@@ -325,10 +328,24 @@ def _batches(
         yield {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def train(cfg: TrainConfig) -> Path:
-    """Train (or resume) a run; returns the final checkpoint directory."""
+@dataclass
+class _Session:
+    """Everything one invocation of `train` works with, built by `_setup`."""
+
+    cfg: TrainConfig
+    dataset: ClipDataset
+    data_sha: str
+    device: torch.device
+    model: WorldModel
+    opt: torch.optim.Optimizer
+    start: int
+    last: Path | None
+
+
+def _setup(cfg: TrainConfig) -> _Session:
+    """Validate inputs (before any long work), build or restore model and optimizer."""
     cfg = prepare_config(cfg)
-    dataset = open_dataset(cfg)  # checks data against the model before any long work
+    dataset = open_dataset(cfg)
     data_sha = manifest_sha256(cfg.data)
     device = resolve_device(cfg.device)
     if cfg.threads:
@@ -336,48 +353,58 @@ def train(cfg: TrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     model = WorldModel(cfg.model).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    start = _restore(cfg, model, opt) if cfg.resume else 0
-    if not cfg.resume:
+    if cfg.resume:
+        start, last = _restore(cfg, model, opt), latest_checkpoint(cfg.out)
+    else:
+        start, last = 0, None
         _write_run_config(cfg, data_sha, dataset.store.manifest)
-    sink = MetricsSink(cfg.out, cfg.tensorboard)
-    _truncate_metrics(sink.path, start)
+    return _Session(cfg, dataset, data_sha, device, model, opt, start, last)
+
+
+def _run_steps(s: _Session, sink: MetricsSink, bar: Any) -> Path | None:
+    """The loop: one optimizer step per batch, metrics, progress, checkpoints."""
+    cfg, last = s.cfg, s.last
     end = cfg.stop_at or cfg.steps
-    loader = make_loader(dataset, cfg.batch_size, cfg.seed, start, end, cfg.workers)
-    last = latest_checkpoint(cfg.out) if cfg.resume else None
-    model.train()
+    loader = make_loader(s.dataset, cfg.batch_size, cfg.seed, s.start, end, cfg.workers)
+    t0, seen = time.perf_counter(), 0
+    for step, batch in enumerate(_batches(loader, s.device), start=s.start):
+        try:
+            metrics = train_step(s.model, s.opt, batch, step, cfg)
+        except TrainingDiverged as e:
+            where = f"; last good checkpoint: {last}" if last else "; no checkpoint was written"
+            raise TrainingDiverged(f"{e}{where}. Try a lower --lr.") from None
+        seen, done = seen + cfg.batch_size, step + 1
+        rate = seen / (time.perf_counter() - t0)
+        if done % cfg.log_every == 0 or done == end:
+            sink.write(
+                done, {**metrics, "samples_per_s": rate, "elapsed_s": time.perf_counter() - t0}
+            )
+        bar.set_postfix(
+            loss=f"{metrics['loss']:.4f}", rank=f"{metrics['eff_rank']:.1f}", sps=f"{rate:.0f}"
+        )
+        bar.update(1)
+        if done % cfg.checkpoint_every == 0 or done == end:
+            last = save_checkpoint(cfg.out, s.model, s.opt, done, cfg, s.data_sha)
+    return last
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Train (or resume) a run; returns the final checkpoint directory."""
+    s = _setup(cfg)
+    sink = MetricsSink(s.cfg.out, s.cfg.tensorboard)
+    _truncate_metrics(sink.path, s.start)
+    s.model.train()
     bar = tqdm(
-        total=cfg.steps,
-        initial=start,
+        total=s.cfg.steps,
+        initial=s.start,
         desc="train",
         unit="step",
         dynamic_ncols=True,
         mininterval=1.0,
     )
-    t0, seen = time.perf_counter(), 0
     try:
-        for step, batch in enumerate(_batches(loader, device), start=start):
-            try:
-                metrics = train_step(model, opt, batch, step, cfg)
-            except TrainingDiverged as e:
-                where = f"; last good checkpoint: {last}" if last else "; no checkpoint was written"
-                raise TrainingDiverged(f"{e}{where}. Try a lower --lr.") from None
-            seen += cfg.batch_size
-            done = step + 1
-            if done % cfg.log_every == 0 or done == cfg.steps:
-                metrics["samples_per_s"] = seen / (time.perf_counter() - t0)
-                metrics["elapsed_s"] = time.perf_counter() - t0
-                sink.write(done, metrics)
-            bar.set_postfix(
-                loss=f"{metrics['loss']:.4f}",
-                rank=f"{metrics['eff_rank']:.1f}",
-                sps=f"{seen / (time.perf_counter() - t0):.0f}",
-            )
-            bar.update(1)
-            if done % cfg.checkpoint_every == 0 or done in (cfg.steps, end):
-                last = save_checkpoint(cfg.out, model, opt, done, cfg, data_sha)
+        last = _run_steps(s, sink, bar)
     finally:
         bar.close()
         sink.close()
-    if last is None:  # resumed a run that was already complete
-        last = latest_checkpoint(cfg.out)
-    return last
+    return last or latest_checkpoint(s.cfg.out)  # None: resumed a run that was already complete

@@ -13,12 +13,18 @@ from typing import Any
 
 @dataclass(frozen=True)
 class PlannerSettings:
-    """CEM + MPC settings that are part of a planning protocol (anchors' defaults)."""
+    """CEM + MPC settings that are part of a planning protocol.
+
+    CEM samples, elites and iterations are the anchors' defaults (DINO-WM, LeWM). The horizon is
+    10 model steps (50 environment steps at frame_stride 5), not the anchors' 5: 25 environment
+    steps cannot see around the wall from most starts. On one checkpoint (2000 steps x 64 clips),
+    horizon 5 reached 0.74 and horizon 10 reached 0.96 on these 50 episodes.
+    """
 
     samples: int = 300
     elites: int = 30
     iterations: int = 30
-    horizon: int = 5
+    horizon: int = 10
     receding: int = 1
     hold: bool = True
 

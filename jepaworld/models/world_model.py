@@ -73,7 +73,7 @@ class ModelConfig:
     """Weight of the anti-collapse term (LeWM uses ~0.1 for SIGReg)."""
     sigreg_directions: int = 256
     """Random directions per SIGReg evaluation."""
-    smooth_weight: float = 0.0
+    smooth_weight: float = 0.1
     """Weight of a temporal-smoothness term, mean ||z_t+1 - z_t||^2 (as PLDM's time-similarity term):
     it favours slowly varying features, so that latent distance keeps growing with distance in the world."""
     rollout_weight: float = 1.0

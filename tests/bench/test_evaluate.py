@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from jepaworld.bench import plan_eval
-from jepaworld.bench.media import filmstrip
 from jepaworld.bench.evaluate import PlanConfig, check_seeds_disjoint, evaluate
+from jepaworld.bench.media import filmstrip
 from jepaworld.bench.protocols import TwoRoomProtocol
 from jepaworld.envs import two_room
 

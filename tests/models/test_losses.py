@@ -35,7 +35,7 @@ def test_sigreg_is_larger_on_collapsed_than_on_gaussian_embeddings() -> None:
 def test_sigreg_gradient_spreads_a_narrow_cloud() -> None:
     z = (0.1 * torch.randn(512, 8, generator=_gen(3))).requires_grad_()
     opt = torch.optim.SGD([z], lr=0.5)
-    before = float(z.std())
+    before = float(z.detach().std())
     for _ in range(50):
         opt.zero_grad()
         sigreg(z, 64, generator=_gen(4)).backward()
