@@ -14,16 +14,27 @@ from jepaworld.train import TrainConfig, train
 torch.set_num_threads(2)
 
 
+TINY_MODEL = {
+    "conv_channels": (8, 8, 16, 16),
+    "embed_dim": 16,
+    "pred_dim": 32,
+    "pred_depth": 1,
+    "pred_heads": 2,
+    "sigreg_directions": 32,
+}
+
+
 def tiny_model(**overrides) -> ModelConfig:
-    base = dict(
-        conv_channels=(8, 8, 16, 16),
-        embed_dim=16,
-        pred_dim=32,
-        pred_depth=1,
-        pred_heads=2,
-        sigreg_directions=32,
-    )
-    return ModelConfig(**{**base, **overrides})
+    return ModelConfig(**{**TINY_MODEL, **overrides})
+
+
+def tiny_model_args() -> list[str]:
+    """The same tiny model as command-line options (`--model.embed-dim 16 ...`)."""
+    args: list[str] = []
+    for name, value in TINY_MODEL.items():
+        values = value if isinstance(value, tuple) else (value,)
+        args += [f"--model.{name.replace('_', '-')}", *map(str, values)]
+    return args
 
 
 def tiny_train(data: Path, out: Path, **overrides) -> TrainConfig:

@@ -8,24 +8,7 @@ from pathlib import Path
 import pytest
 
 from jepaworld.cli import main
-
-TINY_MODEL = [
-    "--model.conv-channels",
-    "8",
-    "8",
-    "16",
-    "16",
-    "--model.embed-dim",
-    "16",
-    "--model.pred-dim",
-    "32",
-    "--model.pred-depth",
-    "1",
-    "--model.pred-heads",
-    "2",
-    "--model.sigreg-directions",
-    "32",
-]
+from tests.conftest import tiny_model_args
 
 
 def test_invalid_values_name_the_argument(capsys: pytest.CaptureFixture[str]) -> None:
@@ -85,7 +68,7 @@ def test_tiny_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
             "2",
             "--workers",
             "0",
-            *TINY_MODEL,
+            *tiny_model_args(),
         ]
     )
     assert code == 0

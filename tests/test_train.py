@@ -22,7 +22,7 @@ from jepaworld.train import (
     lr_at,
     train,
 )
-from tests.conftest import tiny_model, tiny_train
+from tests.conftest import tiny_model, tiny_model_args, tiny_train
 
 
 def _weights(ckpt: Path) -> dict[str, torch.Tensor]:
@@ -134,21 +134,7 @@ def test_kill_9_loses_only_steps_since_the_last_checkpoint(tiny_data: Path, tmp_
         "0",
         "--checkpoint-every",
         "2",
-        "--model.conv-channels",
-        "8",
-        "8",
-        "16",
-        "16",
-        "--model.embed-dim",
-        "16",
-        "--model.pred-dim",
-        "32",
-        "--model.pred-depth",
-        "1",
-        "--model.pred-heads",
-        "2",
-        "--model.sigreg-directions",
-        "32",
+        *tiny_model_args(),
     ]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
