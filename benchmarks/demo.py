@@ -18,10 +18,9 @@ import json
 import tempfile
 from pathlib import Path
 
-import torch
-
 from jepaworld.bench.machine import environment, peak_rss_mib
 from jepaworld.demo import DemoConfig, format_table, run_demo
+from jepaworld.train import resolve_device
 
 TARGET_SUCCESS, TARGET_SECONDS = 0.95, 600.0
 
@@ -34,7 +33,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--steps", type=int, default=None, help="training steps (default: the demo's)"
     )
     args = parser.parse_args(argv)
-    env = environment(torch.device("cpu"))
+    env = environment(resolve_device("auto"))
     with tempfile.TemporaryDirectory() as tmp:
         work = args.workdir or Path(tmp) / "demo"
         cfg = DemoConfig(out=work) if args.steps is None else DemoConfig(out=work, steps=args.steps)

@@ -53,16 +53,15 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from jepaworld.bench import plan_eval
 from jepaworld.bench.machine import environment, load_average, peak_rss_mib
 from jepaworld.bench.protocols import TwoRoomProtocol
 from jepaworld.data.collect import CollectConfig, collect
 from jepaworld.data.episodes import EpisodeStore
 from jepaworld.data.loader import ClipDataset, make_loader
 from jepaworld.models.world_model import ModelConfig, WorldModel
-from jepaworld.planning.cem import CEM, CEMConfig
-from jepaworld.planning.mpc import LatentMPC, MPCConfig
-from jepaworld.planning.protocols import ActionBounds
-from jepaworld.train import TrainConfig, train_step
+from jepaworld.planning.mpc import LatentMPC
+from jepaworld.train import TrainConfig, batches_on, train_step
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAN_TARGET_S = 0.5
@@ -196,8 +195,7 @@ def loader_batches(
     """Training batches read from a dataset directory, moved to the device."""
     dataset = ClipDataset(EpisodeStore(data), cfg.clip_frames, cfg.model.frame_stride)
     loader = make_loader(dataset, cfg.batch_size, cfg.seed, 0, total, cfg.workers)
-    for batch in loader:
-        yield {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    yield from batches_on(loader, device)
 
 
 def new_model(cfg: TrainConfig, device: torch.device) -> tuple[WorldModel, torch.optim.Optimizer]:
@@ -242,11 +240,7 @@ def bench_train(budget: Budget, device: torch.device, peak: float, tmp: Path) ->
 @torch.inference_mode()
 def make_mpc(model: WorldModel, horizon: int) -> LatentMPC:
     """The Two-Room protocol's planner (CEM + held-action MPC) at a given horizon."""
-    p = TwoRoomProtocol().planner
-    cem = CEM(CEMConfig(samples=p.samples, elites=p.elites, iterations=p.iterations))
-    A = model.config.action_dim
-    mpc_cfg = MPCConfig(horizon=horizon, receding=p.receding, hold=p.hold)
-    return LatentMPC(model, cem, mpc_cfg, ActionBounds.box(-1.0, 1.0, A), A)
+    return plan_eval.make_mpc(TwoRoomProtocol(), model, model.config.action_dim, horizon)
 
 
 def plan_seconds(

@@ -24,7 +24,6 @@ import ast
 import dataclasses
 import functools
 import inspect
-import json
 import textwrap
 import types
 import typing
@@ -145,7 +144,10 @@ def dataclass_from_namespace(cls: type, ns: argparse.Namespace, prefix: str = ""
         tp = hints[f.name]
         key = f"{prefix}{f.name}"
         if dataclasses.is_dataclass(tp):
-            kwargs[f.name] = dataclass_from_namespace(tp, ns, prefix=f"{key}.")
+            try:
+                kwargs[f.name] = dataclass_from_namespace(tp, ns, prefix=f"{key}.")
+            except ValueError as e:  # name the nested option: "model.max_len: ..."
+                raise ValueError(f"{key}.{e}") from None
         elif key in values:
             value = values[key]
             if typing.get_origin(_unwrap_optional(tp)[0]) is tuple and value is not None:
@@ -170,7 +172,8 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def from_dict(cls: type, data: dict[str, Any], source: str = "config") -> Any:
-    """Rebuild a (nested) dataclass from `to_dict` output; unknown or missing keys are errors."""
+    """Rebuild a (nested) dataclass from `to_dict` output; an unknown key is an error, a missing
+    key takes the field's default (a missing key without a default is a TypeError from the class)."""
     hints = _resolved_hints(cls)
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - names)
@@ -188,11 +191,6 @@ def from_dict(cls: type, data: dict[str, Any], source: str = "config") -> Any:
             value = tuple(value)
         kwargs[name] = value
     return cls(**kwargs)
-
-
-def save_json(cfg: Any, path: Path) -> None:
-    """Write the resolved config beside a run so it can be reloaded exactly."""
-    path.write_text(json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
 
 
 def require(condition: bool, name: str, message: str) -> None:

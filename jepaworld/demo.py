@@ -9,8 +9,10 @@ from typing import Any
 
 from jepaworld.bench.evaluate import PlanConfig, evaluate
 from jepaworld.bench.plan_eval import write_json
+from jepaworld.bench.protocols import TwoRoomProtocol
 from jepaworld.config import require, to_dict
 from jepaworld.data.collect import CollectConfig, collect
+from jepaworld.envs.two_room import TwoRoomConfig
 from jepaworld.models.world_model import ModelConfig
 from jepaworld.train import TrainConfig, train
 
@@ -41,11 +43,47 @@ class DemoConfig:
         self.out = Path(self.out)
         for name in ("episodes", "steps", "batch_size", "eval_episodes"):
             require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
+        protocol = TwoRoomProtocol().with_episodes(self.eval_episodes)
+        eval_seeds = protocol.seeds()
+        require(
+            self.seed + self.episodes <= eval_seeds.start or self.seed >= eval_seeds.stop,
+            "seed",
+            f"collection seeds {self.seed}..{self.seed + self.episodes - 1} would overlap the "
+            f"evaluation seeds {eval_seeds.start}..{eval_seeds.stop - 1}",
+        )
+        require(
+            self.model.image_size == TwoRoomConfig().size,
+            "model.image_size",
+            f"must be {TwoRoomConfig().size}, the size Two-Room renders",
+        )
         require(
             not (self.out / "summary.json").exists(),
             "out",
             f"{self.out} already holds a demo; choose another",
         )
+
+
+def _summary(
+    cfg: DemoConfig, results: dict[str, Any], stages: dict[str, float], wall: float
+) -> dict[str, Any]:
+    return {
+        "success_rate": results["success_rate"],
+        "episodes": results["episodes"],
+        "protocol": {
+            "name": results["protocol"]["name"],
+            "version": results["protocol"]["version"],
+        },
+        "checkpoint_sha256": results["checkpoint_sha256"],
+        "wall_seconds": wall,
+        "stage_seconds": stages,
+        "plan_seconds_mean": results["plan_seconds_mean"],
+        "plan_latency_seconds": results["plan_latency_seconds"],
+        "baselines": {
+            k: {"success_rate": v["success_rate"]} for k, v in results["baselines"].items()
+        },
+        "results": "eval/results.json",
+        "config": to_dict(cfg),
+    }
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
@@ -56,47 +94,30 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     collect(CollectConfig(out=cfg.out / "data", episodes=cfg.episodes, seed=cfg.seed))
     stages["collect"] = time.perf_counter() - t
     t = time.perf_counter()
-    train_cfg = TrainConfig(
-        data=cfg.out / "data",
-        out=cfg.out / "run",
-        steps=cfg.steps,
-        batch_size=cfg.batch_size,
-        seed=cfg.seed,
-        workers=cfg.workers,
-        device=cfg.device,
-        model=cfg.model,
-    )
-    train(train_cfg)
-    stages["train"] = time.perf_counter() - t
-    t = time.perf_counter()
-    results = evaluate(
-        PlanConfig(
-            run=cfg.out / "run",
-            out=cfg.out / "eval",
-            episodes=cfg.eval_episodes,
+    train(
+        TrainConfig(
+            data=cfg.out / "data",
+            out=cfg.out / "run",
+            steps=cfg.steps,
+            batch_size=cfg.batch_size,
             seed=cfg.seed,
+            workers=cfg.workers,
             device=cfg.device,
+            model=cfg.model,
         )
     )
+    stages["train"] = time.perf_counter() - t
+    t = time.perf_counter()
+    plan_cfg = PlanConfig(
+        run=cfg.out / "run",
+        out=cfg.out / "eval",
+        episodes=cfg.eval_episodes,
+        seed=cfg.seed,
+        device=cfg.device,
+    )
+    results = evaluate(plan_cfg)
     stages["plan"] = time.perf_counter() - t
-    summary = {
-        "success_rate": results["success_rate"],
-        "episodes": results["episodes"],
-        "protocol": {
-            "name": results["protocol"]["name"],
-            "version": results["protocol"]["version"],
-        },
-        "checkpoint_sha256": results["checkpoint_sha256"],
-        "wall_seconds": time.perf_counter() - t_start,
-        "stage_seconds": stages,
-        "plan_seconds_mean": results["plan_seconds_mean"],
-        "plan_latency_seconds": results["plan_latency_seconds"],
-        "baselines": {
-            k: {"success_rate": v["success_rate"]} for k, v in results["baselines"].items()
-        },
-        "results": "eval/results.json",
-        "config": to_dict(cfg),
-    }
+    summary = _summary(cfg, results, stages, time.perf_counter() - t_start)
     write_json(cfg.out / "summary.json", summary)
     return summary
 

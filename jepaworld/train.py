@@ -40,7 +40,9 @@ from jepaworld.models.world_model import (
 
 log = logging.getLogger(__name__)
 CHECKPOINTS = "checkpoints"
+DEFAULT_STEPS = 3000
 TRAIN_STATE = "train_state.pt"
+METRICS = "metrics.jsonl"
 
 
 class TrainingDiverged(RuntimeError):
@@ -51,12 +53,13 @@ class TrainingDiverged(RuntimeError):
 class TrainConfig:
     """Train a JEPA world model on a dataset of episodes."""
 
-    data: Path
-    """Dataset directory written by `jepaworld collect`."""
     out: Path
     """Run directory (config, metrics, checkpoints)."""
-    steps: int = 3000
-    """Total optimizer steps (the LR schedule is defined in steps, so short runs still anneal)."""
+    data: Path | None = None
+    """Dataset directory written by `jepaworld collect` (required, except with --resume)."""
+    steps: int | None = None
+    """Total optimizer steps; the LR schedule is defined in steps, so short runs still anneal
+    (default 3000; with --resume, the run's own unless given)."""
     batch_size: int = 64
     """Clips per step."""
     clip_frames: int = 4
@@ -94,7 +97,13 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
 
     def __post_init__(self) -> None:
-        self.data, self.out = Path(self.data), Path(self.out)
+        self.out = Path(self.out)
+        self.data = None if self.data is None else Path(self.data)
+        if not self.resume:
+            require(self.data is not None, "data", "is required (unless --resume)")
+            self.steps = DEFAULT_STEPS if self.steps is None else self.steps
+        if self.steps is None:  # resolved from the run's config by prepare_config
+            return
         for name in ("steps", "batch_size", "checkpoint_every", "log_every", "keep_checkpoints"):
             require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
         require(self.clip_frames >= 2, "clip_frames", f"must be >= 2, got {self.clip_frames}")
@@ -168,13 +177,16 @@ def save_checkpoint(
     root = run / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:08d}"
+    for stale in root.glob(".tmp-step_*"):  # left by a run killed mid-write
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = root / f".tmp-step_{step:08d}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     model.save(
         tmp, extra_config={"train": to_dict(cfg), "data_manifest_sha256": data_sha, "step": step}
     )
     state = {"step": step, "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state()}
     torch.save(state, tmp / TRAIN_STATE)
+    if (run / METRICS).is_file():  # the curve up to this step travels with the checkpoint
+        shutil.copyfile(run / METRICS, tmp / METRICS)
     for f in tmp.iterdir():
         with open(f, "rb") as fh:
             os.fsync(fh.fileno())
@@ -209,14 +221,33 @@ def prepare_config(cfg: TrainConfig) -> TrainConfig:
                 f"{cfg.out}: already holds checkpoints; pass --resume or another --out"
             )
         return cfg
+    record = read_run_record(cfg.out)
     path = cfg.out / "config.json"
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing, cannot --resume")
-    saved = from_dict(TrainConfig, json.loads(path.read_text())["train"], source=str(path))
-    saved.steps, saved.stop_at = cfg.steps, cfg.stop_at
-    saved.workers, saved.device, saved.threads = cfg.workers, cfg.device, cfg.threads
-    saved.resume = True
+    try:
+        train_dict = {**record["train"], "resume": True, "stop_at": cfg.stop_at}
+        train_dict.update(workers=cfg.workers, device=cfg.device, threads=cfg.threads)
+        if cfg.steps is not None:
+            train_dict["steps"] = cfg.steps
+        saved = from_dict(TrainConfig, train_dict, source=str(path))
+    except (KeyError, TypeError) as e:
+        raise CheckpointError(f"{path}: not a run config ({e!r})") from e
+    if cfg.data is not None and cfg.data != saved.data:
+        raise ValueError(f"data: the run was trained on {saved.data}, not {cfg.data}")
     return saved
+
+
+def read_run_record(run: Path) -> dict[str, Any]:
+    """RUN/config.json as written by `train`, with errors that name the file."""
+    path = Path(run) / "config.json"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: missing (is {run} a run directory from `jepaworld train`?)")
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: not valid JSON ({e})") from e
+    if not isinstance(record, dict) or "train" not in record:
+        raise CheckpointError(f"{path}: not a jepaworld run config")
+    return record
 
 
 def open_dataset(cfg: TrainConfig) -> ClipDataset:
@@ -250,17 +281,23 @@ def _truncate_metrics(path: Path, step: int) -> None:
     """On resume, drop metric lines logged after the checkpoint we restart from."""
     if not path.is_file():
         return
-    keep = [
-        ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step
-    ]
-    path.write_text("".join(ln + "\n" for ln in keep))
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                keep.append(line)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue  # a line torn by a kill mid-write
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(ln + "\n" for ln in keep))
+    os.replace(tmp, path)
 
 
 class MetricsSink:
     """Appends metrics to RUN/metrics.jsonl and, optionally, TensorBoard."""
 
     def __init__(self, run: Path, tensorboard: bool) -> None:
-        self.path = run / "metrics.jsonl"
+        self.path = run / METRICS
         self.tb = None
         if tensorboard:
             try:
@@ -301,10 +338,11 @@ def train_step(
         raise TrainingDiverged(f"loss is {float(loss)} at step {step}")
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    if cfg.grad_clip > 0:
-        metrics["grad_norm"] = float(
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        )
+    max_norm = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm))
+    if not math.isfinite(grad_norm):
+        raise TrainingDiverged(f"gradient norm is {grad_norm} at step {step}")
+    metrics["grad_norm"] = grad_norm
     opt.step()
     metrics["lr"] = opt.param_groups[0]["lr"]
     return metrics
@@ -321,7 +359,7 @@ def _restore(cfg: TrainConfig, model: WorldModel, opt: torch.optim.Optimizer) ->
     return int(state["step"])
 
 
-def _batches(
+def batches_on(
     loader: Iterable[dict[str, torch.Tensor]], device: torch.device
 ) -> Iterable[dict[str, torch.Tensor]]:
     for batch in loader:
@@ -354,6 +392,11 @@ def _setup(cfg: TrainConfig) -> _Session:
     model = WorldModel(cfg.model).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.resume:
+        saved_sha = read_run_record(cfg.out).get("data_manifest_sha256")
+        if saved_sha != data_sha:
+            raise DataError(
+                f"{cfg.data}/manifest.json: not the dataset this run was trained on (sha256 differs)"
+            )
         start, last = _restore(cfg, model, opt), latest_checkpoint(cfg.out)
     else:
         start, last = 0, None
@@ -367,7 +410,7 @@ def _run_steps(s: _Session, sink: MetricsSink, bar: Any) -> Path | None:
     end = cfg.stop_at or cfg.steps
     loader = make_loader(s.dataset, cfg.batch_size, cfg.seed, s.start, end, cfg.workers)
     t0, seen = time.perf_counter(), 0
-    for step, batch in enumerate(_batches(loader, s.device), start=s.start):
+    for step, batch in enumerate(batches_on(loader, s.device), start=s.start):
         try:
             metrics = train_step(s.model, s.opt, batch, step, cfg)
         except TrainingDiverged as e:

@@ -31,7 +31,13 @@ def test_missing_inputs_are_named_before_work_starts(
     assert "nope: dataset directory does not exist" in capsys.readouterr().err
     (tmp_path / "empty_run").mkdir()
     (tmp_path / "empty_run" / "config.json").write_text(
-        json.dumps({"data_env_id": "jepaworld/TwoRoom-v0"})
+        json.dumps(
+            {
+                "train": {},
+                "data_env_id": "jepaworld/TwoRoom-v0",
+                "data_seeds": {"first": 0, "count": 1},
+            }
+        )
     )
     assert main(["plan", "--run", str(tmp_path / "empty_run"), "--out", str(tmp_path / "e")]) == 2
     assert "no checkpoint found" in capsys.readouterr().err
@@ -88,7 +94,19 @@ def test_tiny_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert set(summary["baselines"]) == {"random", "straight_line"}
     assert summary["episodes"] == 2 and 0.0 <= summary["success_rate"] <= 1.0
     results = json.loads((out / "eval" / "results.json").read_text())
-    assert results["protocol"]["name"] == "tworoom-goal" and results["protocol"]["version"] == "1"
+    assert results["protocol"]["name"] == "tworoom-goal" and results["protocol"]["version"] == "2"
     assert len(results["per_episode"]) == 2 and len(results["checkpoint_sha256"]) == 64
     assert all((out / "eval" / m).is_file() for m in results["media"])
     assert "Two-Room goal reaching" in capsys.readouterr().out
+
+
+def test_nested_option_errors_name_the_nested_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--data", "d", "--out", "o", "--model.max-len", "1"])
+    assert "argument --model.max-len: must be >= 2" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--data", "d", "--out", "o", "--model.pred-heads", "0"])
+    assert "argument --model.pred-heads" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["demo", "--out", "o", "--seed", "999990"])
+    assert "argument --seed: collection seeds" in capsys.readouterr().err

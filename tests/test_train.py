@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from safetensors.torch import load_file
 from jepaworld.data.episodes import DataError
 from jepaworld.models.world_model import WorldModel
 from jepaworld.train import (
+    TrainConfig,
     TrainingDiverged,
     checkpoint_dirs,
     latest_checkpoint,
@@ -43,6 +45,7 @@ def test_run_directory_layout(tiny_run: Path) -> None:
         "config.json",
         "model.safetensors",
         "train_state.pt",
+        "metrics.jsonl",
     }
     assert load_train_state(ckpt)["step"] == 6
     lines = [json.loads(x) for x in (tiny_run / "metrics.jsonl").read_text().splitlines()]
@@ -159,3 +162,64 @@ def test_kill_9_loses_only_steps_since_the_last_checkpoint(tiny_data: Path, tmp_
     )
     assert done.returncode == 0, done.stderr
     assert load_train_state(latest_checkpoint(out))["step"] == max(8, step + 2)
+
+
+def test_checkpoint_carries_the_metrics_up_to_its_step(tiny_run: Path) -> None:
+    first = checkpoint_dirs(tiny_run)[0]
+    steps = [json.loads(x)["step"] for x in (first / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]
+
+
+def test_resume_keeps_the_runs_schedule_unless_steps_is_given(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "r"
+    train(tiny_train(tiny_data, out, stop_at=3))
+    train(TrainConfig(out=out, resume=True, workers=0))  # no --data, no --steps
+    assert load_train_state(latest_checkpoint(out))["step"] == 6
+    record = json.loads((latest_checkpoint(out) / "config.json").read_text())
+    assert record["train"]["steps"] == 6
+
+
+def test_resume_on_other_data_is_refused(tiny_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    train(tiny_train(tiny_data, out, stop_at=3))
+    other = tmp_path / "other"
+    shutil.copytree(tiny_data, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["policy"]["noise"] = 0.5
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="the run was trained on"):
+        train(tiny_train(other, out, resume=True))
+    shutil.move(str(tiny_data / "manifest.json"), str(tmp_path / "saved_manifest.json"))
+    try:
+        shutil.copyfile(other / "manifest.json", tiny_data / "manifest.json")
+        with pytest.raises(DataError, match="not the dataset this run was trained on"):
+            train(tiny_train(tiny_data, out, resume=True))
+    finally:
+        shutil.move(str(tmp_path / "saved_manifest.json"), str(tiny_data / "manifest.json"))
+
+
+def test_non_finite_gradients_stop_training(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_loss = WorldModel.loss
+
+    def inf_grad(self, frames, actions):  # a finite loss whose gradient is not
+        self.predictor.out.bias.register_hook(lambda g: g * float("inf"))
+        return real_loss(self, frames, actions)
+
+    monkeypatch.setattr(WorldModel, "loss", inf_grad)
+    with pytest.raises(TrainingDiverged, match="gradient norm is"):
+        train(tiny_train(tiny_data, tmp_path / "g"))
+    assert checkpoint_dirs(tmp_path / "g") == []
+
+
+def test_a_torn_metrics_line_does_not_block_resume(tiny_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    train(tiny_train(tiny_data, out, stop_at=3))
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write('{"step": 4, "loss": 1.2')  # a kill mid-write
+    train(tiny_train(tiny_data, out, resume=True))
+    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 
 from jepaworld.bench import plan_eval
@@ -17,7 +15,7 @@ from jepaworld.bench.protocols import TwoRoomProtocol
 from jepaworld.config import require
 from jepaworld.envs import two_room
 from jepaworld.models.world_model import CheckpointError, WorldModel
-from jepaworld.train import latest_checkpoint, resolve_device
+from jepaworld.train import latest_checkpoint, read_run_record, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +51,15 @@ class PlanConfig:
         )
 
 
-def _run_record(run: Path) -> dict[str, Any]:
-    path = run / "config.json"
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing (is {run} a run directory from `jepaworld train`?)")
-    return json.loads(path.read_text())
-
-
 def check_seeds_disjoint(protocol: TwoRoomProtocol, record: dict[str, Any], run: Path) -> None:
     """The protocol's seeds must never have been used to collect the training data."""
-    seeds = record.get("data_seeds") or {}
-    first, count = int(seeds.get("first", 0)), int(seeds.get("count", 0))
-    used = range(first, first + count)
-    if set(protocol.seeds()) & set(used):
+    seeds = record.get("data_seeds")
+    if not isinstance(seeds, dict) or not {"first", "count"} <= set(seeds):
+        raise CheckpointError(
+            f"{run}/config.json: no data_seeds, cannot check they differ from evaluation seeds"
+        )
+    first, count = int(seeds["first"]), int(seeds["count"])
+    if set(protocol.seeds()) & set(range(first, first + count)):
         raise ValueError(
             f"{run}/config.json: training data used seeds {first}..{first + count - 1}, which overlap "
             f"the evaluation seeds {protocol.seed}..{protocol.seed + protocol.episodes - 1}"
@@ -73,51 +67,39 @@ def check_seeds_disjoint(protocol: TwoRoomProtocol, record: dict[str, Any], run:
 
 
 def load_checked_model(
-    run: Path, device: str, env_config: two_room.TwoRoomConfig
+    run: Path, device: str, protocol: TwoRoomProtocol, env_config: two_room.TwoRoomConfig
 ) -> tuple[WorldModel, Path]:
+    """Load the latest checkpoint and check it fits the environment and the protocol's planner."""
     ckpt = latest_checkpoint(run)
     model = WorldModel.from_pretrained(ckpt, map_location=resolve_device(device))
-    if model.config.image_size != env_config.size:
-        raise CheckpointError(
-            f"{ckpt}: model takes {model.config.image_size}px frames, the environment renders {env_config.size}px"
-        )
+    c, p = model.config, protocol.planner
+    problems = [
+        (
+            c.image_size == env_config.size,
+            f"takes {c.image_size}px frames, the environment renders {env_config.size}px",
+        ),
+        (c.action_dim == 2, f"takes {c.action_dim}-d actions, the environment's are 2-d"),
+        (
+            c.frame_stride == p.frame_stride,
+            f"has frame_stride {c.frame_stride}, the protocol plans with {p.frame_stride}",
+        ),
+        (c.max_len >= p.horizon, f"has max_len {c.max_len} < the protocol's horizon {p.horizon}"),
+    ]
+    for ok, what in problems:
+        if not ok:
+            raise CheckpointError(f"{ckpt}: the model {what}")
     return model, ckpt
 
 
-def evaluate(cfg: PlanConfig, protocol: TwoRoomProtocol | None = None) -> dict[str, Any]:
-    """Run the planner and both baselines on the protocol's episodes; write results.json."""
-    import jepaworld.envs  # noqa: F401
-
-    protocol = (protocol or TwoRoomProtocol()).with_episodes(cfg.episodes)
-    record = _run_record(cfg.run)
-    if record.get("data_env_id") != protocol.env_id:
-        raise ValueError(
-            f"{cfg.run}: trained on {record.get('data_env_id')!r}, not {protocol.env_id!r}"
-        )
-    check_seeds_disjoint(protocol, record, cfg.run)
-    env_kwargs: dict[str, Any] = {}
-    env_config = two_room.TwoRoomConfig(success_radius=protocol.success_radius)
-    model, ckpt = load_checked_model(cfg.run, cfg.device, env_config)
-    t0 = time.perf_counter()
-    specs = plan_eval.sample_specs(protocol, env_config)
-    space = gym.make(protocol.env_id).action_space
-    baselines = {
-        "random": plan_eval.run_policy(protocol, specs, plan_eval.random_policy(space), env_kwargs),
-        "straight_line": plan_eval.run_policy(
-            protocol, specs, plan_eval.straight_line_policy(env_config), env_kwargs
-        ),
-    }
-    outcomes, frames, timings = plan_eval.run_planner(
-        protocol, specs, model, env_kwargs, seed=cfg.seed
-    )
-    goals = [two_room.render_scene(env_config, np.asarray(s.goal)) for s in specs]
-    latency = (
-        plan_eval.plan_latency(model, protocol, frames[0][0], goals[0], cfg.latency_repeats)
-        if cfg.latency_repeats
-        else []
-    )
-    media = plan_eval.write_media(cfg.out / "media", frames, goals, cfg.media)
-    results = {
+def _results(
+    protocol: TwoRoomProtocol,
+    record: dict[str, Any],
+    ckpt: Path,
+    outcomes: list[dict[str, Any]],
+    timings: dict[str, float],
+    baselines: dict[str, list[dict[str, Any]]],
+) -> dict[str, Any]:
+    return {
         "protocol": protocol.to_dict(),
         **plan_eval.summarize(outcomes),
         "checkpoint": str(ckpt),
@@ -126,13 +108,46 @@ def evaluate(cfg: PlanConfig, protocol: TwoRoomProtocol | None = None) -> dict[s
         "plan_seconds_mean": timings["plan_seconds_mean"],
         "plan_seconds_note": "wall time of the lock-step batched search divided by episodes planned",
         "plan_calls": timings["plan_calls"],
-        "plan_latency_seconds": latency,
         "baselines": {
             k: {**plan_eval.summarize(v), "per_episode": v} for k, v in baselines.items()
         },
         "per_episode": outcomes,
-        "media": [f"media/{m}" for m in media],
-        "eval_seconds": time.perf_counter() - t0,
     }
+
+
+def evaluate(cfg: PlanConfig, protocol: TwoRoomProtocol | None = None) -> dict[str, Any]:
+    """Run the planner and both baselines on the protocol's episodes; write results.json."""
+    protocol = (protocol or TwoRoomProtocol()).with_episodes(cfg.episodes)
+    record = read_run_record(cfg.run)
+    if record.get("data_env_id") != protocol.env_id:
+        raise ValueError(
+            f"{cfg.run}: trained on {record.get('data_env_id')!r}, not {protocol.env_id!r}"
+        )
+    check_seeds_disjoint(protocol, record, cfg.run)
+    env_config = two_room.TwoRoomConfig(success_radius=protocol.success_radius)
+    model, ckpt = load_checked_model(
+        cfg.run, cfg.device, protocol, env_config
+    )  # before any long work
+    t0 = time.perf_counter()
+    specs = plan_eval.sample_specs(protocol, env_config)
+    space = two_room.TwoRoomEnv(env_config).action_space
+    baselines = {
+        "random": plan_eval.run_policy(protocol, specs, plan_eval.random_policy(space)),
+        "straight_line": plan_eval.run_policy(
+            protocol, specs, plan_eval.straight_line_policy(env_config)
+        ),
+    }
+    outcomes, frames, timings = plan_eval.run_planner(protocol, specs, model, seed=cfg.seed)
+    goals = [two_room.render_scene(env_config, np.asarray(s.goal)) for s in specs]
+    results = _results(protocol, record, ckpt, outcomes, timings, baselines)
+    results["plan_latency_seconds"] = (
+        plan_eval.plan_latency(model, protocol, frames[0][0], goals[0], cfg.latency_repeats)
+        if cfg.latency_repeats
+        else []
+    )
+    results["media"] = [
+        f"media/{m}" for m in plan_eval.write_media(cfg.out / "media", frames, goals, cfg.media)
+    ]
+    results["eval_seconds"] = time.perf_counter() - t0
     plan_eval.write_json(cfg.out / "results.json", results)
     return results

@@ -67,10 +67,8 @@ def sample_specs(
     return specs
 
 
-def make_env(
-    protocol: TwoRoomProtocol, spec: EpisodeSpec, env_kwargs: dict[str, Any]
-) -> tuple[gym.Env, np.ndarray, dict]:
-    env = gym.make(protocol.env_id, success_radius=protocol.success_radius, **env_kwargs)
+def make_env(protocol: TwoRoomProtocol, spec: EpisodeSpec) -> tuple[gym.Env, np.ndarray, dict]:
+    env = gym.make(protocol.env_id, success_radius=protocol.success_radius)
     obs, info = env.reset(seed=spec.seed, options={"start": spec.start, "goal": spec.goal})
     return env, obs, info
 
@@ -91,12 +89,11 @@ def run_policy(
     protocol: TwoRoomProtocol,
     specs: list[EpisodeSpec],
     make_policy: Callable[[int], Policy],
-    env_kwargs: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """Run a state-based baseline policy on every episode."""
     results = []
     for spec in specs:
-        env, obs, info = make_env(protocol, spec, env_kwargs)
+        env, obs, info = make_env(protocol, spec)
         policy, success, steps = make_policy(spec.seed), bool(info["success"]), 0
         while not success and steps < protocol.budget:
             obs, _, success, _, info = env.step(policy(obs, info))
@@ -136,12 +133,30 @@ class _Live:
     success: bool = False
 
 
-def _planner(protocol: TwoRoomProtocol, model: Any, env_action_dim: int) -> LatentMPC:
+def make_mpc(
+    protocol: TwoRoomProtocol, model: Any, env_action_dim: int, horizon: int | None = None
+) -> LatentMPC:
+    """The protocol's planner: CEM + receding-horizon MPC with every setting from the protocol."""
     p = protocol.planner
-    cem = CEM(CEMConfig(samples=p.samples, elites=p.elites, iterations=p.iterations))
-    bounds = ActionBounds.box(-1.0, 1.0, env_action_dim)
-    mpc_cfg = MPCConfig(horizon=p.horizon, receding=p.receding, hold=p.hold)
-    return LatentMPC(model, cem, mpc_cfg, bounds, env_action_dim)
+    cem = CEM(
+        CEMConfig(
+            samples=p.samples,
+            elites=p.elites,
+            iterations=p.iterations,
+            init_std=p.init_std,
+            min_std=p.min_std,
+            momentum=p.momentum,
+        )
+    )
+    mpc_cfg = MPCConfig(
+        horizon=horizon or p.horizon,
+        receding=p.receding,
+        hold=p.hold,
+        intermediate_weight=p.intermediate_weight,
+    )
+    return LatentMPC(
+        model, cem, mpc_cfg, ActionBounds.box(-1.0, 1.0, env_action_dim), env_action_dim
+    )
 
 
 def _execute(ep: _Live, actions: np.ndarray, budget: int) -> None:
@@ -158,17 +173,16 @@ def run_planner(
     protocol: TwoRoomProtocol,
     specs: list[EpisodeSpec],
     model: Any,
-    env_kwargs: dict[str, Any],
     seed: int = 0,
 ) -> tuple[list[dict[str, Any]], list[list[np.ndarray]], dict[str, float]]:
     """Model-based MPC on every episode in lock-step. Returns outcomes, frames, timings."""
     device = next(model.parameters()).device
     live = []
     for spec in specs:
-        env, obs, info = make_env(protocol, spec, env_kwargs)
+        env, obs, info = make_env(protocol, spec)
         live.append(_Live(spec, env, obs, info, [obs], success=bool(info["success"])))
     A = live[0].env.action_space.shape[0]
-    mpc = _planner(protocol, model, A)
+    mpc = make_mpc(protocol, model, A)
     goals = torch.from_numpy(np.stack([ep.info["goal"] for ep in live])).to(device)
     z_goal = mpc.encode_frames(goals)  # (E, D)
     gen = torch.Generator().manual_seed(seed)
@@ -206,7 +220,7 @@ def plan_latency(
 ) -> list[float]:
     """Seconds for one single-problem plan (E=1) with the protocol's planner, `repeats` times."""
     device = next(model.parameters()).device
-    mpc = _planner(protocol, model, 2)
+    mpc = make_mpc(protocol, model, model.config.action_dim)
     z_goal = mpc.encode_frames(torch.from_numpy(goal[None]).to(device))
     gen = torch.Generator().manual_seed(0)
     times = []

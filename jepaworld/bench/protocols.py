@@ -24,9 +24,15 @@ class PlannerSettings:
     samples: int = 300
     elites: int = 30
     iterations: int = 30
+    init_std: float = 1.0
+    min_std: float = 0.05
+    momentum: float = 0.0
     horizon: int = 10
     receding: int = 1
     hold: bool = True
+    intermediate_weight: float = 0.1
+    frame_stride: int = 5
+    """Environment steps per model step; a model with another frame_stride is refused."""
 
 
 @dataclass(frozen=True)
@@ -34,13 +40,14 @@ class TwoRoomProtocol:
     """Goal reaching in Two-Room (facts: PLDM; stable-worldmodel).
 
     Episode i starts from `seed + i`: start and goal are drawn uniformly among free positions until
-    the goal is at least `min_goal_steps` steps of shortest path away. Success = the agent's centre
+    the goal is at least `min_goal_steps` steps of shortest path away (path length / speed: steps at
+    axis speed; a diagonal action moves up to sqrt(2) times farther). Success = the agent's centre
     within `success_radius` px of the goal within `budget` environment steps. Seeds start far above
     any collection seed (`jepaworld collect` uses seed..seed+episodes, default from 0).
     """
 
     name: str = "tworoom-goal"
-    version: str = "1"
+    version: str = "2"  # 2: horizon 10 (was 5), held actions, every planner setting frozen here
     env_id: str = "jepaworld/TwoRoom-v0"
     episodes: int = 50
     seed: int = 1_000_000

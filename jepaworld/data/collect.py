@@ -91,9 +91,9 @@ def _true_state(info: dict[str, Any]) -> np.ndarray:
 def collect_episode(env: gym.Env, cfg: CollectConfig, seed: int) -> Episode:
     """Run the exploration policy for one episode; frames (T,H,W,3), actions (T,A)."""
     obs, info = env.reset(seed=seed)
-    policy = PersistentRandomPolicy(
-        env.action_space, cfg.persistence, cfg.noise, np.random.default_rng(seed)
-    )
+    # its own stream: sharing env.reset's seed would correlate the first action with the start
+    rng = np.random.default_rng([seed, 1])
+    policy = PersistentRandomPolicy(env.action_space, cfg.persistence, cfg.noise, rng)
     frames, actions, states = [], [], []
     for _ in range(cfg.episode_length):
         action = policy()

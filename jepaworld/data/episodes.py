@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import io
 import json
 import os
 import zipfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,12 +82,9 @@ def write_shard(path: Path, episodes: list[Episode]) -> dict[str, Any]:
         arrays[f"frames_{i}"] = ep.frames
         arrays[f"actions_{i}"] = ep.actions.astype(np.float32)
         arrays[f"states_{i}"] = ep.states.astype(np.float32)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    _fsync_write(path, buffer.getvalue())
     return {
         "file": path.name,
         "episodes": len(episodes),
@@ -125,9 +122,12 @@ def load_manifest(root: Path) -> dict[str, Any]:
             f"{path}: format_version {manifest.get('format_version')} is not supported "
             f"(this jepaworld reads {FORMAT_VERSION})"
         )
-    for key in ("shards", "frame_shape", "action_dim", "env_id"):
+    for key in ("shards", "frame_shape", "action_dim", "env_id", "seeds"):
         if key not in manifest:
             raise DataError(f"{path}: manifest lacks the field {key!r}")
+    for i, shard in enumerate(manifest["shards"]):
+        if not (isinstance(shard, dict) and {"file", "lengths", "sha256"} <= set(shard)):
+            raise DataError(f"{path}: shard entry {i} lacks file, lengths or sha256")
     return manifest
 
 
@@ -207,7 +207,3 @@ class EpisodeStore:
         state = self.__dict__.copy()
         state["_handles"] = {}
         return state
-
-    def iter_episodes(self, indices: Iterable[int] | None = None) -> Iterable[Episode]:
-        for e in range(len(self)) if indices is None else indices:
-            yield self.episode(e)

@@ -90,7 +90,28 @@ class ModelConfig:
             "max_len",
         ):
             require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
-        require(self.pred_dim % self.pred_heads == 0, "pred_heads", "must divide pred_dim")
+        require(
+            self.pred_heads >= 1 and self.pred_dim % self.pred_heads == 0,
+            "pred_heads",
+            "must divide pred_dim",
+        )
+        require(
+            self.vit_heads >= 1 and self.vit_dim % self.vit_heads == 0,
+            "vit_heads",
+            "must divide vit_dim",
+        )
+        require(
+            self.vit_patch >= 1 and self.image_size % self.vit_patch == 0,
+            "vit_patch",
+            "must divide image_size",
+        )
+        require(
+            len(self.conv_channels) >= 1 and self.image_size % 2 ** len(self.conv_channels) == 0,
+            "conv_channels",
+            f"image_size {self.image_size} must be divisible by 2**len(conv_channels)",
+        )
+        require(self.sigreg_directions >= 1, "sigreg_directions", "must be >= 1")
+        require(self.smooth_weight >= 0, "smooth_weight", "must be >= 0")
         require(self.reg_weight >= 0, "reg_weight", "must be >= 0")
         require(self.rollout_weight >= 0, "rollout_weight", "must be >= 0")
         require(self.max_len >= 2, "max_len", "must be >= 2")

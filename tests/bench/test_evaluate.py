@@ -27,7 +27,7 @@ def test_baselines_behave_as_expected_on_the_protocol() -> None:
     protocol = TwoRoomProtocol().with_episodes(10)
     cfg = two_room.TwoRoomConfig()
     specs = plan_eval.sample_specs(protocol, cfg)
-    straight = plan_eval.run_policy(protocol, specs, plan_eval.straight_line_policy(cfg), {})
+    straight = plan_eval.run_policy(protocol, specs, plan_eval.straight_line_policy(cfg))
     # straight-line succeeds exactly when the straight segment is not blocked by the wall
     for spec, out in zip(specs, straight, strict=True):
         same_room = (spec.start[0] < cfg.wall_x) == (spec.goal[0] < cfg.wall_x)

@@ -118,3 +118,21 @@ def test_loader_with_a_worker_yields_batches(tiny_data: Path) -> None:
 def test_clips_longer_than_episodes_are_refused(tiny_data: Path) -> None:
     with pytest.raises(DataError, match="too short"):
         ClipDataset(EpisodeStore(tiny_data), frames=10, stride=5)
+
+
+def test_malformed_shard_entry_names_the_manifest(tiny_data: Path, tmp_path: Path) -> None:
+    d = _copy(tiny_data, tmp_path)
+    m = json.loads((d / "manifest.json").read_text())
+    del m["shards"][1]["sha256"]
+    (d / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(DataError, match="manifest.json: shard entry 1 lacks"):
+        EpisodeStore(d)
+
+
+def test_exploration_does_not_mirror_the_start(tiny_data: Path) -> None:
+    # the policy has its own RNG stream: its first action is not a copy of the start-position draw
+    store = EpisodeStore(tiny_data)
+    starts = np.stack([store.episode(e).states[0] for e in range(len(store))])  # (E, 2) in px
+    firsts = np.stack([store.episode(e).actions[0] for e in range(len(store))])  # (E, 2)
+    scaled = (starts / 64.0) * 2 - 1
+    assert not np.allclose(scaled, firsts, atol=0.3)
