@@ -5,9 +5,11 @@ Registration is guarded so that importing twice (or reloading) does not raise.
 
 import gymnasium
 
+from jepaworld.envs.maze import MazeConfig, MazeEnv
 from jepaworld.envs.two_room import TwoRoomConfig, TwoRoomEnv
 
 TWO_ROOM_ID = "jepaworld/TwoRoom-v0"
+MAZE_ID = "jepaworld/Maze-v0"
 
 if TWO_ROOM_ID not in gymnasium.registry:
     gymnasium.register(
@@ -16,4 +18,11 @@ if TWO_ROOM_ID not in gymnasium.registry:
         max_episode_steps=None,  # the env truncates itself at TwoRoomConfig.max_episode_steps
     )
 
-__all__ = ["TWO_ROOM_ID", "TwoRoomConfig", "TwoRoomEnv"]
+if MAZE_ID not in gymnasium.registry:
+    gymnasium.register(
+        id=MAZE_ID,
+        entry_point="jepaworld.envs.maze:MazeEnv",
+        max_episode_steps=None,  # the env truncates itself at MazeConfig.max_episode_steps
+    )
+
+__all__ = ["MAZE_ID", "TWO_ROOM_ID", "MazeConfig", "MazeEnv", "TwoRoomConfig", "TwoRoomEnv"]
