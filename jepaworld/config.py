@@ -24,6 +24,7 @@ import ast
 import dataclasses
 import functools
 import inspect
+import json
 import textwrap
 import types
 import typing
@@ -197,3 +198,19 @@ def require(condition: bool, name: str, message: str) -> None:
     """Raise ValueError naming the field when a validation condition fails."""
     if not condition:
         raise ValueError(f"{name}: {message}")
+
+
+def read_json_object(
+    path: Path, error: type[Exception], what: str, missing_hint: str
+) -> dict[str, Any]:
+    """Read a JSON object from `path`; a missing file, invalid JSON or another JSON type raise
+    `error` with a message that names the file."""
+    if not path.is_file():
+        raise error(f"{path}: {what} missing ({missing_hint})")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise error(f"{path}: {what} is not valid JSON ({e})") from e
+    if not isinstance(data, dict):
+        raise error(f"{path}: {what} is not a JSON object")
+    return data

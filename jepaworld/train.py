@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from jepaworld.config import from_dict, require, to_dict
+from jepaworld.config import from_dict, read_json_object, require, to_dict
 from jepaworld.data.episodes import DataError, EpisodeStore, manifest_sha256
 from jepaworld.data.loader import ClipDataset, make_loader
 from jepaworld.models.world_model import (
@@ -239,13 +239,9 @@ def prepare_config(cfg: TrainConfig) -> TrainConfig:
 def read_run_record(run: Path) -> dict[str, Any]:
     """RUN/config.json as written by `train`, with errors that name the file."""
     path = Path(run) / "config.json"
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing (is {run} a run directory from `jepaworld train`?)")
-    try:
-        record = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path}: not valid JSON ({e})") from e
-    if not isinstance(record, dict) or "train" not in record:
+    hint = f"is {run} a run directory from `jepaworld train`?"
+    record = read_json_object(path, CheckpointError, "run config", hint)
+    if "train" not in record:
         raise CheckpointError(f"{path}: not a jepaworld run config")
     return record
 
@@ -258,7 +254,7 @@ def open_dataset(cfg: TrainConfig) -> ClipDataset:
         raise DataError(
             f"{cfg.data}/manifest.json: frames are {h}x{w} but --model.image-size is {cfg.model.image_size}"
         )
-    if store.action_dim != cfg.model.action_dim:
+    if store.action_dim not in (0, cfg.model.action_dim):  # 0: action-free video, null action
         raise DataError(
             f"{cfg.data}/manifest.json: action_dim {store.action_dim} != --model.action-dim {cfg.model.action_dim}"
         )

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from jepaworld.config import read_json_object
+
 FORMAT = "jepaworld.episodes"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -104,24 +106,28 @@ def manifest_sha256(root: Path) -> str:
     return sha256_file(Path(root) / MANIFEST)
 
 
+def read_versioned_manifest(
+    path: Path, fmt: str, version: int, missing_hint: str
+) -> dict[str, Any]:
+    """A manifest.json of format `fmt` at `version`, or a DataError naming the file."""
+    manifest = read_json_object(path, DataError, "manifest", missing_hint)
+    if manifest.get("format") != fmt:
+        raise DataError(f"{path}: not a {fmt} manifest")
+    if manifest.get("format_version") != version:
+        raise DataError(
+            f"{path}: format_version {manifest.get('format_version')} is not supported "
+            f"(this jepaworld reads {version})"
+        )
+    return manifest
+
+
 def load_manifest(root: Path) -> dict[str, Any]:
     """Read and validate a dataset manifest, with errors that name the file."""
     path = Path(root) / MANIFEST
     if not Path(root).is_dir():
         raise DataError(f"{root}: dataset directory does not exist")
-    if not path.is_file():
-        raise DataError(f"{path}: manifest missing (not a jepaworld dataset, or collection died)")
-    try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: manifest is not valid JSON ({e})") from e
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise DataError(f"{path}: not a {FORMAT} manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise DataError(
-            f"{path}: format_version {manifest.get('format_version')} is not supported "
-            f"(this jepaworld reads {FORMAT_VERSION})"
-        )
+    hint = "not a jepaworld dataset, or collection died"
+    manifest = read_versioned_manifest(path, FORMAT, FORMAT_VERSION, hint)
     for key in ("shards", "frame_shape", "action_dim", "env_id", "seeds"):
         if key not in manifest:
             raise DataError(f"{path}: manifest lacks the field {key!r}")

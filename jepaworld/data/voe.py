@@ -31,6 +31,7 @@ from jepaworld.data.episodes import (
     MANIFEST,
     DataError,
     Episode,
+    read_versioned_manifest,
     sha256_file,
     write_manifest,
     write_shard,
@@ -171,16 +172,8 @@ def write_pairs(
 def load_pairs_manifest(root: Path) -> dict[str, Any]:
     """Read and validate a pairs manifest, with errors that name the file."""
     path = Path(root) / MANIFEST
-    if not path.is_file():
-        raise DataError(f"{path}: manifest missing (not a pairs directory, or writing died)")
-    try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: manifest is not valid JSON ({e})") from e
-    if not isinstance(manifest, dict) or manifest.get("format") != PAIRS_FORMAT:
-        raise DataError(f"{path}: not a {PAIRS_FORMAT} manifest")
-    if manifest.get("format_version") != PAIRS_FORMAT_VERSION:
-        raise DataError(f"{path}: format_version {manifest.get('format_version')} not supported")
+    hint = "not a pairs directory, or writing died"
+    manifest = read_versioned_manifest(path, PAIRS_FORMAT, PAIRS_FORMAT_VERSION, hint)
     for key in ("shards", "frame_shape", "properties", "config"):
         if key not in manifest:
             raise DataError(f"{path}: manifest lacks the field {key!r}")
