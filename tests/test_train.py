@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -223,3 +224,15 @@ def test_a_torn_metrics_line_does_not_block_resume(tiny_data: Path, tmp_path: Pa
     train(tiny_train(tiny_data, out, resume=True))
     steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_training_on_action_free_video(tmp_path: Path) -> None:
+    from jepaworld.data.voe import write_training_videos
+
+    data = tmp_path / "videos"
+    write_training_videos(data, count=4, seed=0)
+    cfg = tiny_train(data, tmp_path / "run", model=tiny_model(frame_stride=2))
+    ckpt = train(cfg)
+    assert load_train_state(ckpt)["step"] == 6
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(x["loss"]) for x in lines)

@@ -41,7 +41,10 @@ class AdaLNBlock(nn.Module):
 
 
 class Predictor(nn.Module):
-    """Predicts z_{t+1} from z_{<=t} and a_t. Shapes: z (B,T,D), actions (B,T,A') -> (B,T,D)."""
+    """Predicts z_{t+1} from z_{<=t} and a_t. Shapes: z (B,T,D), actions (B,T,A') -> (B,T,D).
+
+    Actions of width 0 mean "no action known" (action-free video) and use a learned null action.
+    """
 
     def __init__(
         self, embed_dim: int, action_dim: int, dim: int, depth: int, heads: int, max_len: int
@@ -49,7 +52,13 @@ class Predictor(nn.Module):
         super().__init__()
         self.max_len = max_len
         self.z_in = nn.Linear(embed_dim, dim)
-        self.a_in = nn.Sequential(nn.Linear(action_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.a_in = (
+            nn.Sequential(nn.Linear(action_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+            if action_dim
+            else None
+        )
+        # the conditioning of action-free video: one model serves clips with and without actions
+        self.null_action = nn.Parameter(torch.zeros(dim))
         self.pos = nn.Parameter(torch.randn(1, max_len, dim) * 0.02)
         self.blocks = nn.ModuleList(AdaLNBlock(dim, heads) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
@@ -77,10 +86,21 @@ class Predictor(nn.Module):
                 f"actions {tuple(actions.shape)} do not match embeddings {tuple(z.shape)}"
             )
         h = self.z_in(z) + self.pos[:, offset : offset + T]  # (B, T, P)
-        c = self.a_in(actions)  # (B, T, P)
+        c = self.condition(actions)  # (B, T, P)
         for i, block in enumerate(self.blocks):
             h = block(h, c, None if caches is None else caches[i])
         return z + self.out(self.norm(h))  # (B, T, D)
+
+    def condition(self, actions: torch.Tensor) -> torch.Tensor:
+        """(B, T, A') actions -> (B, T, P) AdaLN conditioning; zero-width actions (action-free
+        video) get the learned null action."""
+        if actions.shape[-1] == 0:
+            return self.null_action.expand(*actions.shape[:2], -1)
+        if self.a_in is None:
+            raise ValueError(
+                f"this predictor is action-free but got actions of size {actions.shape[-1]}"
+            )
+        return self.a_in(actions)
 
     def new_caches(self) -> list[dict]:
         return [{} for _ in self.blocks]

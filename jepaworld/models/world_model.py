@@ -42,7 +42,7 @@ class ModelConfig:
     image_size: int = 64
     """Side of the square input frames, in pixels."""
     action_dim: int = 2
-    """Dimension of one environment action."""
+    """Dimension of one environment action (0: an action-free model, for video only)."""
     frame_stride: int = 5
     """Environment steps per model step; their actions are concatenated."""
     embed_dim: int = 64
@@ -81,9 +81,13 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         self.conv_channels = tuple(self.conv_channels)
+        require(
+            self.action_dim >= 0,
+            "action_dim",
+            f"must be >= 0 (0: action-free), got {self.action_dim}",
+        )
         for name in (
             "image_size",
-            "action_dim",
             "frame_stride",
             "embed_dim",
             "pred_dim",
@@ -174,7 +178,7 @@ class WorldModel(nn.Module):
         Returns:
             (B, L, D) predicted embeddings after each action.
         """
-        if actions.shape[-1] != self.step_action_dim:
+        if actions.shape[-1] not in (0, self.step_action_dim):  # 0: action-free, null action
             raise ValueError(
                 f"actions have size {actions.shape[-1]}, model expects {self.step_action_dim}"
             )

@@ -101,3 +101,27 @@ def test_corrupt_weights_and_config_name_the_file(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(CheckpointError, match="config.json: invalid model config"):
         WorldModel.from_pretrained(tmp_path)
+
+
+def test_action_free_clips_use_the_null_action() -> None:
+    torch.manual_seed(0)
+    model = WorldModel(tiny_model()).eval()
+    z = model.encode(_frames(2, 3))
+    none = torch.zeros(2, 3, 0)
+    assert model.predict(z, none).shape == (2, 3, 16)
+    assert model.rollout(z, torch.zeros(2, 4, 0)).shape == (2, 4, 16)
+    for block in model.predictor.blocks:  # AdaLN starts at zero, which blocks the gradient
+        torch.nn.init.normal_(block.ada.weight, std=0.2)
+    loss, _ = model.train().loss(_frames(2, 3), torch.zeros(2, 2, 0))
+    loss.backward()
+    assert (
+        model.predictor.null_action.grad is not None
+        and model.predictor.null_action.grad.abs().sum() > 0
+    )
+
+
+def test_an_action_free_model_refuses_actions() -> None:
+    model = WorldModel(tiny_model(action_dim=0))
+    assert model.step_action_dim == 0 and model.predictor.a_in is None
+    with pytest.raises(ValueError, match="action-free"):
+        model.predictor.condition(torch.zeros(1, 2, 10))
