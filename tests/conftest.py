@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,13 @@ def tiny_train(data: Path, out: Path, **overrides) -> TrainConfig:
         model=tiny_model(),
     )
     return TrainConfig(**{**base, **overrides})
+
+
+def copy_dir(src: Path, tmp_path: Path) -> Path:
+    """A copy of a dataset to damage in a test without touching the shared fixture."""
+    dst = tmp_path / "copy"
+    shutil.copytree(src, dst)
+    return dst
 
 
 @pytest.fixture(scope="session")

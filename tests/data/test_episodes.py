@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +9,7 @@ import torch
 
 from jepaworld.data.episodes import DataError, EpisodeStore, load_manifest
 from jepaworld.data.loader import ClipDataset, StepBatchSampler, make_loader
-
-
-def _copy(src: Path, tmp_path: Path) -> Path:
-    dst = tmp_path / "copy"
-    shutil.copytree(src, dst)
-    return dst
+from tests.conftest import copy_dir
 
 
 def test_manifest_records_the_collection(tiny_data: Path) -> None:
@@ -38,28 +32,28 @@ def test_episodes_have_the_documented_shapes(tiny_data: Path) -> None:
 
 
 def test_missing_manifest_names_the_file(tiny_data: Path, tmp_path: Path) -> None:
-    d = _copy(tiny_data, tmp_path)
+    d = copy_dir(tiny_data, tmp_path)
     (d / "manifest.json").unlink()
     with pytest.raises(DataError, match="manifest.json: manifest missing"):
         EpisodeStore(d)
 
 
 def test_corrupt_manifest_names_the_file(tiny_data: Path, tmp_path: Path) -> None:
-    d = _copy(tiny_data, tmp_path)
+    d = copy_dir(tiny_data, tmp_path)
     (d / "manifest.json").write_text("{not json")
     with pytest.raises(DataError, match="manifest.json: manifest is not valid JSON"):
         EpisodeStore(d)
 
 
 def test_missing_shard_names_the_file(tiny_data: Path, tmp_path: Path) -> None:
-    d = _copy(tiny_data, tmp_path)
+    d = copy_dir(tiny_data, tmp_path)
     (d / "shard_00001.npz").unlink()
     with pytest.raises(DataError, match="shard_00001.npz: shard listed in the manifest is missing"):
         EpisodeStore(d)
 
 
 def test_corrupt_shard_is_caught_before_training(tiny_data: Path, tmp_path: Path) -> None:
-    d = _copy(tiny_data, tmp_path)
+    d = copy_dir(tiny_data, tmp_path)
     blob = bytearray((d / "shard_00000.npz").read_bytes())
     blob[len(blob) // 2] ^= 0xFF
     (d / "shard_00000.npz").write_bytes(bytes(blob))
@@ -73,7 +67,7 @@ def test_corrupt_shard_is_caught_before_training(tiny_data: Path, tmp_path: Path
 
 
 def test_newer_format_is_refused(tiny_data: Path, tmp_path: Path) -> None:
-    d = _copy(tiny_data, tmp_path)
+    d = copy_dir(tiny_data, tmp_path)
     m = json.loads((d / "manifest.json").read_text())
     m["format_version"] = 99
     (d / "manifest.json").write_text(json.dumps(m))
@@ -121,7 +115,7 @@ def test_clips_longer_than_episodes_are_refused(tiny_data: Path) -> None:
 
 
 def test_malformed_shard_entry_names_the_manifest(tiny_data: Path, tmp_path: Path) -> None:
-    d = _copy(tiny_data, tmp_path)
+    d = copy_dir(tiny_data, tmp_path)
     m = json.loads((d / "manifest.json").read_text())
     del m["shards"][1]["sha256"]
     (d / "manifest.json").write_text(json.dumps(m))

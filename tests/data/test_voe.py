@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from jepaworld.data.voe import (
     write_training_videos,
 )
 from jepaworld.envs.physics_scenes import PROPERTIES, SceneConfig, make_pair, make_video
+from tests.conftest import copy_dir
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +25,6 @@ def pairs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("voe") / "pairs"
     write_pairs(out, pairs_per_property=2)
     return out
-
-
-def _copy(src: Path, tmp_path: Path) -> Path:
-    dst = tmp_path / "copy"
-    shutil.copytree(src, dst)
-    return dst
 
 
 def test_pairs_roundtrip_and_regenerate_from_their_seeds(pairs_dir: Path) -> None:
@@ -65,7 +59,7 @@ def test_pair_seeds_must_avoid_the_training_range(tmp_path: Path) -> None:
 
 
 def test_corrupt_shard_is_named(pairs_dir: Path, tmp_path: Path) -> None:
-    d = _copy(pairs_dir, tmp_path)
+    d = copy_dir(pairs_dir, tmp_path)
     data = bytearray((d / "gravity.npz").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (d / "gravity.npz").write_bytes(bytes(data))
@@ -74,7 +68,7 @@ def test_corrupt_shard_is_named(pairs_dir: Path, tmp_path: Path) -> None:
 
 
 def test_missing_shard_and_manifest_are_named(pairs_dir: Path, tmp_path: Path) -> None:
-    d = _copy(pairs_dir, tmp_path)
+    d = copy_dir(pairs_dir, tmp_path)
     (d / "solidity.npz").unlink()
     with pytest.raises(DataError, match=r"solidity\.npz: shard listed in the manifest is missing"):
         load_pairs(d)
