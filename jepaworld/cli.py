@@ -41,10 +41,19 @@ def _demo(cfg: Any) -> None:
     print(format_table(run_demo(cfg)))
 
 
+def _physics_make(cfg: Any) -> None:
+    from jepaworld.physics.make import make_physics_data
+
+    made = make_physics_data(cfg)
+    videos = made.get("train", {}).get("episodes", 0)
+    print(f"wrote {videos} training videos and {cfg.pairs} pairs x 5 properties to {cfg.out}")
+
+
 def _commands() -> dict[str, tuple[type, Callable[[Any], None]]]:
     from jepaworld.bench.evaluate import PlanConfig
     from jepaworld.data.collect import CollectConfig
     from jepaworld.demo import DemoConfig
+    from jepaworld.physics.make import PhysicsMakeConfig
     from jepaworld.train import TrainConfig
 
     return {
@@ -52,20 +61,30 @@ def _commands() -> dict[str, tuple[type, Callable[[Any], None]]]:
         "train": (TrainConfig, _train),
         "plan": (PlanConfig, _plan),
         "demo": (DemoConfig, _demo),
+        "physics make": (PhysicsMakeConfig, _physics_make),
     }
 
 
 def build_parser(
     commands: dict[str, tuple[type, Callable[[Any], None]]],
 ) -> argparse.ArgumentParser:
+    """One subcommand per entry; a two-word name ("physics make") becomes a group and its command."""
     parser = argparse.ArgumentParser(
         prog="jepaworld", description="JEPA world models: learn, plan, evaluate."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
+    groups: dict[str, Any] = {}
     for name, (cls, _) in commands.items():
         doc = (cls.__doc__ or "").strip().splitlines()[0]
-        add_dataclass_arguments(sub.add_parser(name, help=doc, description=doc), cls)
+        group, _, leaf = name.rpartition(" ")
+        if group and group not in groups:
+            holder = sub.add_parser(group, help=f"{group} commands")
+            groups[group] = holder.add_subparsers(dest=f"{group}_command", required=True)
+        target = groups[group] if group else sub
+        command = target.add_parser(leaf, help=doc, description=doc)
+        command.set_defaults(command_name=name)
+        add_dataclass_arguments(command, cls)
     return parser
 
 
@@ -77,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if ns.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    cls, run = commands[ns.command]
+    cls, run = commands[ns.command_name]
     try:
         cfg = dataclass_from_namespace(cls, ns)
     except ValueError as e:  # __post_init__ validation names the field
@@ -97,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ValueError,
         ImportError,
     ) as e:
-        print(f"jepaworld {ns.command}: error: {e}", file=sys.stderr)
+        print(f"jepaworld {ns.command_name}: error: {e}", file=sys.stderr)
         return 2
     return 0
 

@@ -110,3 +110,28 @@ def test_nested_option_errors_name_the_nested_flag(capsys: pytest.CaptureFixture
     with pytest.raises(SystemExit):
         main(["demo", "--out", "o", "--seed", "999990"])
     assert "argument --seed: collection seeds" in capsys.readouterr().err
+
+
+def test_physics_make_writes_videos_and_pairs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jepaworld.data.episodes import EpisodeStore
+    from jepaworld.data.voe import load_pairs
+
+    out = tmp_path / "phys"
+    assert main(["physics", "make", "--out", str(out), "--pairs", "1", "--videos", "3"]) == 0
+    assert len(EpisodeStore(out / "train")) == 3
+    pairs = load_pairs(out / "pairs")
+    assert len(pairs) == 5 and {p.prop for p in pairs} == {
+        "permanence",
+        "continuity",
+        "solidity",
+        "gravity",
+        "constancy",
+    }
+    assert "wrote 3 training videos" in capsys.readouterr().out
+    assert main(["physics", "make", "--out", str(out), "--pairs", "1", "--videos", "3"]) == 2
+    assert "manifest.json" in capsys.readouterr().err  # nothing already written is overwritten
+    with pytest.raises(SystemExit):
+        main(["physics", "make", "--out", str(out), "--pair-seed", "5"])
+    assert "argument --pair-seed" in capsys.readouterr().err

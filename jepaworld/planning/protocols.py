@@ -85,3 +85,16 @@ class Planner(Protocol):
     ) -> torch.Tensor:
         """Solve E independent problems at once; returns (E, L, A)."""
         ...
+
+
+@runtime_checkable
+class VideoModelLike(Protocol):
+    """What surprise scoring needs of a world model: encode frames, predict the next embeddings.
+
+    `predict(z (B,T,D), actions (B,T,A')) -> (B,T,D)` is causal: output t is the prediction of
+    z_{t+1} from z_{<=t}. Zero-width actions (A'=0) mean action-free video.
+    """
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor: ...
+
+    def predict(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor: ...

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from jepaworld.models.world_model import WorldModel
+from jepaworld.physics.surprise import surprise
+from jepaworld.physics.voe import auroc, bootstrap_ci, relative_accuracy, video_score
+from tests.conftest import tiny_model
+
+
+def test_relative_accuracy_on_known_scores() -> None:
+    assert relative_accuracy(np.array([0.1, 0.2, 0.3]), np.array([0.5, 0.6, 0.7])) == 1.0
+    assert relative_accuracy(np.array([0.5, 0.6, 0.7]), np.array([0.1, 0.2, 0.3])) == 0.0
+    assert (
+        relative_accuracy(np.array([1.0, 0.2]), np.array([1.0, 0.9])) == 0.75
+    )  # a tie counts half
+    with pytest.raises(ValueError, match="equal, non-empty"):
+        relative_accuracy(np.array([1.0]), np.array([1.0, 2.0]))
+
+
+def test_auroc_on_a_hand_computed_example() -> None:
+    # impossible {0.4, 0.8} vs possible {0.1, 0.5, 0.6}: pairs won 1 + 3 = 4 of 6
+    assert auroc(np.array([0.1, 0.5, 0.6]), np.array([0.4, 0.8])) == pytest.approx(4 / 6)
+    assert auroc(np.array([0.3]), np.array([0.3])) == 0.5
+
+
+def test_bootstrap_interval_contains_the_estimate_and_narrows_with_more_pairs() -> None:
+    rng = np.random.default_rng(0)
+
+    def width(n: int) -> float:
+        possible = rng.normal(0, 1, n)
+        impossible = possible + rng.normal(0.5, 1, n)
+        lo, hi = bootstrap_ci(possible, impossible, relative_accuracy, resamples=500)
+        est = relative_accuracy(possible, impossible)
+        assert lo <= est <= hi
+        return hi - lo
+
+    assert width(400) < width(25)
+
+
+def test_video_score_reductions() -> None:
+    s = np.array([0.0, 0.1, 0.9, 0.2])
+    assert video_score(s) == 0.9 and video_score(s, "mean") == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="reduce"):
+        video_score(s, "median")
+
+
+class ConstantMotionModel:
+    """A known predictor: embeddings are the frame's mean brightness; it predicts 'no change'."""
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        return frames.float().mean(dim=(-1, -2, -3), keepdim=False).unsqueeze(-1)  # (B, T, 1)
+
+    def predict(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return z
+
+
+def test_surprise_peaks_where_the_unpredictable_happens() -> None:
+    video = torch.full((12, 8, 8, 3), 100, dtype=torch.uint8)
+    video[7:] = 160  # a sudden change at frame 7
+    s = surprise(ConstantMotionModel(), video, context=3)
+    assert s.shape == (12,)
+    assert int(s.argmax()) == 7 and float(s[7]) == pytest.approx(60.0)
+    assert float(s[:7].abs().max()) == 0.0 and float(s[8:].abs().max()) == 0.0
+
+
+def test_surprise_runs_on_the_world_model_with_null_actions() -> None:
+    torch.manual_seed(0)
+    model = WorldModel(tiny_model(max_len=6)).eval()
+    video = torch.randint(0, 256, (10, 64, 64, 3), dtype=torch.uint8)
+    s = surprise(model, video, context=5)
+    assert s.shape == (10,) and float(s[0]) == 0.0 and bool((s[1:] > 0).all())
+    with pytest.raises(ValueError, match="video must be"):
+        surprise(model, video[0])
