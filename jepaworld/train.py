@@ -381,6 +381,10 @@ def _setup(cfg: TrainConfig) -> _Session:
     cfg = prepare_config(cfg)
     dataset = open_dataset(cfg)
     data_sha = manifest_sha256(cfg.data)
+    if cfg.resume and read_run_record(cfg.out).get("data_manifest_sha256") != data_sha:
+        raise DataError(
+            f"{cfg.data}/manifest.json: not the dataset this run was trained on (sha256 differs)"
+        )
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -388,11 +392,6 @@ def _setup(cfg: TrainConfig) -> _Session:
     model = WorldModel(cfg.model).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.resume:
-        saved_sha = read_run_record(cfg.out).get("data_manifest_sha256")
-        if saved_sha != data_sha:
-            raise DataError(
-                f"{cfg.data}/manifest.json: not the dataset this run was trained on (sha256 differs)"
-            )
         start, last = _restore(cfg, model, opt), latest_checkpoint(cfg.out)
     else:
         start, last = 0, None

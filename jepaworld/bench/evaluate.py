@@ -67,7 +67,11 @@ def check_seeds_disjoint(protocol: TwoRoomProtocol, record: dict[str, Any], run:
 
 
 def load_checked_model(
-    run: Path, device: str, protocol: TwoRoomProtocol, env_config: two_room.TwoRoomConfig
+    run: Path,
+    device: str,
+    protocol: TwoRoomProtocol,
+    env_config: two_room.TwoRoomConfig,
+    env_action_dim: int,
 ) -> tuple[WorldModel, Path]:
     """Load the latest checkpoint and check it fits the environment and the protocol's planner."""
     ckpt = latest_checkpoint(run)
@@ -78,7 +82,10 @@ def load_checked_model(
             c.image_size == env_config.size,
             f"takes {c.image_size}px frames, the environment renders {env_config.size}px",
         ),
-        (c.action_dim == 2, f"takes {c.action_dim}-d actions, the environment's are 2-d"),
+        (
+            c.action_dim == env_action_dim,
+            f"takes {c.action_dim}-d actions, the environment's are {env_action_dim}-d",
+        ),
         (
             c.frame_stride == p.frame_stride,
             f"has frame_stride {c.frame_stride}, the protocol plans with {p.frame_stride}",
@@ -125,12 +132,12 @@ def evaluate(cfg: PlanConfig, protocol: TwoRoomProtocol | None = None) -> dict[s
         )
     check_seeds_disjoint(protocol, record, cfg.run)
     env_config = two_room.TwoRoomConfig(success_radius=protocol.success_radius)
-    model, ckpt = load_checked_model(
-        cfg.run, cfg.device, protocol, env_config
-    )  # before any long work
+    space = two_room.TwoRoomEnv(env_config).action_space
+    model, ckpt = load_checked_model(  # before any long work
+        cfg.run, cfg.device, protocol, env_config, space.shape[0]
+    )
     t0 = time.perf_counter()
     specs = plan_eval.sample_specs(protocol, env_config)
-    space = two_room.TwoRoomEnv(env_config).action_space
     baselines = {
         "random": plan_eval.run_policy(protocol, specs, plan_eval.random_policy(space)),
         "straight_line": plan_eval.run_policy(

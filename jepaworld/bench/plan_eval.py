@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from jepaworld.bench.media import filmstrip, save_gif, save_png
 from jepaworld.bench.protocols import TwoRoomProtocol
-from jepaworld.data.episodes import sha256_file
+from jepaworld.data.episodes import atomic_write, sha256_file
 from jepaworld.envs import two_room
 from jepaworld.planning.cem import CEM, CEMConfig
 from jepaworld.planning.mpc import LatentMPC, MPCConfig
@@ -252,9 +252,7 @@ def write_media(
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
+    atomic_write(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
 def checkpoint_sha256(ckpt: Path) -> str:

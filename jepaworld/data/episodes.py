@@ -68,13 +68,21 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _fsync_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write through a temporary file, fsync, then rename: readers never see half a file."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """A compressed .npz written atomically."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write(path, buffer.getvalue())
 
 
 def write_shard(path: Path, episodes: list[Episode]) -> dict[str, Any]:
@@ -84,9 +92,7 @@ def write_shard(path: Path, episodes: list[Episode]) -> dict[str, Any]:
         arrays[f"frames_{i}"] = ep.frames
         arrays[f"actions_{i}"] = ep.actions.astype(np.float32)
         arrays[f"states_{i}"] = ep.states.astype(np.float32)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    _fsync_write(path, buffer.getvalue())
+    write_npz(path, arrays)
     return {
         "file": path.name,
         "episodes": len(episodes),
@@ -98,7 +104,7 @@ def write_shard(path: Path, episodes: list[Episode]) -> dict[str, Any]:
 def write_manifest(root: Path, manifest: dict[str, Any]) -> None:
     """Write manifest.json last, atomically: its presence marks a complete dataset."""
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest}
-    _fsync_write(root / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+    atomic_write(root / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
 
 
 def manifest_sha256(root: Path) -> str:

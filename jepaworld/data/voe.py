@@ -18,12 +18,11 @@ scene is ever a training scene.
 from __future__ import annotations
 
 import json
-import os
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
@@ -31,9 +30,11 @@ from jepaworld.data.episodes import (
     MANIFEST,
     DataError,
     Episode,
+    atomic_write,
     read_versioned_manifest,
     sha256_file,
     write_manifest,
+    write_npz,
     write_shard,
 )
 from jepaworld.envs.physics_scenes import PROPERTIES, SceneConfig, VoEPair, make_pair, make_video
@@ -105,16 +106,6 @@ def write_training_videos(
     return json.loads((out / MANIFEST).read_text())
 
 
-def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Write through a temporary file, fsync, then rename: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def write_pairs(
     out: Path,
     pairs_per_property: int,
@@ -150,7 +141,7 @@ def write_pairs(
         for i, pair in enumerate(pairs):
             arrays[f"possible_{i}"], arrays[f"impossible_{i}"] = pair.possible, pair.impossible
         path = out / f"{prop}.npz"
-        _atomic_write(path, lambda f, arrays=arrays: np.savez_compressed(f, **arrays))
+        write_npz(path, arrays)
         entries = [{"seed": p.seed, "violation_frame": p.violation_frame} for p in pairs]
         shards.append({"file": path.name, "property": prop, "pairs": entries})
         shards[-1]["sha256"] = sha256_file(path)
@@ -165,7 +156,7 @@ def write_pairs(
         "shards": shards,
     }
     text = json.dumps(manifest, indent=2) + "\n"
-    _atomic_write(out / MANIFEST, lambda f: f.write(text.encode()))  # last: marks completion
+    atomic_write(out / MANIFEST, text.encode())  # last: marks completion
     return manifest
 
 
