@@ -49,11 +49,29 @@ def _physics_make(cfg: Any) -> None:
     print(f"wrote {videos} training videos and {cfg.pairs} pairs x 5 properties to {cfg.out}")
 
 
+def _physics_pretrain(cfg: Any) -> None:
+    from jepaworld.physics.pretrain import pretrain
+
+    print(f"final checkpoint: {pretrain(cfg)}")
+
+
+def _physics_eval(cfg: Any) -> None:
+    from jepaworld.physics.evaluate import evaluate_voe
+
+    r = evaluate_voe(cfg)
+    for name, row in r["summary"].items():
+        cells = ", ".join(f"{p} {v:.2f}" for p, v in row.items())
+        print(f"{name:>9}: relative accuracy {cells}")
+    print(f"results in {cfg.out / 'voe.json'}")
+
+
 def _commands() -> dict[str, tuple[type, Callable[[Any], None]]]:
     from jepaworld.bench.evaluate import PlanConfig
     from jepaworld.data.collect import CollectConfig
     from jepaworld.demo import DemoConfig
+    from jepaworld.physics.evaluate import PhysicsEvalConfig
     from jepaworld.physics.make import PhysicsMakeConfig
+    from jepaworld.physics.pretrain import PhysicsPretrainConfig
     from jepaworld.train import TrainConfig
 
     return {
@@ -62,6 +80,8 @@ def _commands() -> dict[str, tuple[type, Callable[[Any], None]]]:
         "plan": (PlanConfig, _plan),
         "demo": (DemoConfig, _demo),
         "physics make": (PhysicsMakeConfig, _physics_make),
+        "physics pretrain": (PhysicsPretrainConfig, _physics_pretrain),
+        "physics eval": (PhysicsEvalConfig, _physics_eval),
     }
 
 

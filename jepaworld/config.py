@@ -103,10 +103,26 @@ def _argparse_kwargs(tp: Any, default: Any) -> dict[str, Any]:
     return kwargs
 
 
+def _field_default(f: dataclasses.Field, instance: Any) -> Any:
+    """A field's default: from `instance` (a parent's default_factory result) when given."""
+    if instance is not None:
+        return getattr(instance, f.name)
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return f.default if f.default is not dataclasses.MISSING else None
+
+
 def add_dataclass_arguments(
-    parser: argparse.ArgumentParser, cls: type, prefix: str = "", skip: tuple[str, ...] = ()
+    parser: argparse.ArgumentParser,
+    cls: type,
+    prefix: str = "",
+    skip: tuple[str, ...] = (),
+    defaults: Any = None,
 ) -> None:
-    """Add one option per (nested) dataclass field, help text from the field's docstring."""
+    """Add one option per (nested) dataclass field, help text from the field's docstring.
+
+    A nested dataclass field takes its defaults from the parent's default for it (e.g. a preset
+    `model: ModelConfig = field(default_factory=video_model)`), so `--help` shows what runs."""
     docs = field_docs(cls)
     hints = _resolved_hints(cls)
     group = parser.add_argument_group(prefix.rstrip(".") or None) if prefix else parser
@@ -114,12 +130,10 @@ def add_dataclass_arguments(
         if f.name in skip or not f.init:
             continue
         tp = hints[f.name]
+        default = _field_default(f, defaults)
         if dataclasses.is_dataclass(tp):
-            add_dataclass_arguments(parser, tp, prefix=f"{prefix}{f.name}.")
+            add_dataclass_arguments(parser, tp, prefix=f"{prefix}{f.name}.", defaults=default)
             continue
-        default = f.default if f.default is not dataclasses.MISSING else None
-        if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            default = f.default_factory()  # type: ignore[misc]
         kwargs = _argparse_kwargs(tp, default)
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
         help_text = docs.get(f.name, "")

@@ -29,8 +29,9 @@ import torch
 from tqdm.auto import tqdm
 
 from jepaworld.config import from_dict, read_json_object, require, to_dict
-from jepaworld.data.episodes import DataError, EpisodeStore, manifest_sha256
+from jepaworld.data.episodes import DataError, EpisodeStore, atomic_write, manifest_sha256
 from jepaworld.data.loader import ClipDataset, make_loader
+from jepaworld.data.video_folder import VideoClipDataset, index_videos
 from jepaworld.models.world_model import (
     CheckpointError,
     ModelConfig,
@@ -43,6 +44,9 @@ CHECKPOINTS = "checkpoints"
 DEFAULT_STEPS = 3000
 TRAIN_STATE = "train_state.pt"
 METRICS = "metrics.jsonl"
+VIDEO_INDEX = "videos.json"
+VIDEO_FOLDER_ID = "video-folder"
+"""data_env_id of a run trained on --videos."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -56,7 +60,11 @@ class TrainConfig:
     out: Path
     """Run directory (config, metrics, checkpoints)."""
     data: Path | None = None
-    """Dataset directory written by `jepaworld collect` (required, except with --resume)."""
+    """Dataset directory written by `jepaworld collect` or `physics make` (this or --videos is
+    required, except with --resume)."""
+    videos: Path | None = None
+    """Instead of --data: a folder of video files (.mp4 .mkv .webm .avi .mov, searched
+    recursively), decoded with PyAV as action-free clips; unreadable files are skipped and logged."""
     steps: int | None = None
     """Total optimizer steps; the LR schedule is defined in steps, so short runs still anneal
     (default 3000; with --resume, the run's own unless given)."""
@@ -99,8 +107,16 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.out = Path(self.out)
         self.data = None if self.data is None else Path(self.data)
+        self.videos = None if self.videos is None else Path(self.videos)
+        require(
+            self.data is None or self.videos is None, "videos", "give --data or --videos, not both"
+        )
         if not self.resume:
-            require(self.data is not None, "data", "is required (unless --resume)")
+            require(
+                self.data is not None or self.videos is not None,
+                "data",
+                "--data or --videos is required (unless --resume)",
+            )
             self.steps = DEFAULT_STEPS if self.steps is None else self.steps
         if self.steps is None:  # resolved from the run's config by prepare_config
             return
@@ -231,8 +247,10 @@ def prepare_config(cfg: TrainConfig) -> TrainConfig:
         saved = from_dict(TrainConfig, train_dict, source=str(path))
     except (KeyError, TypeError) as e:
         raise CheckpointError(f"{path}: not a run config ({e!r})") from e
-    if cfg.data is not None and cfg.data != saved.data:
-        raise ValueError(f"data: the run was trained on {saved.data}, not {cfg.data}")
+    for name in ("data", "videos"):
+        given, trained = getattr(cfg, name), getattr(saved, name)
+        if given is not None and given != trained:
+            raise ValueError(f"{name}: the run was trained on {trained}, not {given}")
     return saved
 
 
@@ -246,8 +264,21 @@ def read_run_record(run: Path) -> dict[str, Any]:
     return record
 
 
-def open_dataset(cfg: TrainConfig) -> ClipDataset:
-    """Open and check the dataset against the model config before any training starts."""
+@dataclass
+class TrainingData:
+    """A dataset of clips and what identifies it in the run record."""
+
+    dataset: ClipDataset | VideoClipDataset
+    sha256: str
+    env_id: str
+    seeds: Any
+    source: Path
+
+
+def open_dataset(cfg: TrainConfig) -> TrainingData:
+    """Open and check the data against the model config before any training starts."""
+    if cfg.videos is not None:
+        return _open_videos(cfg)
     store = EpisodeStore(cfg.data)
     h, w, _ = store.frame_shape
     if h != w or h != cfg.model.image_size:
@@ -258,17 +289,36 @@ def open_dataset(cfg: TrainConfig) -> ClipDataset:
         raise DataError(
             f"{cfg.data}/manifest.json: action_dim {store.action_dim} != --model.action-dim {cfg.model.action_dim}"
         )
-    return ClipDataset(store, cfg.clip_frames, cfg.model.frame_stride)
+    dataset = ClipDataset(store, cfg.clip_frames, cfg.model.frame_stride)
+    manifest = store.manifest
+    return TrainingData(
+        dataset, manifest_sha256(cfg.data), manifest["env_id"], manifest.get("seeds"), cfg.data
+    )
 
 
-def _write_run_config(cfg: TrainConfig, data_sha: str, manifest: dict[str, Any]) -> None:
+def _open_videos(cfg: TrainConfig) -> TrainingData:
+    """Index the video folder (skipping bad files) and write the index beside the run config."""
+    index = index_videos(cfg.videos, min_frames=(cfg.clip_frames - 1) * cfg.model.frame_stride + 1)
+    dataset = VideoClipDataset(index, cfg.clip_frames, cfg.model.frame_stride, cfg.model.image_size)
+    if index.skipped:
+        log.warning(
+            "%d of %d video files skipped",
+            len(index.skipped),
+            len(index.skipped) + len(index.entries),
+        )
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    atomic_write(cfg.out / VIDEO_INDEX, (json.dumps(index.to_json(), indent=2) + "\n").encode())
+    return TrainingData(dataset, index.sha256(), VIDEO_FOLDER_ID, None, cfg.videos)
+
+
+def _write_run_config(cfg: TrainConfig, data: TrainingData) -> None:
     cfg.out.mkdir(parents=True, exist_ok=True)
     record = {
         "train": to_dict(cfg),
         "model": to_dict(cfg.model),
-        "data_manifest_sha256": data_sha,
-        "data_env_id": manifest["env_id"],
-        "data_seeds": manifest.get("seeds"),
+        "data_manifest_sha256": data.sha256,
+        "data_env_id": data.env_id,
+        "data_seeds": data.seeds,
     }
     (cfg.out / "config.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
@@ -367,7 +417,7 @@ class _Session:
     """Everything one invocation of `train` works with, built by `_setup`."""
 
     cfg: TrainConfig
-    dataset: ClipDataset
+    dataset: ClipDataset | VideoClipDataset
     data_sha: str
     device: torch.device
     model: WorldModel
@@ -379,12 +429,9 @@ class _Session:
 def _setup(cfg: TrainConfig) -> _Session:
     """Validate inputs (before any long work), build or restore model and optimizer."""
     cfg = prepare_config(cfg)
-    dataset = open_dataset(cfg)
-    data_sha = manifest_sha256(cfg.data)
-    if cfg.resume and read_run_record(cfg.out).get("data_manifest_sha256") != data_sha:
-        raise DataError(
-            f"{cfg.data}/manifest.json: not the dataset this run was trained on (sha256 differs)"
-        )
+    data = open_dataset(cfg)
+    if cfg.resume and read_run_record(cfg.out).get("data_manifest_sha256") != data.sha256:
+        raise DataError(f"{data.source}: not the data this run was trained on (sha256 differs)")
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -395,8 +442,8 @@ def _setup(cfg: TrainConfig) -> _Session:
         start, last = _restore(cfg, model, opt), latest_checkpoint(cfg.out)
     else:
         start, last = 0, None
-        _write_run_config(cfg, data_sha, dataset.store.manifest)
-    return _Session(cfg, dataset, data_sha, device, model, opt, start, last)
+        _write_run_config(cfg, data)
+    return _Session(cfg, data.dataset, data.sha256, device, model, opt, start, last)
 
 
 def _run_steps(s: _Session, sink: MetricsSink, bar: Any) -> Path | None:

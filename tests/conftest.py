@@ -73,3 +73,35 @@ def tiny_run(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "run"
     train(tiny_train(tiny_data, out))
     return out
+
+
+def numbered_frames(count: int, height: int = 48, width: int = 64) -> torch.Tensor:
+    """(count, H, W, 3) uint8 frames whose flat colour encodes the frame number (survives lossy
+    codecs, which shift colours by a few levels): red = 16 * (n % 16), green = 16 * (n // 16)."""
+    if count > 256:
+        raise ValueError("numbered_frames encodes at most 256 frames")
+    n = torch.arange(count)
+    rgb = torch.stack([16 * (n % 16), 16 * (n // 16), torch.full_like(n, 128)], dim=-1)  # (N, 3)
+    return rgb[:, None, None, :].expand(count, height, width, 3).to(torch.uint8).contiguous()
+
+
+def frame_number(frame: torch.Tensor) -> int:
+    """Inverse of `numbered_frames` for one decoded (H, W, 3) frame."""
+    r, g = (int(round(float(c) / 16)) for c in frame.float().mean(dim=(0, 1))[:2])
+    return r + 16 * g
+
+
+def write_video(path: Path, frames: torch.Tensor, fps: int = 10, codec: str = "mpeg4") -> Path:
+    """Encode uint8 (T, H, W, 3) frames into a video file with PyAV."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"g": "12"}  # a keyframe every 12 frames, so seeking is exercised
+        for f in frames.numpy():
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        container.mux(stream.encode())
+    return path

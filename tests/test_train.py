@@ -195,7 +195,7 @@ def test_resume_on_other_data_is_refused(tiny_data: Path, tmp_path: Path) -> Non
     shutil.move(str(tiny_data / "manifest.json"), str(tmp_path / "saved_manifest.json"))
     try:
         shutil.copyfile(other / "manifest.json", tiny_data / "manifest.json")
-        with pytest.raises(DataError, match="not the dataset this run was trained on"):
+        with pytest.raises(DataError, match="not the data this run was trained on"):
             train(tiny_train(tiny_data, out, resume=True))
     finally:
         shutil.move(str(tmp_path / "saved_manifest.json"), str(tiny_data / "manifest.json"))

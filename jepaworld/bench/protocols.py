@@ -67,3 +67,38 @@ class TwoRoomProtocol:
         if episodes < 1:
             raise ValueError(f"episodes: must be >= 1, got {episodes}")
         return dataclasses.replace(self, episodes=episodes)
+
+
+@dataclass(frozen=True)
+class VoEProtocol:
+    """Violation of expectation on the physics scenes (facts: Garrido et al. 2025).
+
+    For each property, pairs i = 0..pairs-1 come from `pair_seed(seed, property, i)`
+    (jepaworld.data.voe), far above every training seed. A video's score is its surprise,
+    reduced over frames by `reduce`; surprise at frame t is the latent error of `horizon` frames
+    predicted from the `context` frames before t. Baselines in the same run: the same architecture
+    untrained (initialised from `untrained_seed`), and a pixel predictor trained for `pixel_steps`
+    on `pixel_videos` possible-only training videos (seeds 0..pixel_videos-1).
+    """
+
+    name: str = "physics-voe"
+    version: str = "1"
+    pairs: int = 50
+    seed: int = 2_000_000
+    context: int = 8
+    horizon: int = 1
+    reduce: str = "mean"
+    bootstrap_resamples: int = 1000
+    untrained_seed: int = 0
+    pixel_videos: int = 300
+    pixel_steps: int = 400
+    pixel_context: int = 4
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def with_pairs(self, pairs: int) -> VoEProtocol:
+        """Same protocol on fewer/more pairs per property (recorded in the result)."""
+        if pairs < 1:
+            raise ValueError(f"pairs: must be >= 1, got {pairs}")
+        return dataclasses.replace(self, pairs=pairs)

@@ -78,6 +78,9 @@ class ModelConfig:
     it favours slowly varying features, so that latent distance keeps growing with distance in the world."""
     rollout_weight: float = 1.0
     """Weight of the open-loop multi-step rollout loss beside the teacher-forced one."""
+    rollout_context: int = 1
+    """Observed frames the rollout loss starts from (1 suits action-conditioned data; action-free
+    video needs several, since one frame shows no velocity)."""
 
     def __post_init__(self) -> None:
         self.conv_channels = tuple(self.conv_channels)
@@ -119,6 +122,7 @@ class ModelConfig:
         require(self.reg_weight >= 0, "reg_weight", "must be >= 0")
         require(self.rollout_weight >= 0, "rollout_weight", "must be >= 0")
         require(self.max_len >= 2, "max_len", "must be >= 2")
+        require(self.rollout_context >= 1, "rollout_context", "must be >= 1")
 
 
 class WorldModel(nn.Module):
@@ -208,11 +212,7 @@ class WorldModel(nn.Module):
         actions = actions.to(z.device)
         target = z[:, 1:]  # (B, T-1, D)
         teacher = prediction_loss(self.predict(z[:, :-1], actions), target)
-        rollout = (
-            prediction_loss(self.rollout(z[:, :1], actions), target)
-            if c.rollout_weight
-            else z.new_zeros(())
-        )
+        rollout = self._rollout_loss(z, actions) if c.rollout_weight else z.new_zeros(())
         flat = rearrange(z, "b t d -> (b t) d")  # (B*T, D)
         reg = sigreg(flat, c.sigreg_directions) if c.regularizer == "sigreg" else vicreg(flat)
         smooth = (
@@ -228,6 +228,13 @@ class WorldModel(nn.Module):
             "eff_rank": effective_rank(flat.detach()),
         }
         return total, metrics
+
+    def _rollout_loss(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Open-loop error from the first `rollout_context` frames (fewer if the clip is short)."""
+        c0 = min(self.config.rollout_context, z.shape[1] - 1)
+        past, future = actions[:, : c0 - 1], actions[:, c0 - 1 :]  # (B, c0-1, A'), (B, T-c0, A')
+        pred = self.rollout(z[:, :c0], future, past_actions=past)  # (B, T-c0, D)
+        return prediction_loss(pred, z[:, c0:])
 
     # ---- persistence -------------------------------------------------------------------------
 

@@ -15,35 +15,58 @@ from jepaworld.planning.protocols import VideoModelLike
 
 
 @torch.inference_mode()
-def surprise(model: VideoModelLike, video: torch.Tensor, context: int = 4) -> torch.Tensor:
+def surprise(
+    model: VideoModelLike, video: torch.Tensor, context: int = 4, horizon: int = 1
+) -> torch.Tensor:
     """Per-frame surprise of one video.
 
     Args:
         model: any model with `encode` and causal `predict` (jepaworld's WorldModel qualifies).
         video: uint8 (T, H, W, 3).
         context: frames of context per prediction (fewer for the first frames, which have fewer).
+        horizon: frames predicted open-loop from each context (V-JEPA's masked future): surprise
+            at t averages the errors on frames t..t+horizon-1, so a change of velocity, which a
+            one-frame prediction barely sees, adds up over the horizon.
     Returns:
         (T,) float: 0 at frame 0 (nothing to predict it from), then the mean absolute error of the
-        predicted embedding of frame t against the encoded frame t.
+        embeddings predicted from frames t-context..t-1 against the encoded frames from t on.
     """
     if video.ndim != 4 or video.shape[-1] != 3:
         raise ValueError(f"video must be (T, H, W, 3) uint8, got {tuple(video.shape)}")
     if context < 1:
         raise ValueError(f"context must be >= 1, got {context}")
+    if horizon < 1:
+        raise ValueError(f"horizon must be >= 1, got {horizon}")
     z = model.encode(video.unsqueeze(0))[0]  # (T, D)
     T = z.shape[0]
     out = torch.zeros(T, device=z.device)
     for t in range(1, min(context, T)):  # short warm-up windows, one per frame
-        out[t] = _errors(model, z[None, :t], z[t : t + 1])[0]
+        out[t] = _errors(model, z[None, :t], z, torch.tensor([t], device=z.device), horizon)[0]
     if context < T:
         windows = z.unfold(0, context, 1)[: T - context]  # (T-C, D, C): windows ending at t-1
         windows = windows.permute(0, 2, 1)  # (T-C, C, D)
-        out[context:] = _errors(model, windows, z[context:])
+        starts = torch.arange(context, T, device=z.device)  # (T-C,): first predicted frame
+        out[context:] = _errors(model, windows, z, starts, horizon)
     return out.float().cpu()
 
 
-def _errors(model: VideoModelLike, windows: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """L1 error of the prediction that follows each window. windows (N, C, D), targets (N, D)."""
-    null = windows.new_zeros(*windows.shape[:2], 0)  # (N, C, 0): action-free
-    pred = model.predict(windows, null)[:, -1]  # (N, D)
-    return (pred - targets).abs().mean(dim=-1)  # (N,)
+def _errors(
+    model: VideoModelLike,
+    windows: torch.Tensor,
+    z: torch.Tensor,
+    starts: torch.Tensor,
+    horizon: int,
+) -> torch.Tensor:
+    """Mean L1 error of the `horizon` open-loop predictions after each window, counting only
+    frames inside the video. windows (N, C, D), z (T, D), starts (N,) -> (N,)."""
+    T = z.shape[0]
+    seq, total, count = windows, windows.new_zeros(len(windows)), windows.new_zeros(len(windows))
+    for k in range(min(horizon, T - int(starts.min()))):
+        null = seq.new_zeros(*seq.shape[:2], 0)  # (N, C+k, 0): action-free
+        pred = model.predict(seq, null)[:, -1]  # (N, D)
+        frame = starts + k  # (N,)
+        valid = (frame < T).to(pred.dtype)
+        err = (pred - z[frame.clamp(max=T - 1)]).abs().mean(dim=-1)  # (N,)
+        total, count = total + valid * err, count + valid
+        seq = torch.cat([seq, pred[:, None]], dim=1)  # (N, C+k+1, D)
+    return total / count

@@ -74,3 +74,14 @@ def test_surprise_runs_on_the_world_model_with_null_actions() -> None:
     assert s.shape == (10,) and float(s[0]) == 0.0 and bool((s[1:] > 0).all())
     with pytest.raises(ValueError, match="video must be"):
         surprise(model, video[0])
+
+
+def test_surprise_over_a_horizon_spreads_a_change_over_the_windows_that_predict_it() -> None:
+    video = torch.full((12, 8, 8, 3), 100, dtype=torch.uint8)
+    video[7:] = 160
+    s = surprise(ConstantMotionModel(), video, context=3, horizon=3)
+    # the window ending at t-1 predicts frames t..t+2 as frame t-1: errors 0 or 60 on each
+    assert s[5:9].tolist() == pytest.approx([20.0, 40.0, 60.0, 0.0])
+    assert float(s[:5].abs().max()) == 0.0 and float(s[9:].abs().max()) == 0.0
+    with pytest.raises(ValueError, match="horizon"):
+        surprise(ConstantMotionModel(), video, horizon=0)

@@ -1,0 +1,54 @@
+"""`jepaworld physics pretrain`: action-free JEPA pretraining on video, with physics-sized defaults.
+
+It is `jepaworld train` with a video preset: one model step per frame, clips of 16 frames, the
+open-loop rollout loss predicting the last 12 frames from the first 4 (V-JEPA's "predict the masked
+future", in time), and no temporal-smoothness term (that is for planning distances). The run,
+checkpoint and model format are the foundation's, and clips go through the same predictor with its
+learned null action, so the checkpoint can later be trained on action-labelled episodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jepaworld.data.episodes import MANIFEST
+from jepaworld.models.world_model import ModelConfig
+from jepaworld.train import TrainConfig, train
+
+
+def video_model() -> ModelConfig:
+    """Preset: an action-free world model for 64 px video, one model step per frame."""
+    return ModelConfig(
+        action_dim=0,
+        frame_stride=1,
+        max_len=24,
+        rollout_context=4,
+        smooth_weight=0.0,
+    )
+
+
+@dataclass
+class PhysicsPretrainConfig(TrainConfig):
+    """Pretrain a world model on action-free video: --videos FOLDER (any mp4/mkv/webm/avi/mov)
+    or --data DIR (`jepaworld physics make` output, or any episode dataset)."""
+
+    data: Path | None = None
+    """Generated scenes: the DIR given to `physics make` (its train/ is used) or a dataset dir."""
+    batch_size: int = 32
+    """Clips per step."""
+    clip_frames: int = 16
+    """Frames per training clip (at --model.frame-stride)."""
+    model: ModelConfig = field(default_factory=video_model)
+
+    def __post_init__(self) -> None:
+        if self.data is not None:
+            self.data = Path(self.data)
+            if not (self.data / MANIFEST).is_file() and (self.data / "train" / MANIFEST).is_file():
+                self.data = self.data / "train"
+        super().__post_init__()
+
+
+def pretrain(cfg: PhysicsPretrainConfig) -> Path:
+    """Train (or resume) the run; returns its final checkpoint directory."""
+    return train(cfg)

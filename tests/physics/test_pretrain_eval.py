@@ -1,0 +1,110 @@
+"""Tiny end to end: physics make -> physics pretrain (scenes or a video folder) -> physics eval."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from jepaworld.bench.plan_eval import checkpoint_sha256
+from jepaworld.bench.protocols import VoEProtocol
+from jepaworld.cli import main
+from jepaworld.envs.physics_scenes import PROPERTIES, make_video
+from jepaworld.models.world_model import CheckpointError
+from jepaworld.physics.evaluate import PhysicsEvalConfig, evaluate_voe, load_video_model
+from jepaworld.physics.make import PhysicsMakeConfig, make_physics_data
+from jepaworld.train import latest_checkpoint
+from tests.conftest import tiny_model_args, write_video
+
+TINY = VoEProtocol(context=4, pixel_videos=4, pixel_steps=3, bootstrap_resamples=50)
+
+
+def pretrain_args(out: Path, *source: str) -> list[str]:
+    return [
+        "physics", "pretrain", *source, "--out", str(out), "--steps", "3", "--batch-size", "2",
+        "--clip-frames", "6", "--workers", "0", "--checkpoint-every", "3", "--log-every", "1",
+        *tiny_model_args(), "--model.max-len", "8",
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("physics") / "scenes"
+    make_physics_data(PhysicsMakeConfig(out=out, pairs=2, videos=6))
+    return out
+
+
+@pytest.fixture(scope="module")
+def video_run(scenes: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "video"
+    assert main(pretrain_args(run, "--data", str(scenes))) == 0  # DIR of physics make: uses train/
+    return run
+
+
+def test_pretrain_on_generated_scenes_writes_an_action_free_run(video_run: Path) -> None:
+    record = json.loads((video_run / "config.json").read_text())
+    assert record["data_env_id"] == "jepaworld/PhysicsScenes-v0"
+    assert record["model"]["action_dim"] == 0 and record["model"]["frame_stride"] == 1
+    assert record["model"]["rollout_context"] == 4 and record["model"]["smooth_weight"] == 0.0
+    assert latest_checkpoint(video_run).name == "step_00000003"
+
+
+def test_eval_writes_metrics_baselines_and_plots_for_every_property(
+    video_run: Path, scenes: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "eval"
+    results = evaluate_voe(PhysicsEvalConfig(video_run, out, pairs_dir=scenes), TINY)
+    assert json.loads((out / "voe.json").read_text()) == results
+    assert results["checkpoint_sha256"] == checkpoint_sha256(latest_checkpoint(video_run))
+    assert results["protocol"]["name"] == "physics-voe" and results["pairs_source"].endswith(
+        "pairs"
+    )
+    assert set(results["properties"]) == set(PROPERTIES)
+    for prop, entry in results["properties"].items():
+        for metrics in (entry, *entry["baselines"].values()):
+            assert 0.0 <= metrics["relative_accuracy"] <= 1.0 and metrics["pairs"] == 2
+            lo, hi = metrics["ci95"]
+            assert lo <= hi and 0.0 <= metrics["auroc"] <= 1.0
+            assert len(metrics["scores"]["possible"]) == 2
+        assert set(entry["baselines"]) == {"untrained", "pixel"}
+        image = np.asarray(Image.open(out / entry["plot"]))
+        assert image.ndim == 3 and image.shape[0] > 100, prop
+    assert set(results["summary"]) == {"model", "untrained", "pixel"}
+
+
+def test_eval_refuses_a_model_whose_window_is_too_short(video_run: Path) -> None:
+    with pytest.raises(CheckpointError, match=r"max_len 8 < 10 \(protocol context 8"):
+        load_video_model(video_run, "cpu", VoEProtocol(context=8, horizon=3))
+
+
+def test_pretrain_on_a_video_folder_skips_and_records_a_corrupt_file(tmp_path: Path) -> None:
+    folder = tmp_path / "videos"
+    for seed in range(2):  # any size: frames are scaled and cropped to the model's 64 px
+        frames = np.stack(
+            [np.asarray(Image.fromarray(f).resize((80, 72))) for f in make_video(seed)]
+        )
+        write_video(folder / f"clip{seed}.mp4", torch.from_numpy(frames))
+    (folder / "broken.webm").write_bytes(b"not a video at all")
+    run = tmp_path / "run"
+    assert main(pretrain_args(run, "--videos", str(folder))) == 0
+    record = json.loads((run / "config.json").read_text())
+    index = json.loads((run / "videos.json").read_text())
+    assert record["data_env_id"] == "video-folder"
+    assert [v["path"] for v in index["videos"]] == ["clip0.mp4", "clip1.mp4"]
+    assert "unreadable" in index["skipped"]["broken.webm"]
+
+
+def test_an_empty_folder_is_an_error_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "empty").mkdir()
+    assert main(pretrain_args(tmp_path / "run", "--videos", str(tmp_path / "empty"))) == 2
+    assert "empty: no video files" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    with pytest.raises(SystemExit):
+        main(pretrain_args(tmp_path / "r2", "--videos", "v", "--data", "d"))
+    assert "give --data or --videos, not both" in capsys.readouterr().err
