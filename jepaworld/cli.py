@@ -65,10 +65,29 @@ def _physics_eval(cfg: Any) -> None:
     print(f"results in {cfg.out / 'voe.json'}")
 
 
+def _memory_build(cfg: Any) -> None:
+    from jepaworld.memory.commands import build_memory, format_build
+
+    print(format_build(build_memory(cfg)))
+
+
+def _memory_query(cfg: Any) -> None:
+    from jepaworld.memory.commands import format_matches, query_memory
+
+    print(format_matches(query_memory(cfg)))
+
+
+def _memory_stats(cfg: Any) -> None:
+    from jepaworld.memory.commands import format_stats, memory_stats
+
+    print(format_stats(memory_stats(cfg), as_json=cfg.json))
+
+
 def _commands() -> dict[str, tuple[type, Callable[[Any], None]]]:
     from jepaworld.bench.evaluate import PlanConfig
     from jepaworld.data.collect import CollectConfig
     from jepaworld.demo import DemoConfig
+    from jepaworld.memory.commands import MemoryBuildConfig, MemoryQueryConfig, MemoryStatsConfig
     from jepaworld.physics.evaluate import PhysicsEvalConfig
     from jepaworld.physics.make import PhysicsMakeConfig
     from jepaworld.physics.pretrain import PhysicsPretrainConfig
@@ -82,6 +101,9 @@ def _commands() -> dict[str, tuple[type, Callable[[Any], None]]]:
         "physics make": (PhysicsMakeConfig, _physics_make),
         "physics pretrain": (PhysicsPretrainConfig, _physics_pretrain),
         "physics eval": (PhysicsEvalConfig, _physics_eval),
+        "memory build": (MemoryBuildConfig, _memory_build),
+        "memory query": (MemoryQueryConfig, _memory_query),
+        "memory stats": (MemoryStatsConfig, _memory_stats),
     }
 
 
@@ -123,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         field, _, msg = str(e).partition(": ")
         parser.error(f"argument --{field.replace('_', '-')}: {msg}" if msg else str(e))
     from jepaworld.data.episodes import DataError
+    from jepaworld.memory.store import MemoryFormatError, UnknownModelError
     from jepaworld.models.world_model import CheckpointError
     from jepaworld.train import TrainingDiverged
 
@@ -132,7 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         DataError,
         CheckpointError,
         TrainingDiverged,
+        MemoryFormatError,
+        UnknownModelError,
         FileExistsError,
+        FileNotFoundError,
         ValueError,
         ImportError,
     ) as e:

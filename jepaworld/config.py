@@ -139,8 +139,11 @@ def add_dataclass_arguments(
         help_text = docs.get(f.name, "")
         if not required:
             help_text = f"{help_text} (default: {default})".strip()
+        flags = [f"--{prefix}{f.name}".replace("_", "-")]
+        if not prefix and len(f.name) == 1:
+            flags.append(f"-{f.name}")  # one-letter fields also get a short flag: -k 5
         group.add_argument(
-            f"--{prefix}{f.name}".replace("_", "-"),
+            *flags,
             dest=f"{prefix}{f.name}",
             required=required,
             help=help_text,

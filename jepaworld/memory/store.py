@@ -356,6 +356,18 @@ class MemoryStore:
         sql = "SELECT COUNT(*) FROM entries JOIN models ON models.id = model WHERE sha256 = ?"
         return int(self._conn.execute(sql, (model_sha256,)).fetchone()[0])
 
+    def keys(self, model_sha256: str, source: str | None = None) -> set[tuple[str, int, int]]:
+        """(source, episode, step) of every entry of one model (of one source, when given);
+        empty for a model the memory does not hold."""
+        sql = (
+            "SELECT source, episode, step FROM entries JOIN models ON models.id = model"
+            " WHERE sha256 = ?"
+        )
+        args: tuple[str, ...] = (model_sha256,)
+        if source is not None:
+            sql, args = sql + " AND source = ?", (model_sha256, source)
+        return set(self._conn.execute(sql, args).fetchall())
+
     def stats(self) -> dict[str, Any]:
         """Entries and dim per model, file size (with the WAL), schema version, journal mode."""
         per_model = self._conn.execute(
