@@ -118,15 +118,17 @@ class LatentMPC:
         z_goal: torch.Tensor,
         generator: torch.Generator,
         keep: torch.Tensor | None = None,
+        z_now: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Plan for the current frames (E, H, W, 3); returns env actions to execute (E, receding*k, A).
 
         Args:
             keep: optional bool (E_prev,) mask of which previous problems are still active, used to
                 carry warm starts across a shrinking batch.
+            z_now: the frames' embeddings (E, D), when the caller has already encoded them.
         """
         c = self.config
-        z_now = self.encode_frames(frames).unsqueeze(1)  # (E, 1, D)
+        z_now = (self.encode_frames(frames) if z_now is None else z_now).unsqueeze(1)  # (E, 1, D)
         init = self.warm if self.warm is None or keep is None else self.warm[keep]
         if init is not None and init.shape[0] != frames.shape[0]:
             init = None

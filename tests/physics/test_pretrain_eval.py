@@ -49,7 +49,7 @@ def test_pretrain_on_generated_scenes_writes_an_action_free_run(video_run: Path)
     record = json.loads((video_run / "config.json").read_text())
     assert record["data_env_id"] == "jepaworld/PhysicsScenes-v0"
     assert record["model"]["action_dim"] == 0 and record["model"]["frame_stride"] == 1
-    assert record["model"]["rollout_context"] == 4 and record["model"]["smooth_weight"] == 0.0
+    assert record["model"]["rollout_context"] == 4 and record["model"]["max_len"] == 8
     assert latest_checkpoint(video_run).name == "step_00000003"
 
 

@@ -1,0 +1,103 @@
+"""Intuitive physics, measured as a user would get it: make scenes, pretrain on them, evaluate VoE.
+
+Runs `jepaworld physics make` (training videos; the evaluation pairs come from the protocol's
+seeds), `jepaworld physics pretrain --data` with its defaults, then `jepaworld physics eval`
+(checkpoint, untrained encoder and pixel predictor in the same run), each timed. Targets
+(issue: Intuitive physics): relative accuracy >= 0.95 on every property, pretraining (making the
+videos included) <= 15 minutes on the 2-core CPU, the untrained baseline near chance.
+
+Usage::
+
+    python benchmarks/physics.py                     # writes benchmarks/results/physics.json
+    python benchmarks/physics.py --steps 500 --pairs 10 --workdir /tmp/phys   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from jepaworld.bench.machine import environment, peak_rss_mib
+from jepaworld.physics.evaluate import PhysicsEvalConfig, evaluate_voe
+from jepaworld.physics.make import PhysicsMakeConfig, make_physics_data
+from jepaworld.physics.pretrain import PhysicsPretrainConfig, pretrain
+from jepaworld.train import resolve_device
+
+TARGET_ACCURACY, TARGET_PRETRAIN_SECONDS = 0.95, 900.0
+
+
+def run(work: Path, videos: int, steps: int | None, pairs: int) -> dict[str, Any]:
+    """make -> pretrain -> eval in `work`; returns timings and the eval's results."""
+    t0 = time.perf_counter()
+    make_physics_data(PhysicsMakeConfig(out=work / "scenes", videos=videos, pairs=1))
+    t1 = time.perf_counter()
+    cfg = PhysicsPretrainConfig(out=work / "run", data=work / "scenes")
+    if steps is not None:
+        cfg = PhysicsPretrainConfig(out=work / "run", data=work / "scenes", steps=steps)
+    pretrain(cfg)
+    t2 = time.perf_counter()
+    results = evaluate_voe(PhysicsEvalConfig(run=work / "run", out=work / "eval", pairs=pairs))
+    t3 = time.perf_counter()
+    seconds = {"make": t1 - t0, "pretrain": t2 - t1, "eval": t3 - t2}
+    return {"seconds": seconds, "steps": cfg.steps, "videos": videos, "voe": results}
+
+
+def table(result: dict[str, Any]) -> str:
+    summary = result["voe"]["summary"]
+    props = list(summary["model"])
+    lines = [f"{'':>10} " + " ".join(f"{p:>11}" for p in props)]
+    for name, row in summary.items():
+        lines.append(f"{name:>10} " + " ".join(f"{row[p]:>11.2f}" for p in props))
+    ci = [result["voe"]["properties"][p]["ci95"] for p in props]
+    lines.append(f"{'model ci95':>10} " + " ".join(f"{lo:.2f}-{hi:.2f}".rjust(11) for lo, hi in ci))
+    s = result["seconds"]
+    lines.append(
+        f"seconds: make {s['make']:.0f}, pretrain {s['pretrain']:.0f} ({result['steps']} steps), "
+        f"eval {s['eval']:.0f}"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/physics.json"))
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the run's files here")
+    parser.add_argument("--videos", type=int, default=1000, help="training videos to make")
+    parser.add_argument("--steps", type=int, default=None, help="pretraining steps (default: its)")
+    parser.add_argument("--pairs", type=int, default=50, help="pairs per property")
+    args = parser.parse_args(argv)
+    env = environment(resolve_device("auto"))
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run(args.workdir or Path(tmp), args.videos, args.steps, args.pairs)
+    accuracy = result["voe"]["summary"]["model"]
+    pretrain_seconds = result["seconds"]["make"] + result["seconds"]["pretrain"]
+    result |= {
+        "environment": env,
+        "peak_rss_mib": peak_rss_mib(),
+        "targets": {
+            "relative_accuracy": {
+                "target": TARGET_ACCURACY,
+                "pass": {p: a >= TARGET_ACCURACY for p, a in accuracy.items()},
+            },
+            "pretrain_seconds": {
+                "target": TARGET_PRETRAIN_SECONDS,
+                "value": pretrain_seconds,
+                "pass": pretrain_seconds <= TARGET_PRETRAIN_SECONDS,
+            },
+        },
+    }
+    print(table(result))
+    for name, t in result["targets"].items():
+        print(f"target {name} {t['target']}: {t['pass']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
