@@ -14,9 +14,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
+
+from targets import report_and_save  # benchmarks/targets.py, beside this script
 
 from jepaworld.bench.machine import environment, peak_rss_mib
 from jepaworld.demo import DemoConfig, format_table, run_demo
@@ -54,11 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
         "peak_rss_mib": peak_rss_mib(),
     }
     print(format_table(summary))
-    for name, t in result["targets"].items():
-        print(f"target {name} {t['target']}: {'PASS' if t['pass'] else 'FAIL'}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    report_and_save(result, args.out)
     return result
 
 

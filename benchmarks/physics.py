@@ -15,11 +15,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from targets import report_and_save  # benchmarks/targets.py, beside this script
 
 from jepaworld.bench.machine import environment, peak_rss_mib
 from jepaworld.physics.evaluate import PhysicsEvalConfig, evaluate_voe
@@ -91,11 +92,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         },
     }
     print(table(result))
-    for name, t in result["targets"].items():
-        print(f"target {name} {t['target']}: {t['pass']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    report_and_save(result, args.out)
     return result
 
 
