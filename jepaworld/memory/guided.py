@@ -1,12 +1,13 @@
-"""Long-horizon control with memory: plan a path through remembered states, MPC to each subgoal.
+"""Long-horizon control with memory: plan a path through remembered states, MPC along it.
 
 Flat MPC in latent space sees `horizon` model steps ahead; a goal rooms away is out of sight and
 greedy latent distance leads into walls. Here the graph over remembered states (memory/graph.py)
-gives the way: the memory nearest the current frame, Dijkstra to the memory nearest the goal,
-every few nodes of the path a subgoal. The foundation's LatentMPC then drives toward the current
-subgoal; a subgoal counts as reached when the current embedding is within `reach` of it (then the
-next one is targeted, the goal itself last), and when the agent drifts farther than `drift` from
-its subgoal the path is searched again from where it is.
+gives the way: the memory nearest the current frame, Dijkstra to the memory nearest the goal. The
+foundation's LatentMPC then drives toward a point `lookahead` nodes further along the path than the
+path node nearest the current embedding (progress never moves backward), and toward the goal
+itself once the path's end is in reach. No latent-distance threshold decides when a subgoal is
+"reached": progress is read off the path. When the agent is farther than `drift` from every node
+ahead on its path, the path is searched again from where it is.
 
 `reachability_edges` adds the edges the world model vouches for: for candidate pairs of remembered
 states, a short search over actions asks whether the model predicts reaching one from the other.
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from jepaworld.config import require
-from jepaworld.memory.graph import MemoryGraph, NoPathError, subgoals
+from jepaworld.memory.graph import MemoryGraph, NoPathError
 from jepaworld.planning.mpc import LatentGoalCost, LatentMPC
 from jepaworld.planning.protocols import ActionBounds, Planner, WorldModelLike
 
@@ -28,17 +29,17 @@ from jepaworld.planning.protocols import ActionBounds, Planner, WorldModelLike
 class GuidedConfig:
     """How memory guides MPC."""
 
-    subgoal_every: int = 4
-    """Path nodes between consecutive subgoals."""
-    reach: float = 1.0
-    """Latent distance at which a subgoal counts as reached."""
-    drift: float = 8.0
-    """Latent distance from the current subgoal beyond which the path is searched again."""
+    lookahead: int = 4
+    """MPC targets the path node this many nodes past the agent's progress along the path."""
+    window: int = 12
+    """How many nodes ahead of the current progress are searched for the nearest one."""
+    drift: float = float("inf")
+    """Latent distance to the nearest node ahead beyond which the path is searched again."""
 
     def __post_init__(self) -> None:
-        require(self.subgoal_every >= 1, "subgoal_every", "must be >= 1")
-        require(self.reach > 0, "reach", "must be > 0")
-        require(self.drift > self.reach, "drift", "must be > reach")
+        require(self.lookahead >= 1, "lookahead", "must be >= 1")
+        require(self.window >= 1, "window", "must be >= 1")
+        require(self.drift > 0, "drift", "must be > 0")
 
 
 def reachability_edges(
@@ -71,7 +72,7 @@ def reachability_edges(
 
 
 class MemoryGuidedMPC:
-    """Drives E problems at once through subgoals taken from a graph over remembered states.
+    """Drives E problems at once along paths through a graph over remembered states.
 
     Args:
         embeddings: (N, D) remembered latent states, node i of `graph`.
@@ -86,42 +87,52 @@ class MemoryGuidedMPC:
             raise ValueError(f"graph has {graph.size} nodes but {len(embeddings)} embeddings")
         self.z = torch.as_tensor(embeddings, dtype=torch.float32)  # (N, D)
         self.graph, self.mpc, self.config = graph, mpc, config
-        self.routes: list[list[int]] = []  # per problem: remaining subgoal nodes
+        self.paths: list[list[int]] = []  # per problem: node path to the memory nearest its goal
+        self.progress: list[int] = []  # per problem: index of the path node reached
         self.z_goal = torch.empty(0)
-        self.replans = 0
+        self.reroutes = 0
 
     def nearest(self, z: torch.Tensor) -> list[int]:
         """Index of the remembered state nearest each of (E, D) embeddings."""
         return torch.cdist(z.float().cpu(), self.z).argmin(dim=1).tolist()
 
     def route(self, z_now: torch.Tensor, z_goal: torch.Tensor) -> list[int]:
-        """Subgoal nodes from the memory nearest z_now (D,) to the memory nearest z_goal (D,);
-        empty when no path exists (MPC then heads for the goal directly)."""
-        (a, b) = self.nearest(torch.stack([z_now, z_goal]))
+        """Nodes from the memory nearest z_now (D,) to the memory nearest z_goal (D,); empty when
+        no path exists (MPC then heads for the goal directly)."""
+        a, b = self.nearest(torch.stack([z_now, z_goal]))
         try:
-            path, _ = self.graph.shortest_path(a, b)
+            return self.graph.shortest_path(a, b)[0]
         except NoPathError:
             return []
-        return subgoals(path, self.config.subgoal_every) if len(path) > 1 else []
 
     def start(self, frames: torch.Tensor, z_goal: torch.Tensor) -> None:
         """Begin E problems: current frames (E, H, W, 3), goal embeddings (E, D)."""
         z_now = self.mpc.encode_frames(frames).cpu()  # (E, D)
         self.z_goal = z_goal.float().cpu()
-        self.routes = [self.route(z, g) for z, g in zip(z_now, self.z_goal, strict=True)]
+        self.paths = [self.route(z, g) for z, g in zip(z_now, self.z_goal, strict=True)]
+        self.progress = [0] * len(self.paths)
         self.mpc.reset()
 
+    def _advance(self, e: int, z: torch.Tensor) -> None:
+        """Move problem e's progress to the nearest path node ahead; re-route if it drifted."""
+        path, c = self.paths[e], self.config
+        ahead = path[self.progress[e] : self.progress[e] + c.window]
+        if not ahead:
+            return
+        dist = (self.z[ahead] - z).norm(dim=1)  # (window,)
+        if float(dist.min()) > c.drift:
+            self.paths[e], self.progress[e] = self.route(z, self.z_goal[e]), 0
+            self.reroutes += 1
+            return
+        self.progress[e] += int(dist.argmin())
+
     def targets(self, z_now: torch.Tensor) -> torch.Tensor:
-        """Advance past reached subgoals, re-route drifted problems; the (E, D) MPC targets."""
-        c, out = self.config, []
+        """The (E, D) MPC targets for current embeddings (E, D): a node ahead, or the goal."""
+        out = []
         for e, z in enumerate(z_now):
-            route = self.routes[e]
-            while route and float((z - self.z[route[0]]).norm()) <= c.reach:
-                route.pop(0)
-            if route and float((z - self.z[route[0]]).norm()) > c.drift:
-                self.routes[e] = route = self.route(z, self.z_goal[e])
-                self.replans += 1
-            out.append(self.z[route[0]] if route else self.z_goal[e])
+            self._advance(e, z)
+            path, i = self.paths[e], self.progress[e] + self.config.lookahead
+            out.append(self.z[path[i]] if i < len(path) else self.z_goal[e])
         return torch.stack(out)  # (E, D)
 
     def plan(
@@ -130,12 +141,14 @@ class MemoryGuidedMPC:
         """Env actions (E, receding*k, A) for the current frames (E, H, W, 3).
 
         Args:
-            keep: optional bool mask of which previous problems are still active; their routes
+            keep: optional bool mask of which previous problems are still active; their paths
                 (and the MPC's warm starts) follow them as the batch shrinks.
         """
-        if keep is not None and len(keep) == len(self.routes):
-            self.routes = [r for r, k in zip(self.routes, keep.tolist(), strict=True) if k]
-            self.z_goal = self.z_goal[keep.cpu()]
+        if keep is not None and len(keep) == len(self.paths):
+            kept = [e for e, k in enumerate(keep.tolist()) if k]
+            self.paths = [self.paths[e] for e in kept]
+            self.progress = [self.progress[e] for e in kept]
+            self.z_goal = self.z_goal[kept]
         z_now = self.mpc.encode_frames(frames)  # (E, D)
         target = self.targets(z_now.cpu()).to(z_now.device)
         return self.mpc.plan(frames, target, generator, keep, z_now=z_now)

@@ -80,7 +80,7 @@ def test_flat_mpc_stalls_at_the_wall_and_memory_guidance_goes_round_it() -> None
     z = path_memory()
     graph = MemoryGraph(len(z))
     graph.add_edges(transition_edges(torch.zeros(len(z)).numpy(), torch.arange(len(z)).numpy()))
-    guided = MemoryGuidedMPC(z, graph, make_mpc(model), GuidedConfig(subgoal_every=2, reach=0.5))
+    guided = MemoryGuidedMPC(z, graph, make_mpc(model), GuidedConfig(lookahead=2))
     guided.start(frames_of(start), goal)
     end = run(guided.plan, start, steps=40)
     assert float((end - goal).norm()) < 0.5
@@ -96,3 +96,22 @@ def test_reachability_edges_keep_only_what_the_model_can_bridge() -> None:
     )  # fmt: skip
     # (1, 2) crosses the wall; (0, 3) is 7.5 away, beyond 3 steps; the others are within reach
     assert edges == [(0, 1, 3.0), (3, 4, 3.0)]
+
+
+def test_progress_only_moves_forward_and_a_drifted_agent_is_rerouted() -> None:
+    z = path_memory()
+    graph = MemoryGraph(len(z))
+    graph.add_edges(
+        transition_edges(torch.zeros(len(z)).numpy(), torch.arange(len(z)).numpy()), both_ways=True
+    )
+    guided = MemoryGuidedMPC(
+        z, graph, make_mpc(WallWorld()), GuidedConfig(lookahead=2, window=4, drift=2.5)
+    )
+    guided.start(frames_of(torch.tensor([[-3.0, 0.0]])), torch.tensor([[3.0, 0.0]]))
+    assert guided.paths[0] == list(range(len(z)))
+    target = guided.targets(torch.tensor([[-3.0, 3.1]]))  # at node 3: target node 5
+    assert guided.progress == [3] and torch.equal(target[0], z[5])
+    guided.targets(torch.tensor([[-3.0, 1.0]]))  # behind: progress stays
+    assert guided.progress == [3] and guided.reroutes == 0
+    guided.targets(torch.tensor([[0.0, 8.0]]))  # far from nodes 3..6: search again from node 11
+    assert guided.reroutes == 1 and guided.paths[0][0] == 11 and guided.progress == [0]
