@@ -25,7 +25,10 @@ def _train(cfg: Any) -> None:
 
 
 def _plan(cfg: Any) -> None:
-    from jepaworld.bench.evaluate import evaluate
+    if cfg.memory is None:
+        from jepaworld.bench.evaluate import evaluate
+    else:
+        from jepaworld.bench.maze_eval import evaluate_maze as evaluate
 
     r = evaluate(cfg)
     base = ", ".join(f"{k} {v['success_rate']:.2f}" for k, v in r["baselines"].items())

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from jepaworld.bench import plan_eval
-from jepaworld.bench.protocols import TwoRoomProtocol
+from jepaworld.bench.protocols import MazeProtocol, TwoRoomProtocol
 from jepaworld.config import require
 from jepaworld.envs import two_room
 from jepaworld.models.world_model import CheckpointError, WorldModel
@@ -40,18 +40,28 @@ class PlanConfig:
     """Single-problem plans timed for plan_latency_seconds."""
     device: str = "auto"
     """Device: auto, cpu, cuda."""
+    memory: Path | None = None
+    """Memory file from `jepaworld memory build` (same checkpoint): plan through remembered
+    states (needed for jepaworld/Maze-v0, whose goals are rooms away)."""
 
     def __post_init__(self) -> None:
         self.run, self.out = Path(self.run), Path(self.out)
+        self.memory = None if self.memory is None else Path(self.memory)
         require(self.episodes >= 1, "episodes", f"must be >= 1, got {self.episodes}")
         require(self.media >= 0, "media", "must be >= 0")
         require(self.latency_repeats >= 0, "latency_repeats", "must be >= 0")
+        known = ("jepaworld/TwoRoom-v0", "jepaworld/Maze-v0")
+        require(self.env in known, "env", f"no planning protocol for {self.env!r}; known: {known}")
         require(
-            self.env == "jepaworld/TwoRoom-v0", "env", f"no planning protocol for {self.env!r} yet"
+            (self.env == "jepaworld/Maze-v0") == (self.memory is not None),
+            "memory",
+            "is required for jepaworld/Maze-v0 and only used there",
         )
 
 
-def check_seeds_disjoint(protocol: TwoRoomProtocol, record: dict[str, Any], run: Path) -> None:
+def check_seeds_disjoint(
+    protocol: TwoRoomProtocol | MazeProtocol, record: dict[str, Any], run: Path
+) -> None:
     """The protocol's seeds must never have been used to collect the training data."""
     seeds = record.get("data_seeds")
     if not isinstance(seeds, dict) or not {"first", "count"} <= set(seeds):
@@ -69,8 +79,8 @@ def check_seeds_disjoint(protocol: TwoRoomProtocol, record: dict[str, Any], run:
 def load_checked_model(
     run: Path,
     device: str,
-    protocol: TwoRoomProtocol,
-    env_config: two_room.TwoRoomConfig,
+    protocol: TwoRoomProtocol | MazeProtocol,
+    frame_size: int,
     env_action_dim: int,
 ) -> tuple[WorldModel, Path]:
     """Load the latest checkpoint and check it fits the environment and the protocol's planner."""
@@ -79,8 +89,8 @@ def load_checked_model(
     c, p = model.config, protocol.planner
     problems = [
         (
-            c.image_size == env_config.size,
-            f"takes {c.image_size}px frames, the environment renders {env_config.size}px",
+            c.image_size == frame_size,
+            f"takes {c.image_size}px frames, the environment renders {frame_size}px",
         ),
         (
             c.action_dim == env_action_dim,
@@ -134,7 +144,7 @@ def evaluate(cfg: PlanConfig, protocol: TwoRoomProtocol | None = None) -> dict[s
     env_config = two_room.TwoRoomConfig(success_radius=protocol.success_radius)
     space = two_room.TwoRoomEnv(env_config).action_space
     model, ckpt = load_checked_model(  # before any long work
-        cfg.run, cfg.device, protocol, env_config, space.shape[0]
+        cfg.run, cfg.device, protocol, env_config.size, space.shape[0]
     )
     t0 = time.perf_counter()
     specs = plan_eval.sample_specs(protocol, env_config)

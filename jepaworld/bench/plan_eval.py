@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -25,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from jepaworld.bench.media import filmstrip, save_gif, save_png
-from jepaworld.bench.protocols import TwoRoomProtocol
+from jepaworld.bench.protocols import MazeProtocol, TwoRoomProtocol
 from jepaworld.data.episodes import atomic_write, sha256_file
 from jepaworld.envs import two_room
 from jepaworld.planning.cem import CEM, CEMConfig
@@ -45,16 +46,19 @@ class EpisodeSpec:
 
 
 def sample_specs(
-    protocol: TwoRoomProtocol, env_config: two_room.TwoRoomConfig
+    protocol: TwoRoomProtocol | MazeProtocol, env_config: Any, world: ModuleType = two_room
 ) -> list[EpisodeSpec]:
-    """Starts and goals for each protocol seed, goal >= min_goal_steps of shortest path away."""
+    """Starts and goals for each protocol seed, goal >= min_goal_steps of shortest path away.
+
+    `world` is the environment's module (two_room or maze): its `sample_free_position` and
+    `shortest_path_steps` take `env_config`."""
     specs = []
     for seed in protocol.seeds():
         rng = np.random.default_rng(seed)
         for _ in range(10_000):
-            start = two_room.sample_free_position(env_config, rng)
-            goal = two_room.sample_free_position(env_config, rng)
-            steps = two_room.shortest_path_steps(env_config, start, goal)
+            start = world.sample_free_position(env_config, rng)
+            goal = world.sample_free_position(env_config, rng)
+            steps = world.shortest_path_steps(env_config, start, goal)
             if protocol.min_goal_steps <= steps < float("inf"):
                 break
         else:
@@ -67,8 +71,10 @@ def sample_specs(
     return specs
 
 
-def make_env(protocol: TwoRoomProtocol, spec: EpisodeSpec) -> tuple[gym.Env, np.ndarray, dict]:
-    env = gym.make(protocol.env_id, success_radius=protocol.success_radius)
+def make_env(
+    protocol: TwoRoomProtocol | MazeProtocol, spec: EpisodeSpec
+) -> tuple[gym.Env, np.ndarray, dict]:
+    env = gym.make(protocol.env_id, **protocol.env_kwargs())
     obs, info = env.reset(seed=spec.seed, options={"start": spec.start, "goal": spec.goal})
     return env, obs, info
 
@@ -86,7 +92,7 @@ def _outcome(spec: EpisodeSpec, steps: int, info: dict[str, Any], success: bool)
 
 
 def run_policy(
-    protocol: TwoRoomProtocol,
+    protocol: TwoRoomProtocol | MazeProtocol,
     specs: list[EpisodeSpec],
     make_policy: Callable[[int], Policy],
 ) -> list[dict[str, Any]]:
@@ -134,7 +140,10 @@ class _Live:
 
 
 def make_mpc(
-    protocol: TwoRoomProtocol, model: Any, env_action_dim: int, horizon: int | None = None
+    protocol: TwoRoomProtocol | MazeProtocol,
+    model: Any,
+    env_action_dim: int,
+    horizon: int | None = None,
 ) -> LatentMPC:
     """The protocol's planner: CEM + receding-horizon MPC with every setting from the protocol."""
     p = protocol.planner
@@ -169,6 +178,72 @@ def _execute(ep: _Live, actions: np.ndarray, budget: int) -> None:
         ep.frames.append(ep.obs)
 
 
+class Controller(Protocol):
+    """What the lock-step runner drives: flat MPC, or MPC guided by memory."""
+
+    def start(self, frames: torch.Tensor, goals: torch.Tensor) -> None:
+        """Begin E problems: current frames and goal frames, uint8 (E, H, W, 3)."""
+        ...
+
+    def plan(
+        self, frames: torch.Tensor, generator: torch.Generator, keep: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Env actions (E', n, A) for the still-active problems (keep: which of the last E)."""
+        ...
+
+
+class FlatController:
+    """LatentMPC straight toward each problem's goal embedding."""
+
+    def __init__(self, mpc: LatentMPC) -> None:
+        self.mpc = mpc
+        self.z_goal = torch.empty(0)
+
+    def start(self, frames: torch.Tensor, goals: torch.Tensor) -> None:
+        self.z_goal = self.mpc.encode_frames(goals)  # (E, D)
+        self.mpc.reset()
+
+    def plan(
+        self, frames: torch.Tensor, generator: torch.Generator, keep: torch.Tensor | None
+    ) -> torch.Tensor:
+        if keep is not None and len(keep) == len(self.z_goal):
+            self.z_goal = self.z_goal[keep.to(self.z_goal.device)]
+        return self.mpc.plan(frames, self.z_goal, generator, keep)
+
+
+def run_lockstep(
+    live: list[_Live], controller: Controller, budget: int, device: torch.device, seed: int = 0
+) -> dict[str, float]:
+    """Drive every unsolved episode with one batched plan per decision until success or budget."""
+    gen = torch.Generator().manual_seed(seed)
+    active = [i for i, ep in enumerate(live) if not ep.success]
+
+    def stacked(key: str) -> torch.Tensor:
+        arrays = [live[i].obs if key == "obs" else live[i].info[key] for i in active]
+        return torch.from_numpy(np.stack(arrays)).to(device)  # (E, H, W, 3)
+
+    if active:
+        controller.start(stacked("obs"), stacked("goal"))
+    plan_time, solved, calls, keep = 0.0, 0, 0, None
+    bar = tqdm(total=budget, desc="plan", unit="step", dynamic_ncols=True)
+    while active:
+        frames = stacked("obs")
+        t0 = time.perf_counter()
+        acts = controller.plan(frames, gen, keep).cpu().numpy()  # (E, n, A)
+        plan_time += time.perf_counter() - t0
+        solved, calls = solved + len(active), calls + 1
+        for i, a in zip(active, acts, strict=True):
+            _execute(live[i], a, budget)
+        still = [not live[i].success and live[i].steps < budget for i in active]
+        keep = torch.tensor(still)
+        active = [i for i, s in zip(active, still, strict=True) if s]
+        bar.n = max(ep.steps for ep in live)
+        bar.set_postfix(active=len(active), success=sum(ep.success for ep in live))
+        bar.refresh()
+    bar.close()
+    return {"plan_seconds_mean": plan_time / max(solved, 1), "plan_calls": calls, "plans": solved}
+
+
 def run_planner(
     protocol: TwoRoomProtocol,
     specs: list[EpisodeSpec],
@@ -181,37 +256,11 @@ def run_planner(
     for spec in specs:
         env, obs, info = make_env(protocol, spec)
         live.append(_Live(spec, env, obs, info, [obs], success=bool(info["success"])))
-    A = live[0].env.action_space.shape[0]
-    mpc = make_mpc(protocol, model, A)
-    goals = torch.from_numpy(np.stack([ep.info["goal"] for ep in live])).to(device)
-    z_goal = mpc.encode_frames(goals)  # (E, D)
-    gen = torch.Generator().manual_seed(seed)
-    active = [i for i, ep in enumerate(live) if not ep.success]
-    plan_time, solved, calls, keep = 0.0, 0, 0, None
-    bar = tqdm(total=protocol.budget, desc="plan", unit="step", dynamic_ncols=True)
-    while active:
-        frames = torch.from_numpy(np.stack([live[i].obs for i in active])).to(device)
-        t0 = time.perf_counter()
-        acts = mpc.plan(frames, z_goal[active], gen, keep).numpy()  # (E, receding * k, A)
-        plan_time += time.perf_counter() - t0
-        solved, calls = solved + len(active), calls + 1
-        for i, a in zip(active, acts, strict=True):
-            _execute(live[i], a, protocol.budget)
-        still = [not live[i].success and live[i].steps < protocol.budget for i in active]
-        keep = torch.tensor(still)
-        active = [i for i, s in zip(active, still, strict=True) if s]
-        bar.n = max(ep.steps for ep in live)
-        bar.set_postfix(active=len(active), success=sum(ep.success for ep in live))
-        bar.refresh()
-    bar.close()
+    mpc = make_mpc(protocol, model, live[0].env.action_space.shape[0])
+    timings = run_lockstep(live, FlatController(mpc), protocol.budget, device, seed)
     outcomes = [_outcome(ep.spec, ep.steps, ep.info, ep.success) for ep in live]
     for ep in live:
         ep.env.close()
-    timings = {
-        "plan_seconds_mean": plan_time / max(solved, 1),
-        "plan_calls": calls,
-        "plans": solved,
-    }
     return outcomes, [ep.frames for ep in live], timings
 
 

@@ -17,19 +17,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from jepaworld.config import require
-from jepaworld.memory.graph import MemoryGraph, NoPathError
+from jepaworld.memory.graph import MemoryGraph, NoPathError, proximity_edges, transition_edges
+from jepaworld.planning.cem import CEM, CEMConfig
 from jepaworld.planning.mpc import LatentGoalCost, LatentMPC
 from jepaworld.planning.protocols import ActionBounds, Planner, WorldModelLike
 
 
-@dataclass
+@dataclass(frozen=True)
 class GuidedConfig:
     """How memory guides MPC."""
 
-    lookahead: int = 4
+    lookahead: int = 3
     """MPC targets the path node this many nodes past the agent's progress along the path."""
     window: int = 12
     """How many nodes ahead of the current progress are searched for the nearest one."""
@@ -42,6 +44,89 @@ class GuidedConfig:
         require(self.drift > 0, "drift", "must be > 0")
 
 
+@dataclass(frozen=True)
+class GraphSettings:
+    """How remembered states become a graph."""
+
+    proximity_k: int = 5
+    """Candidate edges from each remembered state to its k nearest others in latent space."""
+    proximity_scale: float = 1.0
+    """Candidates lie within this many median observed-transition distances."""
+    verify: bool = True
+    """Keep a candidate only if the world model predicts reaching it (`reachability_edges`);
+    otherwise keep every candidate, costed by latent distance."""
+    verify_horizon: int = 2
+    """Model steps the reachability search may use."""
+    verify_samples: int = 32
+    """CEM samples of the reachability search."""
+    verify_iterations: int = 4
+    """CEM iterations of the reachability search."""
+    reach_scale: float = 0.5
+    """A candidate is reachable when the best predicted end is within this many median
+    transition distances of it."""
+
+    def __post_init__(self) -> None:
+        require(self.proximity_k >= 0, "proximity_k", "must be >= 0")
+        require(self.proximity_scale > 0, "proximity_scale", "must be > 0")
+        require(self.verify_horizon >= 1, "verify_horizon", "must be >= 1")
+        require(self.reach_scale > 0, "reach_scale", "must be > 0")
+
+
+def build_graph(
+    model: WorldModelLike,
+    episode: np.ndarray,
+    step: np.ndarray,
+    embeddings: torch.Tensor,
+    settings: GraphSettings,
+    bounds: ActionBounds,
+    generator: torch.Generator,
+    steps_per_model_step: int = 1,
+) -> tuple[MemoryGraph, dict[str, float]]:
+    """The graph over remembered states: observed transitions (both ways, costed in env steps),
+    plus latent-proximity candidates, kept if the model predicts reaching them (when `verify`).
+
+    Args:
+        episode, step: (N,) ids of each remembered state; embeddings: (N, D).
+        bounds: one planner action's box (held for `steps_per_model_step` env steps).
+    Returns:
+        The graph and counts: transition and proximity edges, candidates, median transition
+        distance.
+    """
+    z = torch.as_tensor(embeddings, dtype=torch.float32)
+    graph = MemoryGraph(len(z))
+    observed = transition_edges(episode, step)
+    graph.add_edges(observed, both_ways=True)
+    pairs = torch.tensor([(i, j) for i, j, _ in observed], dtype=torch.long).reshape(-1, 2)
+    gaps = (z[pairs[:, 0]] - z[pairs[:, 1]]).norm(dim=1)  # (M,)
+    median = float(gaps.median()) if len(gaps) else 1.0
+    near = proximity_edges(z, settings.proximity_k, settings.proximity_scale * median)
+    candidates = [(i, j) for i, j, _ in near if j not in graph.adjacency[i]]
+    if settings.verify:
+        cem = CEM(
+            CEMConfig(
+                samples=settings.verify_samples,
+                elites=max(2, settings.verify_samples // 8),
+                iterations=settings.verify_iterations,
+            )
+        )
+        kept = reachability_edges(
+            model, z, candidates, cem, settings.verify_horizon, bounds,
+            settings.reach_scale * median, generator, repeat=steps_per_model_step,
+        )  # fmt: skip
+        extra = [(i, j, c * steps_per_model_step) for i, j, c in kept]
+    else:
+        extra = [(i, j, d / median * steps_per_model_step) for i, j, d in near]
+    graph.add_edges(extra)
+    counts = {
+        "nodes": len(z),
+        "transition_edges": 2 * len(observed),
+        "candidates": len(candidates),
+        "proximity_edges": len(extra),
+        "median_transition_distance": median,
+    }
+    return graph, counts
+
+
 def reachability_edges(
     model: WorldModelLike,
     embeddings: torch.Tensor,
@@ -52,6 +137,7 @@ def reachability_edges(
     threshold: float,
     generator: torch.Generator,
     repeat: int = 1,
+    chunk: int = 1024,
 ) -> list[tuple[int, int, float]]:
     """Edges (i, j, horizon) for the candidate pairs the model predicts it can bridge.
 
@@ -59,15 +145,16 @@ def reachability_edges(
     minimising the predicted squared latent distance to z_j from z_i; a pair whose best predicted
     end is within `threshold` (distance, not squared) becomes an edge costing `horizon` model steps.
     """
-    if not candidates:
-        return []
-    src = torch.tensor([i for i, _ in candidates])
-    dst = torch.tensor([j for _, j in candidates])
     z = torch.as_tensor(embeddings, dtype=torch.float32)
-    cost = LatentGoalCost(model, z[src].unsqueeze(1), z[dst], 0.0, repeat)  # (E, 1, D), (E, D)
-    plan = planner.solve_batch(cost, len(candidates), horizon, bounds, generator)  # (E, L, A)
-    final = cost(plan.unsqueeze(1))[:, 0].sqrt()  # (E,): best predicted end distance
-    keep = (final <= threshold).tolist()
+    keep: list[bool] = []
+    for start in range(0, len(candidates), chunk):  # bounded memory: chunk * samples rollouts
+        part = candidates[start : start + chunk]
+        src = torch.tensor([i for i, _ in part])
+        dst = torch.tensor([j for _, j in part])
+        cost = LatentGoalCost(model, z[src].unsqueeze(1), z[dst], 0.0, repeat)  # (E,1,D), (E,D)
+        plan = planner.solve_batch(cost, len(part), horizon, bounds, generator)  # (E, L, A)
+        final = cost(plan.unsqueeze(1))[:, 0].sqrt()  # (E,): best predicted end distance
+        keep += (final <= threshold).tolist()
     return [(i, j, float(horizon)) for (i, j), ok in zip(candidates, keep, strict=True) if ok]
 
 
@@ -105,10 +192,10 @@ class MemoryGuidedMPC:
         except NoPathError:
             return []
 
-    def start(self, frames: torch.Tensor, z_goal: torch.Tensor) -> None:
-        """Begin E problems: current frames (E, H, W, 3), goal embeddings (E, D)."""
+    def start(self, frames: torch.Tensor, goals: torch.Tensor) -> None:
+        """Begin E problems: current frames and goal frames, (E, H, W, 3)."""
         z_now = self.mpc.encode_frames(frames).cpu()  # (E, D)
-        self.z_goal = z_goal.float().cpu()
+        self.z_goal = self.mpc.encode_frames(goals).float().cpu()  # (E, D)
         self.paths = [self.route(z, g) for z, g in zip(z_now, self.z_goal, strict=True)]
         self.progress = [0] * len(self.paths)
         self.mpc.reset()

@@ -368,6 +368,28 @@ class MemoryStore:
             sql, args = sql + " AND source = ?", (model_sha256, source)
         return set(self._conn.execute(sql, args).fetchall())
 
+    def states(self, model_sha256: str) -> dict[str, Any]:
+        """Every entry of one model, for building a graph: ids, episode, step (N,) int64, source
+        (N,) str, embedding (N, D) float32 tensor, in id order. UnknownModelError if none."""
+        cache = self._refresh(model_sha256)
+        sql = (
+            "SELECT entries.id, source, episode, step FROM entries JOIN models"
+            " ON models.id = model WHERE sha256 = ? AND entries.id <= ? ORDER BY entries.id"
+        )
+        rows = self._conn.execute(sql, (model_sha256, int(cache.max_id))).fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        if not np.array_equal(ids, cache.ids[: cache.n].numpy()):
+            raise MemoryFormatError(
+                f"{self.path}: entries of model {model_sha256} changed while read"
+            )
+        return {
+            "ids": ids,
+            "source": [r[1] for r in rows],
+            "episode": np.array([r[2] for r in rows], dtype=np.int64),
+            "step": np.array([r[3] for r in rows], dtype=np.int64),
+            "embedding": cache.emb[: cache.n].clone(),
+        }
+
     def stats(self) -> dict[str, Any]:
         """Entries and dim per model, file size (with the WAL), schema version, journal mode."""
         per_model = self._conn.execute(

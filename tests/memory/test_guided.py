@@ -11,7 +11,13 @@ from __future__ import annotations
 import torch
 
 from jepaworld.memory.graph import MemoryGraph, transition_edges
-from jepaworld.memory.guided import GuidedConfig, MemoryGuidedMPC, reachability_edges
+from jepaworld.memory.guided import (
+    GraphSettings,
+    GuidedConfig,
+    MemoryGuidedMPC,
+    build_graph,
+    reachability_edges,
+)
 from jepaworld.planning.cem import CEM, CEMConfig
 from jepaworld.planning.mpc import LatentMPC, MPCConfig
 from jepaworld.planning.protocols import ActionBounds
@@ -81,7 +87,7 @@ def test_flat_mpc_stalls_at_the_wall_and_memory_guidance_goes_round_it() -> None
     graph = MemoryGraph(len(z))
     graph.add_edges(transition_edges(torch.zeros(len(z)).numpy(), torch.arange(len(z)).numpy()))
     guided = MemoryGuidedMPC(z, graph, make_mpc(model), GuidedConfig(lookahead=2))
-    guided.start(frames_of(start), goal)
+    guided.start(frames_of(start), frames_of(goal))
     end = run(guided.plan, start, steps=40)
     assert float((end - goal).norm()) < 0.5
 
@@ -107,7 +113,7 @@ def test_progress_only_moves_forward_and_a_drifted_agent_is_rerouted() -> None:
     guided = MemoryGuidedMPC(
         z, graph, make_mpc(WallWorld()), GuidedConfig(lookahead=2, window=4, drift=2.5)
     )
-    guided.start(frames_of(torch.tensor([[-3.0, 0.0]])), torch.tensor([[3.0, 0.0]]))
+    guided.start(frames_of(torch.tensor([[-3.0, 0.0]])), frames_of(torch.tensor([[3.0, 0.0]])))
     assert guided.paths[0] == list(range(len(z)))
     target = guided.targets(torch.tensor([[-3.0, 3.1]]))  # at node 3: target node 5
     assert guided.progress == [3] and torch.equal(target[0], z[5])
@@ -115,3 +121,27 @@ def test_progress_only_moves_forward_and_a_drifted_agent_is_rerouted() -> None:
     assert guided.progress == [3] and guided.reroutes == 0
     guided.targets(torch.tensor([[0.0, 8.0]]))  # far from nodes 3..6: search again from node 11
     assert guided.reroutes == 1 and guided.paths[0][0] == 11 and guided.progress == [0]
+
+
+def test_build_graph_keeps_proximity_edges_the_model_can_travel_and_drops_those_through_walls() -> (
+    None
+):
+    ys = torch.arange(0.0, 10.0)
+    z = torch.cat([torch.stack([-torch.ones(10), ys], 1), torch.stack([torch.ones(10), ys], 1)])
+    episode, step = torch.arange(20) // 10, torch.arange(20) % 10
+
+    def cross_edges(verify: bool) -> list[tuple[int, int]]:
+        settings = GraphSettings(
+            proximity_k=3, proximity_scale=2.5, verify=verify, verify_samples=64
+        )
+        graph, counts = build_graph(
+            WallWorld(), episode.numpy(), step.numpy(), z, settings,
+            ActionBounds.box(-1, 1, 2), torch.Generator().manual_seed(0),
+        )  # fmt: skip
+        assert counts["transition_edges"] == 2 * 18 and counts["median_transition_distance"] == 1
+        return [(i, j) for i in range(20) for j in graph.adjacency[i] if (i < 10) != (j < 10)]
+
+    unverified = cross_edges(verify=False)
+    assert any(float(z[i, 1]) <= WALL for i, _ in unverified)  # latent neighbours through the wall
+    verified = cross_edges(verify=True)
+    assert verified and all(float(z[i, 1]) > WALL and float(z[j, 1]) > WALL for i, j in verified)

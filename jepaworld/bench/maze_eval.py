@@ -1,0 +1,123 @@
+"""`jepaworld plan --env jepaworld/Maze-v0 --memory DB`: long-horizon goals, memory vs flat MPC.
+
+On the protocol's episodes (goals >= 100 steps of shortest path away, rooms apart), three
+controllers run in the same process on the same starts and goals: MPC guided by the memory's graph
+(memory/guided.py), the same MPC without memory (`flat_mpc`), and random actions. The memory must
+hold embeddings made by the very checkpoint being evaluated; its states become a graph of observed
+transitions plus latent-proximity edges the model predicts it can travel.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from jepaworld.bench import plan_eval
+from jepaworld.bench.evaluate import PlanConfig, check_seeds_disjoint, load_checked_model
+from jepaworld.bench.protocols import MazeProtocol
+from jepaworld.data.episodes import sha256_file
+from jepaworld.envs import maze
+from jepaworld.memory.guided import MemoryGuidedMPC, build_graph
+from jepaworld.memory.store import MemoryStore
+from jepaworld.planning.protocols import ActionBounds
+from jepaworld.train import read_run_record
+
+log = logging.getLogger(__name__)
+
+
+def _live(protocol: MazeProtocol, specs: list[plan_eval.EpisodeSpec]) -> list[plan_eval._Live]:
+    out = []
+    for spec in specs:
+        env, obs, info = plan_eval.make_env(protocol, spec)
+        out.append(plan_eval._Live(spec, env, obs, info, [obs], success=bool(info["success"])))
+    return out
+
+
+def _finish(live: list[plan_eval._Live]) -> tuple[list[dict[str, Any]], list[list[np.ndarray]]]:
+    outcomes = [plan_eval._outcome(ep.spec, ep.steps, ep.info, ep.success) for ep in live]
+    for ep in live:
+        ep.env.close()
+    return outcomes, [ep.frames for ep in live]
+
+
+def load_memory(path: Path, sha: str, device: torch.device) -> dict[str, Any]:
+    """The states the memory holds for checkpoint `sha` (UnknownModelError names both if none)."""
+    with MemoryStore.open(path, readonly=True) as store:
+        states = store.states(sha)
+    states["embedding"] = states["embedding"].to(device)
+    return states
+
+
+def evaluate_maze(cfg: PlanConfig, protocol: MazeProtocol | None = None) -> dict[str, Any]:
+    """Memory-guided MPC, flat MPC and random on the maze protocol's episodes; writes results.json."""
+    protocol = (protocol or MazeProtocol()).with_episodes(cfg.episodes)
+    assert cfg.memory is not None  # PlanConfig requires it for the maze
+    record = read_run_record(cfg.run)
+    if record.get("data_env_id") != protocol.env_id:
+        raise ValueError(
+            f"{cfg.run}: trained on {record.get('data_env_id')!r}, not {protocol.env_id!r}"
+        )
+    check_seeds_disjoint(protocol, record, cfg.run)
+    env_config = maze.MazeConfig(
+        layout_seed=protocol.layout_seed, success_radius=protocol.success_radius
+    )
+    A = 2
+    model, ckpt = load_checked_model(cfg.run, cfg.device, protocol, env_config.width, A)
+    sha = plan_eval.checkpoint_sha256(ckpt)
+    states = load_memory(cfg.memory, sha, model.device)  # before any long work
+    t0 = time.perf_counter()
+    bounds = ActionBounds.box(-1.0, 1.0, A)
+    graph, graph_counts = build_graph(
+        model, states["episode"], states["step"], states["embedding"], protocol.graph, bounds,
+        torch.Generator().manual_seed(cfg.seed), steps_per_model_step=model.config.frame_stride,
+    )  # fmt: skip
+    graph_seconds = time.perf_counter() - t0
+    specs = plan_eval.sample_specs(protocol, env_config, world=maze)
+    space = plan_eval.make_env(protocol, specs[0])[0].action_space
+    random = plan_eval.run_policy(protocol, specs, plan_eval.random_policy(space))
+
+    flat_live = _live(protocol, specs)
+    flat_mpc = plan_eval.make_mpc(protocol, model, A)
+    plan_eval.run_lockstep(
+        flat_live, plan_eval.FlatController(flat_mpc), protocol.budget, model.device, cfg.seed
+    )
+    flat, _ = _finish(flat_live)
+
+    live = _live(protocol, specs)
+    guided = MemoryGuidedMPC(
+        states["embedding"], graph, plan_eval.make_mpc(protocol, model, A), protocol.guide
+    )
+    timings = plan_eval.run_lockstep(live, guided, protocol.budget, model.device, cfg.seed)
+    outcomes, frames = _finish(live)
+    goals = [maze.render_scene(env_config, np.asarray(s.goal)) for s in specs]
+    results = {
+        "protocol": protocol.to_dict(),
+        **plan_eval.summarize(outcomes),
+        "checkpoint": str(ckpt),
+        "checkpoint_sha256": sha,
+        "data_manifest_sha256": record.get("data_manifest_sha256"),
+        "memory": {
+            "path": str(cfg.memory),
+            "sha256": sha256_file(cfg.memory),
+            "entries": len(states["ids"]),
+            "graph": graph_counts,
+            "graph_seconds": graph_seconds,
+            "reroutes": guided.reroutes,
+        },
+        **timings,
+        "baselines": {
+            "flat_mpc": {**plan_eval.summarize(flat), "per_episode": flat},
+            "random": {**plan_eval.summarize(random), "per_episode": random},
+        },
+        "per_episode": outcomes,
+    }
+    media = plan_eval.write_media(cfg.out / "media", frames, goals, cfg.media)
+    results["media"] = [f"media/{m}" for m in media]
+    results["eval_seconds"] = time.perf_counter() - t0
+    plan_eval.write_json(cfg.out / "results.json", results)
+    return results
