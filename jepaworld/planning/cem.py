@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from jepaworld.config import require
-from jepaworld.planning.protocols import ActionBounds, BatchCostFn, CostFn
+from jepaworld.planning.protocols import ActionBounds, BatchCostFn, BatchSolver
 
 
 @dataclass
@@ -42,24 +42,11 @@ class CEMConfig:
         require(0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
 
 
-class CEM:
+class CEM(BatchSolver):
     """CEM planner (satisfies planning.protocols.Planner)."""
 
     def __init__(self, config: CEMConfig | None = None) -> None:
         self.config = config or CEMConfig()
-
-    def solve(
-        self,
-        cost_fn: CostFn,
-        horizon: int,
-        bounds: ActionBounds,
-        generator: torch.Generator,
-        init: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Minimise cost_fn((S, L, A)) -> (S,); returns (L, A)."""
-        batched = lambda a: cost_fn(a[0]).unsqueeze(0)  # (1, S, L, A) -> (1, S)  # noqa: E731
-        init_b = None if init is None else init.unsqueeze(0)
-        return self.solve_batch(batched, 1, horizon, bounds, generator, init_b)[0]
 
     def solve_batch(
         self,

@@ -49,14 +49,23 @@ class LatentGoalCost:
         self.model, self.z_now, self.z_goal = model, z_now, z_goal  # (E, 1, D), (E, D)
         self.w, self.repeat = intermediate_weight, repeat
 
-    @torch.inference_mode()
     def __call__(self, actions: torch.Tensor) -> torch.Tensor:
+        """Differentiable when `actions` requires grad (gradient planners); else no autograd."""
+        if not actions.requires_grad:
+            with torch.inference_mode():
+                return self._cost(actions, self.z_now, self.z_goal)
+        # embeddings made under inference_mode cannot enter autograd; plain copies can
+        return self._cost(actions, self.z_now.clone(), self.z_goal.clone())
+
+    def _cost(
+        self, actions: torch.Tensor, z_now: torch.Tensor, z_goal: torch.Tensor
+    ) -> torch.Tensor:
         E, S, L, A = actions.shape
-        z0 = self.z_now.repeat_interleave(S, dim=0)  # (E*S, 1, D)
-        acts = actions.reshape(E * S, L, A).to(self.z_now.device)  # (E*S, L, A)
+        z0 = z_now.repeat_interleave(S, dim=0)  # (E*S, 1, D)
+        acts = actions.reshape(E * S, L, A).to(z_now.device)  # (E*S, L, A)
         acts = acts.repeat(1, 1, self.repeat)  # held actions: (E*S, L, repeat*A)
         pred = self.model.rollout(z0, acts)  # (E*S, L, D)
-        goal = self.z_goal.repeat_interleave(S, dim=0).unsqueeze(1)  # (E*S, 1, D)
+        goal = z_goal.repeat_interleave(S, dim=0).unsqueeze(1)  # (E*S, 1, D)
         dist = (pred - goal).pow(2).sum(-1)  # (E*S, L)
         cost = dist[:, -1]
         if L > 1 and self.w:

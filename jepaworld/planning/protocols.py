@@ -98,3 +98,20 @@ class VideoModelLike(Protocol):
     def encode(self, frames: torch.Tensor) -> torch.Tensor: ...
 
     def predict(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor: ...
+
+
+class BatchSolver:
+    """Gives a planner `solve` (one problem) from its `solve_batch` (E problems in lock-step)."""
+
+    def solve(
+        self,
+        cost_fn: CostFn,
+        horizon: int,
+        bounds: ActionBounds,
+        generator: torch.Generator,
+        init: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Minimise cost_fn((S, L, A)) -> (S,); returns (L, A)."""
+        batched = lambda a: cost_fn(a[0]).unsqueeze(0)  # (1, S, L, A) -> (1, S)  # noqa: E731
+        init_b = None if init is None else init.unsqueeze(0)
+        return self.solve_batch(batched, 1, horizon, bounds, generator, init_b)[0]  # type: ignore[attr-defined]
