@@ -40,6 +40,9 @@ class PlanConfig:
     """Single-problem plans timed for plan_latency_seconds."""
     device: str = "auto"
     """Device: auto, cpu, cuda."""
+    planner: str = "cem"
+    """Planner: cem (the protocol's), mppi (same samples x iterations) or gradient (projected
+    Adam); a planner other than the protocol's is recorded in results.json."""
     memory: Path | None = None
     """Memory file from `jepaworld memory build` (same checkpoint): plan through remembered
     states (needed for jepaworld/Maze-v0, whose goals are rooms away)."""
@@ -50,6 +53,11 @@ class PlanConfig:
         require(self.episodes >= 1, "episodes", f"must be >= 1, got {self.episodes}")
         require(self.media >= 0, "media", "must be >= 0")
         require(self.latency_repeats >= 0, "latency_repeats", "must be >= 0")
+        require(
+            self.planner in plan_eval.PLANNERS,
+            "planner",
+            f"must be one of {', '.join(plan_eval.PLANNERS)}, got {self.planner!r}",
+        )
         known = ("jepaworld/TwoRoom-v0", "jepaworld/Maze-v0")
         require(self.env in known, "env", f"no planning protocol for {self.env!r}; known: {known}")
         require(
@@ -154,11 +162,16 @@ def evaluate(cfg: PlanConfig, protocol: TwoRoomProtocol | None = None) -> dict[s
             protocol, specs, plan_eval.straight_line_policy(env_config)
         ),
     }
-    outcomes, frames, timings = plan_eval.run_planner(protocol, specs, model, seed=cfg.seed)
+    outcomes, frames, timings = plan_eval.run_planner(
+        protocol, specs, model, seed=cfg.seed, planner=cfg.planner
+    )
     goals = [two_room.render_scene(env_config, np.asarray(s.goal)) for s in specs]
     results = _results(protocol, record, ckpt, outcomes, timings, baselines)
+    results["planner"] = cfg.planner
     results["plan_latency_seconds"] = (
-        plan_eval.plan_latency(model, protocol, frames[0][0], goals[0], cfg.latency_repeats)
+        plan_eval.plan_latency(
+            model, protocol, frames[0][0], goals[0], cfg.latency_repeats, cfg.planner
+        )
         if cfg.latency_repeats
         else []
     )

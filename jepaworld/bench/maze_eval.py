@@ -82,7 +82,7 @@ def evaluate_maze(cfg: PlanConfig, protocol: MazeProtocol | None = None) -> dict
     random = plan_eval.run_policy(protocol, specs, plan_eval.random_policy(space))
 
     flat_live = _live(protocol, specs)
-    flat_mpc = plan_eval.make_mpc(protocol, model, A)
+    flat_mpc = plan_eval.make_mpc(protocol, model, A, planner=cfg.planner)
     plan_eval.run_lockstep(
         flat_live, plan_eval.FlatController(flat_mpc), protocol.budget, model.device, cfg.seed
     )
@@ -90,7 +90,10 @@ def evaluate_maze(cfg: PlanConfig, protocol: MazeProtocol | None = None) -> dict
 
     live = _live(protocol, specs)
     guided = MemoryGuidedMPC(
-        states["embedding"], graph, plan_eval.make_mpc(protocol, model, A), protocol.guide
+        states["embedding"],
+        graph,
+        plan_eval.make_mpc(protocol, model, A, planner=cfg.planner),
+        protocol.guide,
     )
     timings = plan_eval.run_lockstep(live, guided, protocol.budget, model.device, cfg.seed)
     outcomes, frames = _finish(live)
@@ -98,6 +101,7 @@ def evaluate_maze(cfg: PlanConfig, protocol: MazeProtocol | None = None) -> dict
     results = {
         "protocol": protocol.to_dict(),
         **plan_eval.summarize(outcomes),
+        "planner": cfg.planner,
         "checkpoint": str(ckpt),
         "checkpoint_sha256": sha,
         "data_manifest_sha256": record.get("data_manifest_sha256"),

@@ -26,12 +26,14 @@ import torch
 from tqdm.auto import tqdm
 
 from jepaworld.bench.media import filmstrip, save_gif, save_png
-from jepaworld.bench.protocols import MazeProtocol, TwoRoomProtocol
+from jepaworld.bench.protocols import MazeProtocol, PlannerSettings, TwoRoomProtocol
 from jepaworld.data.episodes import atomic_write, sha256_file
 from jepaworld.envs import two_room
 from jepaworld.planning.cem import CEM, CEMConfig
+from jepaworld.planning.gradient import GradientConfig, GradientPlanner
 from jepaworld.planning.mpc import LatentMPC, MPCConfig
-from jepaworld.planning.protocols import ActionBounds
+from jepaworld.planning.mppi import MPPI, MPPIConfig
+from jepaworld.planning.protocols import ActionBounds, Planner
 
 log = logging.getLogger(__name__)
 Policy = Callable[[np.ndarray, dict[str, Any]], np.ndarray]
@@ -139,33 +141,52 @@ class _Live:
     success: bool = False
 
 
+PLANNERS = ("cem", "mppi", "gradient")
+
+
+def make_planner(settings: PlannerSettings, name: str = "cem") -> Planner:
+    """The protocol's CEM, or MPPI with the same samples x iterations, or the gradient planner
+    (its defaults: 8 restarts x 50 Adam steps). Only CEM is the protocol's own planner."""
+    s = settings
+    if name == "cem":
+        return CEM(
+            CEMConfig(
+                samples=s.samples,
+                elites=s.elites,
+                iterations=s.iterations,
+                init_std=s.init_std,
+                min_std=s.min_std,
+                momentum=s.momentum,
+            )
+        )
+    if name == "mppi":
+        return MPPI(
+            MPPIConfig(
+                samples=s.samples, iterations=s.iterations, init_std=s.init_std, min_std=s.min_std
+            )
+        )
+    if name == "gradient":
+        return GradientPlanner(GradientConfig())
+    raise ValueError(f"planner: unknown {name!r}; known: {', '.join(PLANNERS)}")
+
+
 def make_mpc(
     protocol: TwoRoomProtocol | MazeProtocol,
     model: Any,
     env_action_dim: int,
     horizon: int | None = None,
+    planner: str = "cem",
 ) -> LatentMPC:
-    """The protocol's planner: CEM + receding-horizon MPC with every setting from the protocol."""
+    """The protocol's planner and receding-horizon MPC, every setting from the protocol."""
     p = protocol.planner
-    cem = CEM(
-        CEMConfig(
-            samples=p.samples,
-            elites=p.elites,
-            iterations=p.iterations,
-            init_std=p.init_std,
-            min_std=p.min_std,
-            momentum=p.momentum,
-        )
-    )
     mpc_cfg = MPCConfig(
         horizon=horizon or p.horizon,
         receding=p.receding,
         hold=p.hold,
         intermediate_weight=p.intermediate_weight,
     )
-    return LatentMPC(
-        model, cem, mpc_cfg, ActionBounds.box(-1.0, 1.0, env_action_dim), env_action_dim
-    )
+    bounds = ActionBounds.box(-1.0, 1.0, env_action_dim)
+    return LatentMPC(model, make_planner(p, planner), mpc_cfg, bounds, env_action_dim)
 
 
 def _execute(ep: _Live, actions: np.ndarray, budget: int) -> None:
@@ -249,6 +270,7 @@ def run_planner(
     specs: list[EpisodeSpec],
     model: Any,
     seed: int = 0,
+    planner: str = "cem",
 ) -> tuple[list[dict[str, Any]], list[list[np.ndarray]], dict[str, float]]:
     """Model-based MPC on every episode in lock-step. Returns outcomes, frames, timings."""
     device = next(model.parameters()).device
@@ -256,7 +278,7 @@ def run_planner(
     for spec in specs:
         env, obs, info = make_env(protocol, spec)
         live.append(_Live(spec, env, obs, info, [obs], success=bool(info["success"])))
-    mpc = make_mpc(protocol, model, live[0].env.action_space.shape[0])
+    mpc = make_mpc(protocol, model, live[0].env.action_space.shape[0], planner=planner)
     timings = run_lockstep(live, FlatController(mpc), protocol.budget, device, seed)
     outcomes = [_outcome(ep.spec, ep.steps, ep.info, ep.success) for ep in live]
     for ep in live:
@@ -265,11 +287,16 @@ def run_planner(
 
 
 def plan_latency(
-    model: Any, protocol: TwoRoomProtocol, frames: np.ndarray, goal: np.ndarray, repeats: int = 3
+    model: Any,
+    protocol: TwoRoomProtocol,
+    frames: np.ndarray,
+    goal: np.ndarray,
+    repeats: int = 3,
+    planner: str = "cem",
 ) -> list[float]:
     """Seconds for one single-problem plan (E=1) with the protocol's planner, `repeats` times."""
     device = next(model.parameters()).device
-    mpc = make_mpc(protocol, model, model.config.action_dim)
+    mpc = make_mpc(protocol, model, model.config.action_dim, planner=planner)
     z_goal = mpc.encode_frames(torch.from_numpy(goal[None]).to(device))
     gen = torch.Generator().manual_seed(0)
     times = []

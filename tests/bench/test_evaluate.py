@@ -72,3 +72,16 @@ def test_filmstrip_layout() -> None:
     frames = [np.full((4, 4, 3), i, dtype=np.uint8) for i in range(11)]
     strip = filmstrip(frames, np.zeros((4, 4, 3), np.uint8), every=5, scale=1)
     assert strip.shape == (4, 4 * 4 + 3 * 2, 3)  # frames 0, 5, 10 and the goal
+
+
+def test_each_planner_drives_the_same_evaluation_and_is_recorded(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    for name in plan_eval.PLANNERS:
+        cfg = PlanConfig(
+            run=tiny_run, out=tmp_path / name, episodes=1, media=0, latency_repeats=0, planner=name
+        )
+        res = evaluate(cfg, TwoRoomProtocol(budget=10))
+        assert res["planner"] == name and res["per_episode"][0]["steps"] >= 1
+    with pytest.raises(ValueError, match="planner: must be one of cem, mppi, gradient"):
+        PlanConfig(run=tiny_run, out=tmp_path, planner="random")
