@@ -22,6 +22,8 @@ from tqdm.auto import tqdm
 
 from jepaworld.config import require
 from jepaworld.data.episodes import Episode, write_manifest, write_shard
+from jepaworld.envs.geometry import DiscAgentEnv
+from jepaworld.envs.gym_adapter import make_pixel_env
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,9 @@ class CollectConfig:
     """Std of Gaussian noise added to the target action."""
     episodes_per_shard: int = 50
     """Episodes per compressed shard file."""
+    image_size: int = 64
+    """Side of the frames of environments that do not observe jepaworld-style pixels: their
+    rgb_array render is centre-cropped and resized to this (jepaworld's own keep their size)."""
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -57,6 +62,7 @@ class CollectConfig:
         require(self.noise >= 0.0, "noise", "must be >= 0")
         require(self.episodes_per_shard >= 1, "episodes_per_shard", "must be >= 1")
         require(self.seed >= 0, "seed", "must be >= 0")
+        require(self.image_size >= 8, "image_size", f"must be >= 8, got {self.image_size}")
 
 
 class PersistentRandomPolicy:
@@ -102,33 +108,17 @@ def collect_episode(env: gym.Env, cfg: CollectConfig, seed: int) -> Episode:
         states.append(_true_state(info))
         obs, _, terminated, truncated, info = env.step(action)
         if terminated or truncated:  # keep moving: exploration episodes have a fixed length
-            obs, info = (
-                env.reset(options={"start": info["state"]}) if "state" in info else env.reset()
-            )
+            # jepaworld's worlds restart where the agent is; others restart as they do
+            restart = isinstance(env.unwrapped, DiscAgentEnv) and "state" in info
+            obs, info = env.reset(options={"start": info["state"]}) if restart else env.reset()
     return Episode(np.stack(frames), np.stack(actions), np.stack(states))
-
-
-def _check_env(env: gym.Env, env_id: str) -> None:
-    if not isinstance(env.action_space, gym.spaces.Box):
-        raise ValueError(f"--env {env_id}: needs a Box action space, got {env.action_space}")
-    space = env.observation_space
-    if not (
-        isinstance(space, gym.spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
-    ):
-        raise ValueError(f"--env {env_id}: needs uint8 (H,W,3) pixel observations, got {space}")
 
 
 def collect(cfg: CollectConfig) -> dict[str, Any]:
     """Collect `cfg.episodes` episodes into `cfg.out`; return the manifest."""
-    import jepaworld.envs  # noqa: F401  (registers the built-in environments)
-
     if (cfg.out / "manifest.json").exists():
         raise FileExistsError(f"{cfg.out}: already holds a dataset; choose another --out")
-    try:
-        env = gym.make(cfg.env)
-    except gym.error.Error as e:
-        raise ValueError(f"--env {cfg.env}: {e}") from e
-    _check_env(env, cfg.env)
+    env = make_pixel_env(cfg.env, cfg.image_size)  # errors name --env
     cfg.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     shards, batch = [], []

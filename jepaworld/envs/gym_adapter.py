@@ -1,0 +1,107 @@
+"""Any Gymnasium environment as a pixel world: render rgb_array, square it, keep the state in info.
+
+jepaworld's worlds observe uint8 (H, W, 3) frames. `make_pixel_env(ID, size)` makes any registered
+environment with a Box action space look the same: each observation is the environment's
+`render()` in rgb_array mode, centre-cropped to a square and area-resized to `size`; the
+environment's own observation goes to `info["state"]` (flattened float32), for evaluation only.
+Environments that already observe pixels of another size are resized the same way; jepaworld's
+own worlds are returned as they are (native size, e.g. Maze-v0's 128 px).
+
+Errors name the environment: an id that is not registered, a missing optional package (with the
+pip command gymnasium suggests), no rgb_array rendering, or a non-Box action space.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.envs.registration import load_env_creator
+from numpy.typing import NDArray
+from PIL import Image
+
+
+def square_resize(frame: NDArray[np.uint8], size: int) -> NDArray[np.uint8]:
+    """(H, W, 3) uint8 -> (size, size, 3): centre crop to a square, then area resampling."""
+    h, w = frame.shape[:2]
+    side = min(h, w)
+    y0, x0 = (h - side) // 2, (w - side) // 2
+    square = Image.fromarray(np.ascontiguousarray(frame[y0 : y0 + side, x0 : x0 + side, :3]))
+    return np.asarray(square.resize((size, size), Image.Resampling.BOX))
+
+
+class PixelObservation(gym.Wrapper):
+    """Observations are rendered frames (size, size, 3) uint8; the original one is info["state"]."""
+
+    def __init__(self, env: gym.Env, size: int, env_id: str) -> None:
+        super().__init__(env)
+        if env.render_mode != "rgb_array":
+            raise ValueError(
+                f"--env {env_id}: needs render_mode='rgb_array', got {env.render_mode!r}"
+            )
+        self.size = size
+        self.observation_space = gym.spaces.Box(0, 255, (size, size, 3), dtype=np.uint8)
+
+    def _frame(self) -> NDArray[np.uint8]:
+        frame = self.env.render()
+        if not isinstance(frame, np.ndarray) or frame.ndim != 3:
+            raise ValueError(
+                f"{self.env.spec.id if self.env.spec else self.env}: render() gave no image"
+            )
+        return square_resize(frame, self.size)
+
+    def _info(self, obs: Any, info: dict[str, Any]) -> dict[str, Any]:
+        return {**info, "state": np.asarray(obs, dtype=np.float32).reshape(-1)}
+
+    def reset(self, **kwargs: Any) -> tuple[NDArray[np.uint8], dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        return self._frame(), self._info(obs, info)
+
+    def step(self, action: Any) -> tuple[NDArray[np.uint8], float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return self._frame(), float(reward), terminated, truncated, self._info(obs, info)
+
+
+def is_pixel_env(env: gym.Env, size: int | None = None) -> bool:
+    """True when observations are uint8 (H, W, 3) frames (of `size` x `size`, when given)."""
+    space = env.observation_space
+    pixels = (
+        isinstance(space, gym.spaces.Box)
+        and space.dtype == np.uint8
+        and len(space.shape) == 3
+        and space.shape[-1] == 3
+    )
+    return pixels and (size is None or tuple(space.shape[:2]) == (size, size))
+
+
+def make_pixel_env(env_id: str, size: int, **kwargs: Any) -> gym.Env:
+    """`gymnasium.make(env_id)` observing `size` px frames; see the module docstring.
+
+    Raises:
+        ValueError: unknown id, no rgb_array rendering, or an action space that is not a Box.
+        ImportError: the environment needs a package that is not installed.
+    """
+    import jepaworld.envs  # noqa: F401  (registers the built-in environments)
+
+    try:
+        spec = gym.spec(env_id)
+    except gym.error.Error as e:
+        raise ValueError(f"--env {env_id}: not a registered Gymnasium environment ({e})") from e
+    if env_id.startswith("jepaworld/"):  # our own worlds observe pixels at their native size
+        return gym.make(spec, **kwargs)
+    try:
+        entry = spec.entry_point
+        creator = load_env_creator(entry) if isinstance(entry, str) else entry
+        modes = getattr(creator, "metadata", {}).get("render_modes", ["rgb_array"])
+        if "rgb_array" not in modes:
+            raise ValueError(
+                f"--env {env_id}: cannot render rgb_array frames (render_modes: {modes})"
+            )
+        env = gym.make(spec, render_mode="rgb_array", **kwargs)
+    except (gym.error.DependencyNotInstalled, ModuleNotFoundError) as e:
+        raise ImportError(f"--env {env_id}: needs a package that is not installed: {e}") from e
+    if not isinstance(env.action_space, gym.spaces.Box):
+        env.close()
+        raise ValueError(f"--env {env_id}: needs a Box action space, got {env.action_space}")
+    return env if is_pixel_env(env, size) else PixelObservation(env, size, env_id)

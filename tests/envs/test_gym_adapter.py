@@ -1,0 +1,76 @@
+"""Any Gymnasium environment as pixels: Pendulum-v1 through the adapter and `jepaworld collect`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from jepaworld.cli import main
+from jepaworld.data.collect import CollectConfig, collect
+from jepaworld.data.episodes import EpisodeStore
+from jepaworld.envs.gym_adapter import make_pixel_env, square_resize
+
+pytest.importorskip("pygame", reason="Pendulum renders with pygame (gymnasium[classic-control])")
+
+
+def test_pendulum_observes_square_frames_and_keeps_its_state_in_info() -> None:
+    env = make_pixel_env("Pendulum-v1", 48)
+    obs, info = env.reset(seed=0)
+    assert (
+        obs.shape == (48, 48, 3) and obs.dtype == np.uint8 and env.observation_space.contains(obs)
+    )
+    assert info["state"].shape == (3,)  # cos, sin, angular velocity
+    obs2, _, _, _, info2 = env.step(np.array([2.0], dtype=np.float32))
+    assert obs2.shape == (48, 48, 3) and not np.array_equal(info["state"], info2["state"])
+    assert obs.std() > 0  # a drawn pendulum, not a blank frame
+    env.close()
+
+
+def test_collect_and_train_data_from_pendulum(tmp_path: Path) -> None:
+    manifest = collect(
+        CollectConfig(out=tmp_path / "d", env="Pendulum-v1", episodes=2, episode_length=12)
+    )
+    assert manifest["frame_shape"] == [64, 64, 3] and manifest["action_dim"] == 1
+    assert manifest["action_low"] == [-2.0] and manifest["action_high"] == [2.0]
+    store = EpisodeStore(tmp_path / "d")
+    ep = store.episode(0)
+    assert ep.frames.shape == (12, 64, 64, 3) and ep.actions.shape == (12, 1)
+    assert ep.states.shape == (12, 3)
+
+
+def test_square_resize_crops_the_centre() -> None:
+    frame = np.zeros((40, 80, 3), dtype=np.uint8)
+    frame[:, 20:60] = 255  # the centre square is white, the sides black
+    assert (square_resize(frame, 10) == 255).all()
+
+
+def test_unusable_environments_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(ValueError, match="--env CartPole-v1: needs a Box action space"):
+        make_pixel_env("CartPole-v1", 64)
+    with pytest.raises(ValueError, match="--env Nope-v0: not a registered"):
+        make_pixel_env("Nope-v0", 64)
+    assert main(["collect", "--env", "CartPole-v1", "--out", str(tmp_path / "c")]) == 2
+    assert "CartPole-v1: needs a Box action space" in capsys.readouterr().err
+    assert not (tmp_path / "c" / "manifest.json").exists()
+
+
+def test_an_environment_without_rgb_array_is_refused() -> None:
+    class StateOnly(gym.Env):
+        metadata = {"render_modes": []}
+        observation_space = gym.spaces.Box(-1, 1, (2,))
+        action_space = gym.spaces.Box(-1, 1, (1,))
+
+        def __init__(self, render_mode: str | None = None) -> None:
+            self.render_mode = render_mode
+
+    gym.register("jepaworld-test/StateOnly-v0", entry_point=StateOnly)
+    try:
+        with pytest.raises(ValueError, match="StateOnly-v0: cannot render rgb_array"):
+            make_pixel_env("jepaworld-test/StateOnly-v0", 64)
+    finally:
+        gym.registry.pop("jepaworld-test/StateOnly-v0")
