@@ -14,7 +14,13 @@ from dataclasses import dataclass
 import torch
 
 from jepaworld.config import require
-from jepaworld.planning.protocols import ActionBounds, BatchCostFn, BatchSolver
+from jepaworld.planning.protocols import (
+    ActionBounds,
+    BatchCostFn,
+    BatchSolver,
+    gaussian_start,
+    sample_around,
+)
 
 
 @dataclass
@@ -58,13 +64,10 @@ class GradientPlanner(BatchSolver):
             TypeError: if the cost does not depend differentiably on the actions.
         """
         c = self.config
-        E, R, L, A = problems, c.restarts, horizon, bounds.dim
-        low, high = bounds.low.float(), bounds.high.float()
-        half = (high - low) / 2  # (A,)
-        start = ((low + high) / 2).expand(E, L, A) if init is None else init.float()
-        noise = torch.randn(E, R, L, A, generator=generator) * c.init_std * half
-        noise[:, 0] = 0  # restart 0 starts exactly at init / the centre
-        actions = bounds.clip(start.unsqueeze(1) + noise).requires_grad_(True)  # (E, R, L, A)
+        E = problems
+        mean, std, half = gaussian_start(bounds, E, horizon, init, c.init_std)
+        # restart 0 starts exactly at init / the centre
+        actions = sample_around(mean, std, c.restarts, bounds, generator).requires_grad_(True)
         opt = torch.optim.Adam([actions], lr=c.lr * float(half.mean()))
         for _ in range(c.iterations):
             with torch.enable_grad():

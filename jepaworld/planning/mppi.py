@@ -14,7 +14,13 @@ from dataclasses import dataclass
 import torch
 
 from jepaworld.config import require
-from jepaworld.planning.protocols import ActionBounds, BatchCostFn, BatchSolver
+from jepaworld.planning.protocols import (
+    ActionBounds,
+    BatchCostFn,
+    BatchSolver,
+    gaussian_start,
+    sample_around,
+)
 
 
 @dataclass
@@ -56,15 +62,9 @@ class MPPI(BatchSolver):
     ) -> torch.Tensor:
         """Minimise cost_fn((E, S, L, A)) -> (E, S) for E problems; returns (E, L, A)."""
         c = self.config
-        E, L, A = problems, horizon, bounds.dim
-        low, high = bounds.low.float(), bounds.high.float()
-        half = (high - low) / 2  # (A,)
-        mean = ((low + high) / 2).expand(E, L, A).clone() if init is None else init.float().clone()
-        std = (c.init_std * half).expand(E, L, A).clone()
+        mean, std, half = gaussian_start(bounds, problems, horizon, init, c.init_std)
         for _ in range(c.iterations):
-            noise = torch.randn(E, c.samples, L, A, generator=generator)  # (E, S, L, A)
-            samples = bounds.clip(mean.unsqueeze(1) + std.unsqueeze(1) * noise)
-            samples[:, 0] = mean  # keep the current mean in the running
+            samples = sample_around(mean, std, c.samples, bounds, generator)  # (E, S, L, A)
             costs = cost_fn(samples).float()  # (E, S)
             scale = costs.std(dim=1, keepdim=True).clamp_min(1e-8)  # (E, 1)
             shifted = (costs - costs.min(dim=1, keepdim=True).values) / scale

@@ -115,3 +115,31 @@ class BatchSolver:
         batched = lambda a: cost_fn(a[0]).unsqueeze(0)  # (1, S, L, A) -> (1, S)  # noqa: E731
         init_b = None if init is None else init.unsqueeze(0)
         return self.solve_batch(batched, 1, horizon, bounds, generator, init_b)[0]  # type: ignore[attr-defined]
+
+
+def gaussian_start(
+    bounds: ActionBounds, problems: int, horizon: int, init: torch.Tensor | None, init_std: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Where a search starts: mean (E, L, A) at `init` or the box centre, std (E, L, A) at
+    `init_std` half-widths, and the half-width (A,) itself."""
+    low, high = bounds.low.float(), bounds.high.float()
+    half = (high - low) / 2  # (A,)
+    shape = (problems, horizon, bounds.dim)
+    mean = ((low + high) / 2).expand(shape).clone() if init is None else init.float().clone()
+    return mean, (init_std * half).expand(shape).clone(), half
+
+
+def sample_around(
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    samples: int,
+    bounds: ActionBounds,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """S sequences per problem from N(mean, std), clipped to the box; sample 0 is the mean itself,
+    so a search never loses its current best guess. mean, std (E, L, A) -> (E, S, L, A)."""
+    E, L, A = mean.shape
+    noise = torch.randn(E, samples, L, A, generator=generator)  # (E, S, L, A)
+    out = bounds.clip(mean.unsqueeze(1) + std.unsqueeze(1) * noise)
+    out[:, 0] = mean
+    return out
