@@ -273,6 +273,8 @@ class TrainingData:
     env_id: str
     seeds: Any
     source: Path
+    video_index: dict[str, Any] | None = None
+    """For --videos: the index (usable files, skipped files and why), saved as RUN/videos.json."""
 
 
 def open_dataset(cfg: TrainConfig) -> TrainingData:
@@ -297,7 +299,7 @@ def open_dataset(cfg: TrainConfig) -> TrainingData:
 
 
 def _open_videos(cfg: TrainConfig) -> TrainingData:
-    """Index the video folder (skipping bad files) and write the index beside the run config."""
+    """Index the video folder, skipping bad files (the index is saved with a new run's config)."""
     index = index_videos(cfg.videos, min_frames=(cfg.clip_frames - 1) * cfg.model.frame_stride + 1)
     dataset = VideoClipDataset(index, cfg.clip_frames, cfg.model.frame_stride, cfg.model.image_size)
     if index.skipped:
@@ -306,9 +308,7 @@ def _open_videos(cfg: TrainConfig) -> TrainingData:
             len(index.skipped),
             len(index.skipped) + len(index.entries),
         )
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    atomic_write(cfg.out / VIDEO_INDEX, (json.dumps(index.to_json(), indent=2) + "\n").encode())
-    return TrainingData(dataset, index.sha256(), VIDEO_FOLDER_ID, None, cfg.videos)
+    return TrainingData(dataset, index.sha256(), VIDEO_FOLDER_ID, None, cfg.videos, index.to_json())
 
 
 def _write_run_config(cfg: TrainConfig, data: TrainingData) -> None:
@@ -321,6 +321,9 @@ def _write_run_config(cfg: TrainConfig, data: TrainingData) -> None:
         "data_seeds": data.seeds,
     }
     (cfg.out / "config.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    if data.video_index is not None:  # a new run only: a resumed run keeps its own
+        text = json.dumps(data.video_index, indent=2) + "\n"
+        atomic_write(cfg.out / VIDEO_INDEX, text.encode())
 
 
 def _truncate_metrics(path: Path, step: int) -> None:

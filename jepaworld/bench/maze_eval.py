@@ -66,7 +66,10 @@ def evaluate_maze(cfg: PlanConfig, protocol: MazeProtocol | None = None) -> dict
     env_config = maze.MazeConfig(
         layout_seed=protocol.layout_seed, success_radius=protocol.success_radius
     )
-    A = 2
+    specs = plan_eval.sample_specs(protocol, env_config, world=maze)
+    probe = plan_eval.make_env(protocol, specs[0])[0]
+    space, A = probe.action_space, int(probe.action_space.shape[0])
+    probe.close()
     model, ckpt = load_checked_model(cfg.run, cfg.device, protocol, env_config.width, A)
     sha = plan_eval.checkpoint_sha256(ckpt)
     states = load_memory(cfg.memory, sha, model.device)  # before any long work
@@ -77,8 +80,6 @@ def evaluate_maze(cfg: PlanConfig, protocol: MazeProtocol | None = None) -> dict
         torch.Generator().manual_seed(cfg.seed), steps_per_model_step=model.config.frame_stride,
     )  # fmt: skip
     graph_seconds = time.perf_counter() - t0
-    specs = plan_eval.sample_specs(protocol, env_config, world=maze)
-    space = plan_eval.make_env(protocol, specs[0])[0].action_space
     random = plan_eval.run_policy(protocol, specs, plan_eval.random_policy(space))
 
     flat_live = _live(protocol, specs)

@@ -134,22 +134,45 @@ def _to_square(frame: Any, size: int) -> np.ndarray:
 def read_frames(path: Path, indices: np.ndarray, size: int) -> np.ndarray:
     """Frames `indices` (increasing) of a video as (len(indices), size, size, 3) uint8.
 
+    Clips starting after frame `_SEEK_AFTER` seek to the keyframe before them and number frames by
+    their timestamps; a stream without timestamps is decoded from the start instead.
+
     Raises:
         ValueError: if the video ends before the last index (e.g. a truncated file).
     """
+    out = np.empty((len(indices), size, size, 3), dtype=np.uint8)
+    try:
+        found = _decode_into(out, path, indices, size, seek=int(indices[0]) > _SEEK_AFTER)
+    except _NoTimestamps:
+        found = _decode_into(out, path, indices, size, seek=False)
+    if found < len(indices):
+        raise ValueError(
+            f"{path}: ended before frame {int(indices[-1])} ({found} of {len(indices)} read)"
+        )
+    return out
+
+
+class _NoTimestamps(Exception):
+    """A sought stream's frames carry no timestamps, so their numbers are unknown."""
+
+
+def _decode_into(out: np.ndarray, path: Path, indices: np.ndarray, size: int, seek: bool) -> int:
+    """Decode the wanted frames into `out`; returns how many were found."""
     av = _av()
     want = {int(i): k for k, i in enumerate(indices)}
-    out = np.empty((len(indices), size, size, 3), dtype=np.uint8)
     found = 0
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         rate, base = stream.average_rate or stream.guessed_rate, stream.time_base
         start = stream.start_time or 0
-        seek = int(indices[0]) > _SEEK_AFTER and rate and base
+        if seek and not (rate and base):
+            raise _NoTimestamps
         if seek:  # to the keyframe at or before the first wanted frame
             container.seek(start + int(Fraction(int(indices[0])) / rate / base), stream=stream)
         for n, frame in enumerate(container.decode(stream)):
+            if seek and frame.pts is None:
+                raise _NoTimestamps
             # after a seek the frame number comes from the timestamp; from the start, by counting
             i = round(float((frame.pts - start) * base * rate)) if seek else n
             if i in want:
@@ -157,11 +180,7 @@ def read_frames(path: Path, indices: np.ndarray, size: int) -> np.ndarray:
                 found += 1
             if i >= int(indices[-1]):
                 break
-    if found < len(indices):
-        raise ValueError(
-            f"{path}: ended before frame {int(indices[-1])} ({found} of {len(indices)} read)"
-        )
-    return out
+    return found
 
 
 class VideoClipDataset(Dataset):

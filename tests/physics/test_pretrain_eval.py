@@ -96,6 +96,10 @@ def test_pretrain_on_a_video_folder_skips_and_records_a_corrupt_file(tmp_path: P
     assert record["data_env_id"] == "video-folder"
     assert [v["path"] for v in index["videos"]] == ["clip0.mp4", "clip1.mp4"]
     assert "unreadable" in index["skipped"]["broken.webm"]
+    before = (run / "videos.json").read_text()
+    write_video(folder / "new.mp4", torch.from_numpy(make_video(9)))  # the folder changed
+    assert main([*pretrain_args(run, "--videos", str(folder)), "--resume"]) == 2
+    assert (run / "videos.json").read_text() == before  # the run's own index is kept
 
 
 def test_an_empty_folder_is_an_error_before_training(
