@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -74,3 +75,31 @@ def test_an_environment_without_rgb_array_is_refused() -> None:
             make_pixel_env("jepaworld-test/StateOnly-v0", 64)
     finally:
         gym.registry.pop("jepaworld-test/StateOnly-v0")
+
+
+def test_pointmaze_renders_headless_with_the_slow_effects_off() -> None:
+    pytest.importorskip("gymnasium_robotics", reason="the [mujoco] extra")
+    import mujoco
+
+    env = make_pixel_env("PointMaze_UMaze-v3", 64)
+    obs, info = env.reset(seed=0)
+    assert obs.shape == (64, 64, 3) and obs.std() > 0
+    assert info["state"].shape == (8,)  # observation (4) + achieved goal (2) + desired goal (2)
+    assert env.fast_mujoco and env.unwrapped.point_env.model.vis.quality.offsamples == 0
+    scene = env.unwrapped.point_env.mujoco_renderer._get_viewer("rgb_array").scn
+    assert scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] == 0
+    assert scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] == 0
+    obs2, *_ = env.step(np.ones(2, dtype=np.float32))
+    assert obs2.shape == (64, 64, 3)
+    env.close()
+
+
+def test_a_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "gymnasium_robotics", None)  # as if not installed
+    monkeypatch.setattr(
+        gym, "registry", {k: v for k, v in gym.registry.items() if "Maze_" not in k}
+    )
+    with pytest.raises(
+        ImportError, match=r"PointMaze_UMaze-v3: needs gymnasium_robotics.*\[mujoco\]"
+    ):
+        make_pixel_env("PointMaze_UMaze-v3", 64)
