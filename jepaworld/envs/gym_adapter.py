@@ -32,7 +32,7 @@ def square_resize(frame: NDArray[np.uint8], size: int) -> NDArray[np.uint8]:
     side = min(h, w)
     y0, x0 = (h - side) // 2, (w - side) // 2
     square = Image.fromarray(np.ascontiguousarray(frame[y0 : y0 + side, x0 : x0 + side, :3]))
-    return np.asarray(square.resize((size, size), Image.Resampling.BOX))
+    return np.array(square.resize((size, size), Image.Resampling.BOX))  # writable
 
 
 class PixelObservation(gym.Wrapper):

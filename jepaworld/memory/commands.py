@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from jepaworld.config import require
 from jepaworld.data.episodes import DataError, EpisodeStore, manifest_sha256, sha256_file
+from jepaworld.envs.gym_adapter import square_resize
 from jepaworld.memory.store import (
     MemoryStore,
     UnknownModelError,
@@ -134,19 +135,6 @@ def wanted_frames(
     ]
 
 
-def to_square(image: Any, size: int) -> np.ndarray:
-    """A PIL RGB image -> uint8 (size, size, 3): short side scaled to `size`, centre-cropped."""
-    from PIL import Image
-
-    w, h = image.size
-    if (w, h) != (size, size):
-        scale = size / min(w, h)
-        w, h = max(size, round(w * scale)), max(size, round(h * scale))
-        left, top = (w - size) // 2, (h - size) // 2
-        image = image.resize((w, h), Image.BILINEAR).crop((left, top, left + size, top + size))
-    return np.array(image, dtype=np.uint8)  # a writable copy (torch wants one)
-
-
 def read_image(path: Path, size: int) -> np.ndarray:
     """A picture file -> uint8 (size, size, 3); a ValueError naming the file if it cannot be read."""
     from PIL import Image, UnidentifiedImageError
@@ -156,7 +144,7 @@ def read_image(path: Path, size: int) -> np.ndarray:
             rgb = im.convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise ValueError(f"{path}: cannot be read as an image ({e})") from e
-    return to_square(rgb, size)
+    return square_resize(np.asarray(rgb), size)
 
 
 def contact_sheet(

@@ -8,7 +8,6 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 from safetensors.torch import load_file, save_file
@@ -21,7 +20,6 @@ from jepaworld.memory.commands import (
     MemoryQueryConfig,
     build_memory,
     query_memory,
-    to_square,
 )
 from jepaworld.models.world_model import WEIGHTS
 from jepaworld.train import latest_checkpoint
@@ -97,13 +95,6 @@ def test_query_cli_prints_the_nearest(
     assert rows[0].startswith("3 nearest of") and rows[2].split()[1:3] == ["1", "3"]
     assert main([*argv, "--image", str(tmp_path / "big.png")]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 5
-
-
-def test_to_square_scales_the_short_side_and_crops_the_centre() -> None:
-    img = np.zeros((40, 80, 3), dtype=np.uint8)
-    img[:, 20:60] = 255  # the centre square is white
-    out = to_square(Image.fromarray(img), 16)
-    assert out.shape == (16, 16, 3) and out[:, 1:-1].min() == 255  # edges blend with black
 
 
 def test_rebuild_without_append_is_refused(
