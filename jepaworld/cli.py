@@ -25,10 +25,12 @@ def _train(cfg: Any) -> None:
 
 
 def _plan(cfg: Any) -> None:
-    if cfg.memory is None:
-        from jepaworld.bench.evaluate import evaluate
-    else:
+    if cfg.memory is not None:
         from jepaworld.bench.maze_eval import evaluate_maze as evaluate
+    elif not cfg.env.startswith("jepaworld/"):
+        from jepaworld.bench.trajectory_eval import evaluate_trajectory as evaluate
+    else:
+        from jepaworld.bench.evaluate import evaluate
 
     r = evaluate(cfg)
     base = ", ".join(f"{k} {v['success_rate']:.2f}" for k, v in r["baselines"].items())

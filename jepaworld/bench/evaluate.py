@@ -11,7 +11,12 @@ from typing import Any
 import numpy as np
 
 from jepaworld.bench import plan_eval
-from jepaworld.bench.protocols import MazeProtocol, TwoRoomProtocol
+from jepaworld.bench.protocols import (
+    TRAJECTORY_SUCCESS,
+    MazeProtocol,
+    TrajectoryProtocol,
+    TwoRoomProtocol,
+)
 from jepaworld.config import require
 from jepaworld.envs import two_room
 from jepaworld.models.world_model import CheckpointError, WorldModel
@@ -58,7 +63,7 @@ class PlanConfig:
             "planner",
             f"must be one of {', '.join(plan_eval.PLANNERS)}, got {self.planner!r}",
         )
-        known = ("jepaworld/TwoRoom-v0", "jepaworld/Maze-v0")
+        known = ("jepaworld/TwoRoom-v0", "jepaworld/Maze-v0", *TRAJECTORY_SUCCESS)
         require(self.env in known, "env", f"no planning protocol for {self.env!r}; known: {known}")
         require(
             (self.env == "jepaworld/Maze-v0") == (self.memory is not None),
@@ -68,7 +73,7 @@ class PlanConfig:
 
 
 def check_seeds_disjoint(
-    protocol: TwoRoomProtocol | MazeProtocol, record: dict[str, Any], run: Path
+    protocol: TwoRoomProtocol | MazeProtocol | TrajectoryProtocol, record: dict[str, Any], run: Path
 ) -> None:
     """The protocol's seeds must never have been used to collect the training data."""
     seeds = record.get("data_seeds")
@@ -87,7 +92,7 @@ def check_seeds_disjoint(
 def load_checked_model(
     run: Path,
     device: str,
-    protocol: TwoRoomProtocol | MazeProtocol,
+    protocol: TwoRoomProtocol | MazeProtocol | TrajectoryProtocol,
     frame_size: int,
     env_action_dim: int,
 ) -> tuple[WorldModel, Path]:

@@ -26,7 +26,12 @@ import torch
 from tqdm.auto import tqdm
 
 from jepaworld.bench.media import filmstrip, save_gif, save_png
-from jepaworld.bench.protocols import MazeProtocol, PlannerSettings, TwoRoomProtocol
+from jepaworld.bench.protocols import (
+    MazeProtocol,
+    PlannerSettings,
+    TrajectoryProtocol,
+    TwoRoomProtocol,
+)
 from jepaworld.data.episodes import atomic_write, sha256_file
 from jepaworld.envs import two_room
 from jepaworld.planning.cem import CEM, CEMConfig
@@ -93,15 +98,21 @@ def _outcome(spec: EpisodeSpec, steps: int, info: dict[str, Any], success: bool)
     }
 
 
+EnvFactory = Callable[[EpisodeSpec], tuple[gym.Env, np.ndarray, dict]]
+
+
 def run_policy(
-    protocol: TwoRoomProtocol | MazeProtocol,
+    protocol: TwoRoomProtocol | MazeProtocol | TrajectoryProtocol,
     specs: list[EpisodeSpec],
     make_policy: Callable[[int], Policy],
+    env_factory: EnvFactory | None = None,
 ) -> list[dict[str, Any]]:
-    """Run a state-based baseline policy on every episode."""
+    """Run a state-based baseline policy on every episode (envs from `env_factory`, by default
+    `make_env(protocol, spec)`)."""
+    factory = env_factory or (lambda spec: make_env(protocol, spec))  # type: ignore[arg-type]
     results = []
     for spec in specs:
-        env, obs, info = make_env(protocol, spec)
+        env, obs, info = factory(spec)
         policy, success, steps = make_policy(spec.seed), bool(info["success"]), 0
         while not success and steps < protocol.budget:
             obs, _, success, _, info = env.step(policy(obs, info))
@@ -171,11 +182,12 @@ def make_planner(settings: PlannerSettings, name: str = "cem") -> Planner:
 
 
 def make_mpc(
-    protocol: TwoRoomProtocol | MazeProtocol,
+    protocol: TwoRoomProtocol | MazeProtocol | TrajectoryProtocol,
     model: Any,
     env_action_dim: int,
     horizon: int | None = None,
     planner: str = "cem",
+    bounds: ActionBounds | None = None,
 ) -> LatentMPC:
     """The protocol's planner and receding-horizon MPC, every setting from the protocol."""
     p = protocol.planner
@@ -185,7 +197,7 @@ def make_mpc(
         hold=p.hold,
         intermediate_weight=p.intermediate_weight,
     )
-    bounds = ActionBounds.box(-1.0, 1.0, env_action_dim)
+    bounds = bounds or ActionBounds.box(-1.0, 1.0, env_action_dim)
     return LatentMPC(model, make_planner(p, planner), mpc_cfg, bounds, env_action_dim)
 
 
@@ -194,7 +206,8 @@ def _execute(ep: _Live, actions: np.ndarray, budget: int) -> None:
     for a in actions:
         if ep.success or ep.steps >= budget:
             return
-        ep.obs, _, ep.success, _, ep.info = ep.env.step(a)
+        ep.obs, _, _, _, ep.info = ep.env.step(a)
+        ep.success = bool(ep.info["success"])
         ep.steps += 1
         ep.frames.append(ep.obs)
 

@@ -149,3 +149,55 @@ class MazeProtocol:
         if episodes < 1:
             raise ValueError(f"episodes: must be >= 1, got {episodes}")
         return dataclasses.replace(self, episodes=episodes)
+
+
+TRAJECTORY_SUCCESS: dict[str, tuple[int, float]] = {
+    "Pendulum-v1": (2, 0.2),  # (cos, sin) of the angle: within ~11 degrees
+    "PointMaze_UMaze-v3": (2, 0.45),  # (x, y) of the ball; 0.45 is gymnasium-robotics' own radius
+}
+"""Environments with a trajectory-goal success criterion: (leading state dims compared, L2 tolerance)."""
+
+
+@dataclass(frozen=True)
+class TrajectoryProtocol:
+    """Reach the state `goal_steps` ahead on a held-out exploration trajectory (the LeWM /
+    stable-worldmodel protocol), for any environment with a known success criterion.
+
+    Episode i resets the environment with `seed + i`; the goal is the frame after `goal_steps`
+    steps of the collection policy (persistent random actions, its own RNG [seed + i, 1]) from that
+    same start. Success: the first `state_dims` entries of the env's own observation within
+    `tolerance` (L2) of the goal's, within `budget` steps.
+    """
+
+    env_id: str
+    state_dims: int
+    tolerance: float
+    name: str = "trajectory-goal"
+    version: str = "1"
+    episodes: int = 50
+    seed: int = 1_000_000
+    goal_steps: int = 25
+    budget: int = 50
+    persistence: float = 0.9
+    noise: float = 0.1
+    planner: PlannerSettings = field(default_factory=lambda: PlannerSettings(horizon=5))
+
+    @classmethod
+    def for_env(cls, env_id: str) -> TrajectoryProtocol:
+        if env_id not in TRAJECTORY_SUCCESS:
+            raise ValueError(
+                f"env: no success criterion for {env_id!r}; known: {', '.join(TRAJECTORY_SUCCESS)}"
+            )
+        dims, tolerance = TRAJECTORY_SUCCESS[env_id]
+        return cls(env_id=env_id, state_dims=dims, tolerance=tolerance)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def seeds(self) -> range:
+        return range(self.seed, self.seed + self.episodes)
+
+    def with_episodes(self, episodes: int) -> TrajectoryProtocol:
+        if episodes < 1:
+            raise ValueError(f"episodes: must be >= 1, got {episodes}")
+        return dataclasses.replace(self, episodes=episodes)

@@ -169,3 +169,41 @@ def make_pixel_env(env_id: str, size: int, **kwargs: Any) -> gym.Env:
         env.close()
         raise ValueError(f"--env {env_id}: needs a Box action space, got {env.action_space}")
     return env if is_pixel_env(env, size) else PixelObservation(env, size, env_id)
+
+
+class GoalState(gym.Wrapper):
+    """Adds a goal to an adapted env: `info["goal"]` (the goal frame), `"goal_state"`,
+    `"distance"` (L2 over the first `dims` state entries) and `"success"` (distance <= tolerance);
+    a step that succeeds terminates the episode, as in jepaworld's own worlds."""
+
+    def __init__(
+        self,
+        env: gym.Env,
+        goal_frame: NDArray[np.uint8],
+        goal_state: NDArray[np.float32],
+        dims: int,
+        tolerance: float,
+    ) -> None:
+        super().__init__(env)
+        self.goal_frame, self.goal_state = goal_frame, np.asarray(goal_state, np.float32)
+        self.dims, self.tolerance = dims, tolerance
+
+    def _info(self, info: dict[str, Any]) -> dict[str, Any]:
+        gap = info["state"][: self.dims] - self.goal_state[: self.dims]
+        distance = float(np.linalg.norm(gap))
+        return {
+            **info,
+            "goal": self.goal_frame.copy(),
+            "goal_state": self.goal_state.copy(),
+            "distance": distance,
+            "success": distance <= self.tolerance,
+        }
+
+    def reset(self, **kwargs: Any) -> tuple[NDArray[np.uint8], dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        return obs, self._info(info)
+
+    def step(self, action: Any) -> tuple[NDArray[np.uint8], float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        info = self._info(info)
+        return obs, float(reward), terminated or info["success"], truncated, info

@@ -1,0 +1,119 @@
+"""`jepaworld plan --env ID` for environments nobody here wrote: trajectory goals, flat MPC, random.
+
+Under protocol trajectory-goal (bench/protocols.py), each episode's goal image is the frame
+`goal_steps` ahead on a held-out exploration trajectory from the episode's own start; the planner
+(CEM + MPC, the env's own action bounds) and random actions run on the same episodes, and success
+compares the env's own state with the goal's (GoalState).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from jepaworld.bench import plan_eval
+from jepaworld.bench.evaluate import PlanConfig, check_seeds_disjoint, load_checked_model
+from jepaworld.bench.protocols import TrajectoryProtocol
+from jepaworld.data.collect import PersistentRandomPolicy
+from jepaworld.envs.gym_adapter import GoalState, make_pixel_env
+from jepaworld.planning.protocols import ActionBounds
+from jepaworld.train import read_run_record
+
+Goal = tuple[np.ndarray, np.ndarray]  # frame (H, W, 3), state (S,)
+
+
+def held_out_goal(protocol: TrajectoryProtocol, seed: int, size: int) -> tuple[np.ndarray, Goal]:
+    """(start state, (goal frame, goal state)): `goal_steps` steps of the collection policy from
+    the start that `reset(seed=seed)` gives."""
+    env = make_pixel_env(protocol.env_id, size)
+    _, info = env.reset(seed=seed)
+    start = info["state"]
+    rng = np.random.default_rng([seed, 1])
+    policy = PersistentRandomPolicy(env.action_space, protocol.persistence, protocol.noise, rng)
+    for _ in range(protocol.goal_steps):
+        obs, _, _, _, info = env.step(policy())
+    env.close()
+    return start, (obs, info["state"])
+
+
+def goal_env_factory(
+    protocol: TrajectoryProtocol, goals: dict[int, Goal], size: int
+) -> plan_eval.EnvFactory:
+    """Episode spec -> the adapted env with its goal, reset to the episode's start."""
+
+    def make(spec: plan_eval.EpisodeSpec) -> tuple[gym.Env, np.ndarray, dict]:
+        frame, state = goals[spec.seed]
+        env = GoalState(
+            make_pixel_env(protocol.env_id, size), frame, state, protocol.state_dims,
+            protocol.tolerance,
+        )  # fmt: skip
+        obs, info = env.reset(seed=spec.seed)
+        return env, obs, info
+
+    return make
+
+
+def evaluate_trajectory(
+    cfg: PlanConfig, protocol: TrajectoryProtocol | None = None
+) -> dict[str, Any]:
+    """The checkpoint's MPC and random actions on the protocol's episodes; writes results.json."""
+    protocol = (protocol or TrajectoryProtocol.for_env(cfg.env)).with_episodes(cfg.episodes)
+    record = read_run_record(cfg.run)
+    if record.get("data_env_id") != protocol.env_id:
+        raise ValueError(
+            f"{cfg.run}: trained on {record.get('data_env_id')!r}, not {protocol.env_id!r}"
+        )
+    check_seeds_disjoint(protocol, record, cfg.run)
+    probe = make_pixel_env(protocol.env_id, 64)
+    space = probe.action_space
+    probe.close()
+    A = int(space.shape[0])
+    size = int(record["model"]["image_size"])
+    model, ckpt = load_checked_model(cfg.run, cfg.device, protocol, size, A)
+    t0 = time.perf_counter()
+    goals: dict[int, Goal] = {}
+    specs = []
+    for seed in protocol.seeds():
+        start, goals[seed] = held_out_goal(protocol, seed, size)
+        start_xy, goal_xy = tuple(map(float, start)), tuple(map(float, goals[seed][1]))
+        specs.append(plan_eval.EpisodeSpec(seed, start_xy, goal_xy, float(protocol.goal_steps)))
+    factory = goal_env_factory(protocol, goals, size)
+    random = plan_eval.run_policy(protocol, specs, plan_eval.random_policy(space), factory)
+    live = []
+    for spec in specs:
+        env, obs, info = factory(spec)
+        live.append(plan_eval._Live(spec, env, obs, info, [obs], success=bool(info["success"])))
+    bounds = ActionBounds(
+        torch.as_tensor(space.low, dtype=torch.float32),
+        torch.as_tensor(space.high, dtype=torch.float32),
+    )
+    mpc = plan_eval.make_mpc(protocol, model, A, planner=cfg.planner, bounds=bounds)
+    timings = plan_eval.run_lockstep(
+        live, plan_eval.FlatController(mpc), protocol.budget, model.device, cfg.seed
+    )
+    outcomes = [plan_eval._outcome(ep.spec, ep.steps, ep.info, ep.success) for ep in live]
+    frames = [ep.frames for ep in live]
+    for ep in live:
+        ep.env.close()
+    results = {
+        "protocol": protocol.to_dict(),
+        **plan_eval.summarize(outcomes),
+        "planner": cfg.planner,
+        "checkpoint": str(ckpt),
+        "checkpoint_sha256": plan_eval.checkpoint_sha256(ckpt),
+        "data_manifest_sha256": record.get("data_manifest_sha256"),
+        **timings,
+        "baselines": {"random": {**plan_eval.summarize(random), "per_episode": random}},
+        "per_episode": outcomes,
+    }
+    media = plan_eval.write_media(
+        cfg.out / "media", frames, [g[0] for g in goals.values()], cfg.media
+    )
+    results["media"] = [f"media/{m}" for m in media]
+    results["eval_seconds"] = time.perf_counter() - t0
+    plan_eval.write_json(cfg.out / "results.json", results)
+    return results

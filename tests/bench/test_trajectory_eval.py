@@ -1,0 +1,62 @@
+"""Planning on an environment nobody here wrote: Pendulum-v1 under protocol trajectory-goal."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jepaworld.bench.evaluate import PlanConfig
+from jepaworld.bench.plan_eval import EpisodeSpec
+from jepaworld.bench.protocols import PlannerSettings, TrajectoryProtocol
+from jepaworld.bench.trajectory_eval import evaluate_trajectory, goal_env_factory, held_out_goal
+from jepaworld.cli import main
+from jepaworld.data.collect import CollectConfig, PersistentRandomPolicy, collect
+from jepaworld.train import train
+from tests.conftest import tiny_model, tiny_train
+
+pytest.importorskip("pygame", reason="Pendulum renders with pygame (the [classic] extra)")
+TINY = TrajectoryProtocol.for_env("Pendulum-v1")
+
+
+def test_replaying_the_held_out_actions_reaches_the_goal() -> None:
+    protocol = TrajectoryProtocol.for_env("Pendulum-v1")
+    seed = 1_000_003
+    start, goal = held_out_goal(protocol, seed, 32)
+    env, obs, info = goal_env_factory(protocol, {seed: goal}, 32)(EpisodeSpec(seed, (), (), 25.0))
+    assert np.allclose(info["state"], start) and not info["success"]
+    assert info["goal"].shape == (32, 32, 3) and np.array_equal(info["goal"], goal[0])
+    policy = PersistentRandomPolicy(env.action_space, 0.9, 0.1, np.random.default_rng([seed, 1]))
+    for _ in range(protocol.goal_steps):
+        obs, _, terminated, _, info = env.step(policy())
+    assert info["success"] and terminated and info["distance"] < 1e-5
+    env.close()
+
+
+def test_plan_on_pendulum_reports_the_planner_and_random_on_the_same_episodes(
+    tmp_path: Path,
+) -> None:
+    collect(CollectConfig(out=tmp_path / "d", env="Pendulum-v1", episodes=3, episode_length=30))
+    train(tiny_train(tmp_path / "d", tmp_path / "run", steps=2, model=tiny_model(action_dim=1)))
+    small = TrajectoryProtocol(
+        env_id="Pendulum-v1", state_dims=2, tolerance=0.2, budget=10,
+        planner=PlannerSettings(samples=16, elites=4, iterations=2, horizon=2),
+    )  # fmt: skip
+    cfg = PlanConfig(
+        run=tmp_path / "run", out=tmp_path / "e", env="Pendulum-v1", episodes=2, media=1
+    )
+    r = evaluate_trajectory(cfg, small)
+    assert json.loads((tmp_path / "e" / "results.json").read_text())["episodes"] == 2
+    assert r["protocol"]["name"] == "trajectory-goal" and r["protocol"]["env_id"] == "Pendulum-v1"
+    seeds = [e["seed"] for e in r["per_episode"]]
+    assert seeds == [1_000_000, 1_000_001]
+    assert [e["seed"] for e in r["baselines"]["random"]["per_episode"]] == seeds
+    assert all(e["steps"] <= 10 for e in r["per_episode"])
+
+
+def test_an_env_without_a_success_criterion_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["plan", "--run", "r", "--out", "o", "--env", "MountainCarContinuous-v0"])
+    assert "no planning protocol for 'MountainCarContinuous-v0'" in capsys.readouterr().err
