@@ -8,9 +8,30 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from jepaworld.memory.guided import GraphSettings, GuidedConfig
+
+P = TypeVar("P", bound="EpisodicProtocol")
+
+
+class EpisodicProtocol:
+    """What protocols run over `episodes` episodes from seeds seed .. seed + episodes - 1 share."""
+
+    episodes: int
+    seed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    def seeds(self) -> range:
+        return range(self.seed, self.seed + self.episodes)
+
+    def with_episodes(self: P, episodes: int) -> P:
+        """Same protocol on fewer/more episodes (recorded in the result's protocol block)."""
+        if episodes < 1:
+            raise ValueError(f"episodes: must be >= 1, got {episodes}")
+        return dataclasses.replace(self, episodes=episodes)  # type: ignore[type-var]
 
 
 @dataclass(frozen=True)
@@ -38,7 +59,7 @@ class PlannerSettings:
 
 
 @dataclass(frozen=True)
-class TwoRoomProtocol:
+class TwoRoomProtocol(EpisodicProtocol):
     """Goal reaching in Two-Room (facts: PLDM; stable-worldmodel).
 
     Episode i starts from `seed + i`: start and goal are drawn uniformly among free positions until
@@ -58,21 +79,9 @@ class TwoRoomProtocol:
     success_radius: float = 4.5
     planner: PlannerSettings = field(default_factory=PlannerSettings)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def seeds(self) -> range:
-        return range(self.seed, self.seed + self.episodes)
-
     def env_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of gymnasium.make for this protocol's environment."""
         return {"success_radius": self.success_radius}
-
-    def with_episodes(self, episodes: int) -> TwoRoomProtocol:
-        """Same protocol on fewer/more episodes (recorded in the result's protocol block)."""
-        if episodes < 1:
-            raise ValueError(f"episodes: must be >= 1, got {episodes}")
-        return dataclasses.replace(self, episodes=episodes)
 
 
 @dataclass(frozen=True)
@@ -111,7 +120,7 @@ class VoEProtocol:
 
 
 @dataclass(frozen=True)
-class MazeProtocol:
+class MazeProtocol(EpisodicProtocol):
     """Long-horizon goal reaching in Maze-v0 (3x3 rooms, layout_seed 0, 128 px).
 
     Episode i starts from `seed + i`: start and goal uniform among free positions until the goal
@@ -135,20 +144,9 @@ class MazeProtocol:
     graph: GraphSettings = field(default_factory=GraphSettings)
     guide: GuidedConfig = field(default_factory=GuidedConfig)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def seeds(self) -> range:
-        return range(self.seed, self.seed + self.episodes)
-
     def env_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of gymnasium.make for this protocol's environment."""
         return {"success_radius": self.success_radius, "layout_seed": self.layout_seed}
-
-    def with_episodes(self, episodes: int) -> MazeProtocol:
-        if episodes < 1:
-            raise ValueError(f"episodes: must be >= 1, got {episodes}")
-        return dataclasses.replace(self, episodes=episodes)
 
 
 TRAJECTORY_SUCCESS: dict[str, tuple[int, float]] = {
@@ -159,7 +157,7 @@ TRAJECTORY_SUCCESS: dict[str, tuple[int, float]] = {
 
 
 @dataclass(frozen=True)
-class TrajectoryProtocol:
+class TrajectoryProtocol(EpisodicProtocol):
     """Reach the state `goal_steps` ahead on a held-out exploration trajectory (the LeWM /
     stable-worldmodel protocol), for any environment with a known success criterion.
 
@@ -190,14 +188,3 @@ class TrajectoryProtocol:
             )
         dims, tolerance = TRAJECTORY_SUCCESS[env_id]
         return cls(env_id=env_id, state_dims=dims, tolerance=tolerance)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def seeds(self) -> range:
-        return range(self.seed, self.seed + self.episodes)
-
-    def with_episodes(self, episodes: int) -> TrajectoryProtocol:
-        if episodes < 1:
-            raise ValueError(f"episodes: must be >= 1, got {episodes}")
-        return dataclasses.replace(self, episodes=episodes)
