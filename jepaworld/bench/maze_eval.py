@@ -9,6 +9,7 @@ transitions plus latent-proximity edges the model predicts it can travel.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from pathlib import Path
@@ -28,21 +29,6 @@ from jepaworld.planning.protocols import ActionBounds
 from jepaworld.train import read_run_record
 
 log = logging.getLogger(__name__)
-
-
-def _live(protocol: MazeProtocol, specs: list[plan_eval.EpisodeSpec]) -> list[plan_eval._Live]:
-    out = []
-    for spec in specs:
-        env, obs, info = plan_eval.make_env(protocol, spec)
-        out.append(plan_eval._Live(spec, env, obs, info, [obs], success=bool(info["success"])))
-    return out
-
-
-def _finish(live: list[plan_eval._Live]) -> tuple[list[dict[str, Any]], list[list[np.ndarray]]]:
-    outcomes = [plan_eval._outcome(ep.spec, ep.steps, ep.info, ep.success) for ep in live]
-    for ep in live:
-        ep.env.close()
-    return outcomes, [ep.frames for ep in live]
 
 
 def load_memory(path: Path, sha: str, device: torch.device) -> dict[str, Any]:
@@ -80,16 +66,17 @@ def evaluate_maze(cfg: PlanConfig, protocol: MazeProtocol | None = None) -> dict
         torch.Generator().manual_seed(cfg.seed), steps_per_model_step=model.config.frame_stride,
     )  # fmt: skip
     graph_seconds = time.perf_counter() - t0
-    random = plan_eval.run_policy(protocol, specs, plan_eval.random_policy(space))
+    factory = functools.partial(plan_eval.make_env, protocol)
+    random = plan_eval.run_policy(protocol, specs, plan_eval.random_policy(space), factory)
 
-    flat_live = _live(protocol, specs)
+    flat_live = plan_eval.start_episodes(specs, factory)
     flat_mpc = plan_eval.make_mpc(protocol, model, A, planner=cfg.planner)
     plan_eval.run_lockstep(
         flat_live, plan_eval.FlatController(flat_mpc), protocol.budget, model.device, cfg.seed
     )
-    flat, _ = _finish(flat_live)
+    flat, _ = plan_eval.finish_episodes(flat_live)
 
-    live = _live(protocol, specs)
+    live = plan_eval.start_episodes(specs, factory)
     guided = MemoryGuidedMPC(
         states["embedding"],
         graph,
@@ -97,7 +84,7 @@ def evaluate_maze(cfg: PlanConfig, protocol: MazeProtocol | None = None) -> dict
         protocol.guide,
     )
     timings = plan_eval.run_lockstep(live, guided, protocol.budget, model.device, cfg.seed)
-    outcomes, frames = _finish(live)
+    outcomes, frames = plan_eval.finish_episodes(live)
     goals = [maze.render_scene(env_config, np.asarray(s.goal)) for s in specs]
     results = {
         "protocol": protocol.to_dict(),

@@ -287,16 +287,28 @@ def run_planner(
 ) -> tuple[list[dict[str, Any]], list[list[np.ndarray]], dict[str, float]]:
     """Model-based MPC on every episode in lock-step. Returns outcomes, frames, timings."""
     device = next(model.parameters()).device
-    live = []
-    for spec in specs:
-        env, obs, info = make_env(protocol, spec)
-        live.append(_Live(spec, env, obs, info, [obs], success=bool(info["success"])))
+    live = start_episodes(specs, lambda spec: make_env(protocol, spec))
     mpc = make_mpc(protocol, model, live[0].env.action_space.shape[0], planner=planner)
     timings = run_lockstep(live, FlatController(mpc), protocol.budget, device, seed)
+    outcomes, frames = finish_episodes(live)
+    return outcomes, frames, timings
+
+
+def start_episodes(specs: list[EpisodeSpec], factory: EnvFactory) -> list[_Live]:
+    """One live episode per spec, its env made and reset by `factory`."""
+    live = []
+    for spec in specs:
+        env, obs, info = factory(spec)
+        live.append(_Live(spec, env, obs, info, [obs], success=bool(info["success"])))
+    return live
+
+
+def finish_episodes(live: list[_Live]) -> tuple[list[dict[str, Any]], list[list[np.ndarray]]]:
+    """Close the envs; each episode's outcome and frames."""
     outcomes = [_outcome(ep.spec, ep.steps, ep.info, ep.success) for ep in live]
     for ep in live:
         ep.env.close()
-    return outcomes, [ep.frames for ep in live], timings
+    return outcomes, [ep.frames for ep in live]
 
 
 def plan_latency(

@@ -83,10 +83,7 @@ def evaluate_trajectory(
         specs.append(plan_eval.EpisodeSpec(seed, start_xy, goal_xy, float(protocol.goal_steps)))
     factory = goal_env_factory(protocol, goals, size)
     random = plan_eval.run_policy(protocol, specs, plan_eval.random_policy(space), factory)
-    live = []
-    for spec in specs:
-        env, obs, info = factory(spec)
-        live.append(plan_eval._Live(spec, env, obs, info, [obs], success=bool(info["success"])))
+    live = plan_eval.start_episodes(specs, factory)
     bounds = ActionBounds(
         torch.as_tensor(space.low, dtype=torch.float32),
         torch.as_tensor(space.high, dtype=torch.float32),
@@ -95,10 +92,7 @@ def evaluate_trajectory(
     timings = plan_eval.run_lockstep(
         live, plan_eval.FlatController(mpc), protocol.budget, model.device, cfg.seed
     )
-    outcomes = [plan_eval._outcome(ep.spec, ep.steps, ep.info, ep.success) for ep in live]
-    frames = [ep.frames for ep in live]
-    for ep in live:
-        ep.env.close()
+    outcomes, frames = plan_eval.finish_episodes(live)
     results = {
         "protocol": protocol.to_dict(),
         **plan_eval.summarize(outcomes),
