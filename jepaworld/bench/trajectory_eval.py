@@ -68,11 +68,11 @@ def evaluate_trajectory(
             f"{cfg.run}: trained on {record.get('data_env_id')!r}, not {protocol.env_id!r}"
         )
     check_seeds_disjoint(protocol, record, cfg.run)
-    probe = make_pixel_env(protocol.env_id, 64)
+    size = int(record["model"]["image_size"])
+    probe = make_pixel_env(protocol.env_id, size)
     space = probe.action_space
     probe.close()
     A = int(space.shape[0])
-    size = int(record["model"]["image_size"])
     model, ckpt = load_checked_model(cfg.run, cfg.device, protocol, size, A)
     t0 = time.perf_counter()
     goals: dict[int, Goal] = {}
