@@ -89,6 +89,19 @@ def check_seeds_disjoint(
         )
 
 
+def read_checked_run(
+    run: Path, protocol: TwoRoomProtocol | MazeProtocol | TrajectoryProtocol
+) -> dict[str, Any]:
+    """RUN's record, checked: trained on the protocol's environment, never on its seeds."""
+    record = read_run_record(run)
+    if record.get("data_env_id") != protocol.env_id:
+        raise ValueError(
+            f"{run}: trained on {record.get('data_env_id')!r}, not {protocol.env_id!r}"
+        )
+    check_seeds_disjoint(protocol, record, run)
+    return record
+
+
 def load_checked_model(
     run: Path,
     device: str,
@@ -121,19 +134,24 @@ def load_checked_model(
     return model, ckpt
 
 
-def _results(
-    protocol: TwoRoomProtocol,
+def plan_results(
+    protocol: TwoRoomProtocol | MazeProtocol | TrajectoryProtocol,
     record: dict[str, Any],
     ckpt: Path,
+    sha: str,
+    planner: str,
     outcomes: list[dict[str, Any]],
     timings: dict[str, float],
     baselines: dict[str, list[dict[str, Any]]],
 ) -> dict[str, Any]:
+    """What every planning evaluation's results.json starts with: protocol, success, the
+    checkpoint and its data, planner and timings, baselines on the same episodes, every episode."""
     return {
         "protocol": protocol.to_dict(),
         **plan_eval.summarize(outcomes),
+        "planner": planner,
         "checkpoint": str(ckpt),
-        "checkpoint_sha256": plan_eval.checkpoint_sha256(ckpt),
+        "checkpoint_sha256": sha,
         "data_manifest_sha256": record.get("data_manifest_sha256"),
         "plan_seconds_mean": timings["plan_seconds_mean"],
         "plan_seconds_note": "wall time of the lock-step batched search divided by episodes planned",
@@ -148,12 +166,7 @@ def _results(
 def evaluate(cfg: PlanConfig, protocol: TwoRoomProtocol | None = None) -> dict[str, Any]:
     """Run the planner and both baselines on the protocol's episodes; write results.json."""
     protocol = (protocol or TwoRoomProtocol()).with_episodes(cfg.episodes)
-    record = read_run_record(cfg.run)
-    if record.get("data_env_id") != protocol.env_id:
-        raise ValueError(
-            f"{cfg.run}: trained on {record.get('data_env_id')!r}, not {protocol.env_id!r}"
-        )
-    check_seeds_disjoint(protocol, record, cfg.run)
+    record = read_checked_run(cfg.run, protocol)
     env_config = two_room.TwoRoomConfig(success_radius=protocol.success_radius)
     space = two_room.TwoRoomEnv(env_config).action_space
     model, ckpt = load_checked_model(  # before any long work
@@ -171,8 +184,8 @@ def evaluate(cfg: PlanConfig, protocol: TwoRoomProtocol | None = None) -> dict[s
         protocol, specs, model, seed=cfg.seed, planner=cfg.planner
     )
     goals = [two_room.render_scene(env_config, np.asarray(s.goal)) for s in specs]
-    results = _results(protocol, record, ckpt, outcomes, timings, baselines)
-    results["planner"] = cfg.planner
+    sha = plan_eval.checkpoint_sha256(ckpt)
+    results = plan_results(protocol, record, ckpt, sha, cfg.planner, outcomes, timings, baselines)
     results["plan_latency_seconds"] = (
         plan_eval.plan_latency(
             model, protocol, frames[0][0], goals[0], cfg.latency_repeats, cfg.planner

@@ -19,14 +19,18 @@ import numpy as np
 import torch
 
 from jepaworld.bench import plan_eval
-from jepaworld.bench.evaluate import PlanConfig, check_seeds_disjoint, load_checked_model
+from jepaworld.bench.evaluate import (
+    PlanConfig,
+    load_checked_model,
+    plan_results,
+    read_checked_run,
+)
 from jepaworld.bench.protocols import MazeProtocol
 from jepaworld.data.episodes import sha256_file
 from jepaworld.envs import maze
 from jepaworld.memory.guided import MemoryGuidedMPC, build_graph
 from jepaworld.memory.store import MemoryStore
 from jepaworld.planning.protocols import ActionBounds
-from jepaworld.train import read_run_record
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +47,7 @@ def evaluate_maze(cfg: PlanConfig, protocol: MazeProtocol | None = None) -> dict
     """Memory-guided MPC, flat MPC and random on the maze protocol's episodes; writes results.json."""
     protocol = (protocol or MazeProtocol()).with_episodes(cfg.episodes)
     assert cfg.memory is not None  # PlanConfig requires it for the maze
-    record = read_run_record(cfg.run)
-    if record.get("data_env_id") != protocol.env_id:
-        raise ValueError(
-            f"{cfg.run}: trained on {record.get('data_env_id')!r}, not {protocol.env_id!r}"
-        )
-    check_seeds_disjoint(protocol, record, cfg.run)
+    record = read_checked_run(cfg.run, protocol)
     env_config = maze.MazeConfig(
         layout_seed=protocol.layout_seed, success_radius=protocol.success_radius
     )
@@ -69,12 +68,10 @@ def evaluate_maze(cfg: PlanConfig, protocol: MazeProtocol | None = None) -> dict
     factory = functools.partial(plan_eval.make_env, protocol)
     random = plan_eval.run_policy(protocol, specs, plan_eval.random_policy(space), factory)
 
-    flat_live = plan_eval.start_episodes(specs, factory)
     flat_mpc = plan_eval.make_mpc(protocol, model, A, planner=cfg.planner)
-    plan_eval.run_lockstep(
-        flat_live, plan_eval.FlatController(flat_mpc), protocol.budget, model.device, cfg.seed
+    flat, _, _ = plan_eval.run_flat_mpc(
+        specs, factory, flat_mpc, protocol.budget, model.device, cfg.seed
     )
-    flat, _ = plan_eval.finish_episodes(flat_live)
 
     live = plan_eval.start_episodes(specs, factory)
     guided = MemoryGuidedMPC(
@@ -86,27 +83,15 @@ def evaluate_maze(cfg: PlanConfig, protocol: MazeProtocol | None = None) -> dict
     timings = plan_eval.run_lockstep(live, guided, protocol.budget, model.device, cfg.seed)
     outcomes, frames = plan_eval.finish_episodes(live)
     goals = [maze.render_scene(env_config, np.asarray(s.goal)) for s in specs]
-    results = {
-        "protocol": protocol.to_dict(),
-        **plan_eval.summarize(outcomes),
-        "planner": cfg.planner,
-        "checkpoint": str(ckpt),
-        "checkpoint_sha256": sha,
-        "data_manifest_sha256": record.get("data_manifest_sha256"),
-        "memory": {
-            "path": str(cfg.memory),
-            "sha256": sha256_file(cfg.memory),
-            "entries": len(states["ids"]),
-            "graph": graph_counts,
-            "graph_seconds": graph_seconds,
-            "reroutes": guided.reroutes,
-        },
-        **timings,
-        "baselines": {
-            "flat_mpc": {**plan_eval.summarize(flat), "per_episode": flat},
-            "random": {**plan_eval.summarize(random), "per_episode": random},
-        },
-        "per_episode": outcomes,
+    baselines = {"flat_mpc": flat, "random": random}
+    results = plan_results(protocol, record, ckpt, sha, cfg.planner, outcomes, timings, baselines)
+    results["memory"] = {
+        "path": str(cfg.memory),
+        "sha256": sha256_file(cfg.memory),
+        "entries": len(states["ids"]),
+        "graph": graph_counts,
+        "graph_seconds": graph_seconds,
+        "reroutes": guided.reroutes,
     }
     media = plan_eval.write_media(cfg.out / "media", frames, goals, cfg.media)
     results["media"] = [f"media/{m}" for m in media]

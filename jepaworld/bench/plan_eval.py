@@ -11,6 +11,7 @@ separately on a few decisions and reported as `plan_latency_seconds`.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -109,14 +110,14 @@ def run_policy(
 ) -> list[dict[str, Any]]:
     """Run a state-based baseline policy on every episode (envs from `env_factory`, by default
     `make_env(protocol, spec)`)."""
-    factory = env_factory or (lambda spec: make_env(protocol, spec))  # type: ignore[arg-type]
+    factory = env_factory or functools.partial(make_env, protocol)  # type: ignore[arg-type]
     results = []
     for spec in specs:
         env, obs, info = factory(spec)
         policy, success, steps = make_policy(spec.seed), bool(info["success"]), 0
         while not success and steps < protocol.budget:
-            obs, _, success, _, info = env.step(policy(obs, info))
-            steps += 1
+            obs, _, _, _, info = env.step(policy(obs, info))
+            success, steps = bool(info["success"]), steps + 1
         results.append(_outcome(spec, steps, info, success))
         env.close()
     return results
@@ -287,9 +288,22 @@ def run_planner(
 ) -> tuple[list[dict[str, Any]], list[list[np.ndarray]], dict[str, float]]:
     """Model-based MPC on every episode in lock-step. Returns outcomes, frames, timings."""
     device = next(model.parameters()).device
-    live = start_episodes(specs, lambda spec: make_env(protocol, spec))
-    mpc = make_mpc(protocol, model, live[0].env.action_space.shape[0], planner=planner)
-    timings = run_lockstep(live, FlatController(mpc), protocol.budget, device, seed)
+    mpc = make_mpc(protocol, model, model.config.action_dim, planner=planner)
+    factory = functools.partial(make_env, protocol)
+    return run_flat_mpc(specs, factory, mpc, protocol.budget, device, seed)
+
+
+def run_flat_mpc(
+    specs: list[EpisodeSpec],
+    factory: EnvFactory,
+    mpc: LatentMPC,
+    budget: int,
+    device: torch.device,
+    seed: int = 0,
+) -> tuple[list[dict[str, Any]], list[list[np.ndarray]], dict[str, float]]:
+    """MPC straight toward each goal on every episode in lock-step: outcomes, frames, timings."""
+    live = start_episodes(specs, factory)
+    timings = run_lockstep(live, FlatController(mpc), budget, device, seed)
     outcomes, frames = finish_episodes(live)
     return outcomes, frames, timings
 

@@ -16,12 +16,16 @@ import numpy as np
 import torch
 
 from jepaworld.bench import plan_eval
-from jepaworld.bench.evaluate import PlanConfig, check_seeds_disjoint, load_checked_model
+from jepaworld.bench.evaluate import (
+    PlanConfig,
+    load_checked_model,
+    plan_results,
+    read_checked_run,
+)
 from jepaworld.bench.protocols import TrajectoryProtocol
 from jepaworld.data.collect import PersistentRandomPolicy
 from jepaworld.envs.gym_adapter import GoalState, make_pixel_env
 from jepaworld.planning.protocols import ActionBounds
-from jepaworld.train import read_run_record
 
 Goal = tuple[np.ndarray, np.ndarray]  # frame (H, W, 3), state (S,)
 
@@ -62,12 +66,7 @@ def evaluate_trajectory(
 ) -> dict[str, Any]:
     """The checkpoint's MPC and random actions on the protocol's episodes; writes results.json."""
     protocol = (protocol or TrajectoryProtocol.for_env(cfg.env)).with_episodes(cfg.episodes)
-    record = read_run_record(cfg.run)
-    if record.get("data_env_id") != protocol.env_id:
-        raise ValueError(
-            f"{cfg.run}: trained on {record.get('data_env_id')!r}, not {protocol.env_id!r}"
-        )
-    check_seeds_disjoint(protocol, record, cfg.run)
+    record = read_checked_run(cfg.run, protocol)
     size = int(record["model"]["image_size"])
     probe = make_pixel_env(protocol.env_id, size)
     space = probe.action_space
@@ -83,27 +82,17 @@ def evaluate_trajectory(
         specs.append(plan_eval.EpisodeSpec(seed, start_xy, goal_xy, float(protocol.goal_steps)))
     factory = goal_env_factory(protocol, goals, size)
     random = plan_eval.run_policy(protocol, specs, plan_eval.random_policy(space), factory)
-    live = plan_eval.start_episodes(specs, factory)
     bounds = ActionBounds(
         torch.as_tensor(space.low, dtype=torch.float32),
         torch.as_tensor(space.high, dtype=torch.float32),
     )
     mpc = plan_eval.make_mpc(protocol, model, A, planner=cfg.planner, bounds=bounds)
-    timings = plan_eval.run_lockstep(
-        live, plan_eval.FlatController(mpc), protocol.budget, model.device, cfg.seed
+    outcomes, frames, timings = plan_eval.run_flat_mpc(
+        specs, factory, mpc, protocol.budget, model.device, cfg.seed
     )
-    outcomes, frames = plan_eval.finish_episodes(live)
-    results = {
-        "protocol": protocol.to_dict(),
-        **plan_eval.summarize(outcomes),
-        "planner": cfg.planner,
-        "checkpoint": str(ckpt),
-        "checkpoint_sha256": plan_eval.checkpoint_sha256(ckpt),
-        "data_manifest_sha256": record.get("data_manifest_sha256"),
-        **timings,
-        "baselines": {"random": {**plan_eval.summarize(random), "per_episode": random}},
-        "per_episode": outcomes,
-    }
+    sha = plan_eval.checkpoint_sha256(ckpt)
+    baselines = {"random": random}
+    results = plan_results(protocol, record, ckpt, sha, cfg.planner, outcomes, timings, baselines)
     media = plan_eval.write_media(
         cfg.out / "media", frames, [g[0] for g in goals.values()], cfg.media
     )
