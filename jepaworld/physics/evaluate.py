@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from jepaworld.bench.plot import line_chart
 from jepaworld.bench.protocols import VoEProtocol
 from jepaworld.config import require
 from jepaworld.data.episodes import manifest_sha256
-from jepaworld.data.voe import iter_pairs, pair_seed
+from jepaworld.data.voe import iter_pairs, load_pairs_manifest, pair_seed
 from jepaworld.envs.physics_scenes import PROPERTIES, SceneConfig, VoEPair, make_pair, make_video
 from jepaworld.models.world_model import CheckpointError, WorldModel
 from jepaworld.physics.pixel_baseline import pixel_surprise, train_pixel_predictor
@@ -165,6 +165,8 @@ def evaluate_voe(cfg: PhysicsEvalConfig, protocol: VoEProtocol | None = None) ->
     if cfg.pairs_dir is not None:
         pairs, source = list(iter_pairs(cfg.pairs_dir)), str(cfg.pairs_dir)
         pairs_sha: str | None = manifest_sha256(cfg.pairs_dir)
+        seeds = load_pairs_manifest(cfg.pairs_dir)["seeds"]  # what was scored, not --pairs
+        protocol = replace(protocol, pairs=int(seeds["per_property"]), seed=int(seeds["first"]))
     else:
         pairs, source, pairs_sha = list(protocol_pairs(protocol)), "generated", None
     scores = score_pairs(pairs, scorers, protocol)

@@ -63,6 +63,7 @@ def test_eval_writes_metrics_baselines_and_plots_for_every_property(
     assert results["protocol"]["name"] == "physics-voe" and results["pairs_source"].endswith(
         "pairs"
     )
+    assert results["protocol"]["pairs"] == 2  # what the directory held, not the default 50
     assert set(results["properties"]) == set(PROPERTIES)
     for prop, entry in results["properties"].items():
         for metrics in (entry, *entry["baselines"].values()):
