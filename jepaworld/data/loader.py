@@ -8,7 +8,7 @@ for each of the T-1 transitions, the k raw actions taken in between, concatenate
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,27 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from jepaworld.data.episodes import DataError, EpisodeStore
+
+
+def clip_starts(
+    lengths: Sequence[int], frames: int, stride: int, what: Callable[[int], str]
+) -> np.ndarray:
+    """Number of valid clip starts (int64) of each sequence of `lengths` frames, for clips of
+    `frames` frames at `stride`.
+
+    Raises:
+        ValueError: for frames < 2.
+        DataError: "{what(longest)} are too short ..." when no sequence holds one clip.
+    """
+    if frames < 2:
+        raise ValueError(f"frames: a clip needs >= 2 frames, got {frames}")
+    span = (frames - 1) * stride  # a clip covers frames t0 .. t0 + span
+    starts = np.array([max(0, n - span) for n in lengths], dtype=np.int64)
+    if starts.sum() == 0:
+        raise DataError(
+            f"{what(max(lengths))} are too short for clips of {frames} frames at stride {stride}"
+        )
+    return starts
 
 
 class ClipDataset(Dataset):
@@ -26,16 +47,11 @@ class ClipDataset(Dataset):
     """
 
     def __init__(self, store: EpisodeStore, frames: int, stride: int) -> None:
-        if frames < 2:
-            raise ValueError(f"frames: a clip needs >= 2 frames, got {frames}")
         self.store, self.frames, self.stride = store, frames, stride
         self.span = (frames - 1) * stride  # frames t0 .. t0 + span
-        self.starts = np.array([max(0, n - self.span) for n in store.lengths], dtype=np.int64)
-        if self.starts.sum() == 0:
-            raise DataError(
-                f"{store.root}: episodes of length {max(store.lengths)} are too short for clips "
-                f"of {frames} frames at stride {stride}"
-            )
+        self.starts = clip_starts(
+            store.lengths, frames, stride, lambda n: f"{store.root}: episodes of length {n}"
+        )
 
     def __len__(self) -> int:
         return int(self.starts.sum())

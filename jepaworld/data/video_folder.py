@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import Dataset
 
 from jepaworld.data.episodes import DataError
+from jepaworld.data.loader import clip_starts
 
 log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov")
@@ -191,17 +192,11 @@ class VideoClipDataset(Dataset):
     """
 
     def __init__(self, index: VideoIndex, frames: int, stride: int, size: int) -> None:
-        if frames < 2:
-            raise ValueError(f"frames: a clip needs >= 2 frames, got {frames}")
         self.index, self.frames, self.stride, self.size = index, frames, stride, size
-        self.span = (frames - 1) * stride
-        self.starts = np.array([max(0, e.frames - self.span) for e in index.entries], np.int64)
-        if self.starts.sum() == 0:
-            longest = max(e.frames for e in index.entries)
-            raise DataError(
-                f"{index.root}: videos of at most {longest} frames are too short for clips of "
-                f"{frames} frames at stride {stride}"
-            )
+        lengths = [e.frames for e in index.entries]
+        self.starts = clip_starts(
+            lengths, frames, stride, lambda n: f"{index.root}: videos of at most {n} frames"
+        )
         self.failed: dict[str, str] = {}
 
     def __len__(self) -> int:
