@@ -43,25 +43,30 @@ import itertools
 import json
 import random
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-from jepaworld.bench import plan_eval
 from jepaworld.bench.machine import environment, load_average, peak_rss_mib
+from jepaworld.bench.performance import (
+    count_step_flops,
+    matmul_peak,
+    new_model,
+    plan_seconds,
+    run_steps,
+    synthetic_batch,
+    throughput,
+)
 from jepaworld.bench.protocols import TwoRoomProtocol
 from jepaworld.data.collect import CollectConfig, collect
 from jepaworld.data.episodes import EpisodeStore
 from jepaworld.data.loader import ClipDataset, make_loader
 from jepaworld.models.world_model import ModelConfig, WorldModel
-from jepaworld.planning.mpc import LatentMPC
-from jepaworld.train import TrainConfig, batches_on, train_step
+from jepaworld.train import TrainConfig, batches_on
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAN_TARGET_S = 0.5
@@ -90,21 +95,7 @@ FULL = Budget(2048, 1.5, TrainConfig.batch_size, 2, 10, 20, 1, 10, 50, 2)
 QUICK = Budget(1024, 0.3, 16, 1, 2, 4, 1, 2, 4, 1)
 
 
-# ---- timing helpers ---------------------------------------------------------------------------
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(fn: Callable[[], Any], device: torch.device) -> float:
-    """Wall seconds of fn(), synchronising CUDA before and after."""
-    sync(device)
-    t0 = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - t0
+# ---- helpers ---------------------------------------------------------------------------------
 
 
 def seed_everything(seed: int) -> None:
@@ -118,75 +109,10 @@ def seed_everything(seed: int) -> None:
 
 def bench_matmul(budget: Budget, device: torch.device) -> dict[str, Any]:
     """float32 GFLOP/s of n x n matmuls, repeated for budget.matmul_seconds after a warm-up."""
-    n = budget.matmul_size
-    g = torch.Generator().manual_seed(0)
-    a, b = (torch.randn(n, n, generator=g).to(device) for _ in range(2))
-    for _ in range(2):
-        a @ b
-    sync(device)
-    reps, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < budget.matmul_seconds:
-        a @ b
-        reps += 1
-        sync(device)
-    seconds = time.perf_counter() - t0
-    gflops = 2 * n**3 * reps / seconds / 1e9
-    return {"size": n, "repeats": reps, "seconds": seconds, "gflops": gflops}
+    return matmul_peak(budget.matmul_size, budget.matmul_seconds, device)
 
 
 # ---- 2. training throughput -------------------------------------------------------------------
-
-
-def synthetic_batch(cfg: TrainConfig, device: torch.device) -> Batch:
-    """Random uint8 frames (B,T,H,W,3) and actions (B,T-1,A') shaped like a real batch."""
-    m, g = cfg.model, torch.Generator().manual_seed(cfg.seed)
-    B, T, S = cfg.batch_size, cfg.clip_frames, m.image_size
-    frames = torch.randint(0, 256, (B, T, S, S, 3), generator=g, dtype=torch.uint8)
-    actions = torch.rand(B, T - 1, m.frame_stride * m.action_dim, generator=g) * 2 - 1
-    return {"frames": frames.to(device), "actions": actions.to(device)}
-
-
-def count_step_flops(model: WorldModel, batch: Batch) -> int:
-    """FLOPs of one forward + backward of the training loss (gradients are discarded)."""
-    with FlopCounterMode(display=False) as counter:
-        loss, _ = model.loss(batch["frames"], batch["actions"])
-        loss.backward()
-    model.zero_grad(set_to_none=True)
-    return int(counter.get_total_flops())
-
-
-def run_steps(
-    model: WorldModel,
-    opt: torch.optim.Optimizer,
-    batches: Iterator[Batch],
-    cfg: TrainConfig,
-    budget: Budget,
-    device: torch.device,
-) -> float:
-    """Seconds for budget.train_steps `train_step`s after budget.warmup_steps untimed ones."""
-    for step in range(budget.warmup_steps):
-        train_step(model, opt, next(batches), step, cfg)
-    sync(device)
-    t0 = time.perf_counter()
-    for step in range(budget.warmup_steps, budget.warmup_steps + budget.train_steps):
-        train_step(model, opt, next(batches), step, cfg)
-    sync(device)
-    return time.perf_counter() - t0
-
-
-def throughput(
-    seconds: float, cfg: TrainConfig, budget: Budget, flops: int, peak: float
-) -> dict[str, Any]:
-    per_step = seconds / budget.train_steps
-    gflops = flops / per_step / 1e9
-    return {
-        "steps": budget.train_steps,
-        "seconds_per_step": per_step,
-        "samples_per_s": cfg.batch_size / per_step,
-        "frames_per_s": cfg.batch_size * cfg.clip_frames / per_step,
-        "gflops": gflops,
-        "fraction_of_peak": gflops / peak,
-    }
 
 
 def loader_batches(
@@ -198,13 +124,6 @@ def loader_batches(
     yield from batches_on(loader, device)
 
 
-def new_model(cfg: TrainConfig, device: torch.device) -> tuple[WorldModel, torch.optim.Optimizer]:
-    torch.manual_seed(cfg.seed)
-    model = WorldModel(cfg.model).to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return model, opt
-
-
 def bench_train(budget: Budget, device: torch.device, peak: float, tmp: Path) -> dict[str, Any]:
     """Model-only and with-loader training throughput of the default model."""
     data = tmp / "data"
@@ -214,11 +133,12 @@ def bench_train(budget: Budget, device: torch.device, peak: float, tmp: Path) ->
     model, opt = new_model(cfg, device)
     flops = count_step_flops(model, batch)
 
-    seconds = run_steps(model, opt, itertools.repeat(batch), cfg, budget, device)
-    model_only = throughput(seconds, cfg, budget, flops, peak)
+    warm, steps = budget.warmup_steps, budget.train_steps
+    seconds = run_steps(model, opt, itertools.repeat(batch), cfg, warm, steps, device)
+    model_only = throughput(seconds, cfg, steps, flops, peak)
     model, opt = new_model(cfg, device)
-    total = budget.warmup_steps + budget.train_steps
-    seconds = run_steps(model, opt, loader_batches(data, cfg, total, device), cfg, budget, device)
+    batches = loader_batches(data, cfg, warm + steps, device)
+    seconds = run_steps(model, opt, batches, cfg, warm, steps, device)
     return {
         "batch_size": cfg.batch_size,
         "clip_frames": cfg.clip_frames,
@@ -227,7 +147,7 @@ def bench_train(budget: Budget, device: torch.device, peak: float, tmp: Path) ->
         "warmup_steps": budget.warmup_steps,
         "model_only": model_only,
         "with_loader": {
-            **throughput(seconds, cfg, budget, flops, peak),
+            **throughput(seconds, cfg, steps, flops, peak),
             "workers": cfg.workers,
             "episodes": budget.episodes,
         },
@@ -235,36 +155,6 @@ def bench_train(budget: Budget, device: torch.device, peak: float, tmp: Path) ->
 
 
 # ---- 3. seconds per plan ----------------------------------------------------------------------
-
-
-@torch.inference_mode()
-def make_mpc(model: WorldModel, horizon: int) -> LatentMPC:
-    """The Two-Room protocol's planner (CEM + held-action MPC) at a given horizon."""
-    return plan_eval.make_mpc(TwoRoomProtocol(), model, model.config.action_dim, horizon)
-
-
-def plan_seconds(
-    model: WorldModel, problems: int, repeats: int, device: torch.device, horizon: int
-) -> list[float]:
-    """Seconds of `repeats` cold-started plans for `problems` random start frames and goals.
-
-    A timed plan encodes the current frames and runs CEM; the goal is encoded once per episode in
-    `plan_eval`, so it is encoded outside the timing here too.
-    """
-    g = torch.Generator().manual_seed(problems)
-    S = model.config.image_size
-    frames, goals = (
-        torch.randint(0, 256, (problems, S, S, 3), generator=g, dtype=torch.uint8).to(device)
-        for _ in range(2)
-    )
-    mpc = make_mpc(model, horizon)
-    z_goal = mpc.encode_frames(goals)  # (E, D)
-
-    def once() -> None:
-        mpc.reset()
-        mpc.plan(frames, z_goal, g)
-
-    return [timed(once, device) for _ in range(repeats)]
 
 
 def plan_stats(

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jepaworld.config import add_dataclass_arguments, dataclass_from_namespace
+from jepaworld.config import add_dataclass_arguments, dataclass_from_namespace, missing_required
 
 
 def _collect(cfg: Any) -> None:
@@ -70,6 +70,34 @@ def _physics_eval(cfg: Any) -> None:
     print(f"results in {cfg.out / 'voe.json'}")
 
 
+def _bench(cfg: Any) -> None:
+    from jepaworld.bench.run import failed_suites, format_report, run_bench
+    from jepaworld.bench.suites import SuiteError
+
+    report = run_bench(cfg)
+    print(format_report(report, cfg.out))
+    failed = failed_suites(report)
+    if failed:
+        raise SuiteError(f"{len(failed)} suite(s) did not run: " + "; ".join(failed))
+
+
+def _bench_verify(cfg: Any) -> None:
+    from jepaworld.bench.run import verify
+
+    result = verify(cfg)
+    reruns = ", ".join(f"{k} {v}" for k, v in result["rerun"].items()) or "skipped"
+    print(
+        f"{result['report']}: digest, metrics and checkpoint "
+        f"{result['checkpoint_sha256'][:16]}... check out; re-runs: {reruns}"
+    )
+
+
+def _bench_table(cfg: Any) -> None:
+    from jepaworld.bench.run import table
+
+    print(table(cfg))
+
+
 def _memory_build(cfg: Any) -> None:
     from jepaworld.memory.commands import build_memory, format_build
 
@@ -90,6 +118,7 @@ def _memory_stats(cfg: Any) -> None:
 
 def _commands() -> dict[str, tuple[type, Callable[[Any], None]]]:
     from jepaworld.bench.evaluate import PlanConfig
+    from jepaworld.bench.run import BenchConfig, TableConfig, VerifyConfig
     from jepaworld.data.collect import CollectConfig
     from jepaworld.demo import DemoConfig
     from jepaworld.memory.commands import MemoryBuildConfig, MemoryQueryConfig, MemoryStatsConfig
@@ -109,13 +138,18 @@ def _commands() -> dict[str, tuple[type, Callable[[Any], None]]]:
         "memory build": (MemoryBuildConfig, _memory_build),
         "memory query": (MemoryQueryConfig, _memory_query),
         "memory stats": (MemoryStatsConfig, _memory_stats),
+        "bench": (BenchConfig, _bench),
+        "bench verify": (VerifyConfig, _bench_verify),
+        "bench table": (TableConfig, _bench_table),
     }
 
 
 def build_parser(
     commands: dict[str, tuple[type, Callable[[Any], None]]],
 ) -> argparse.ArgumentParser:
-    """One subcommand per entry; a two-word name ("physics make") becomes a group and its command."""
+    """One subcommand per entry; a two-word name ("physics make") becomes a group and its command.
+    A name that is both a command and a group ("bench", "bench verify") runs the command when no
+    subcommand follows; its options without a default are then checked by `main`."""
     parser = argparse.ArgumentParser(
         prog="jepaworld", description="JEPA world models: learn, plan, evaluate."
     )
@@ -126,8 +160,17 @@ def build_parser(
         doc = (cls.__doc__ or "").strip().splitlines()[0]
         group, _, leaf = name.rpartition(" ")
         if group and group not in groups:
+            own = commands.get(group)
             holder = sub.add_parser(group, help=f"{group} commands")
-            groups[group] = holder.add_subparsers(dest=f"{group}_command", required=True)
+            if own is not None:  # the group is a command too: its options, no subcommand needed
+                holder.description = (own[0].__doc__ or "").strip().splitlines()[0]
+                holder.set_defaults(command_name=group)
+                add_dataclass_arguments(holder, own[0], enforce_required=False)
+            groups[group] = holder.add_subparsers(
+                dest=f"{group}_command", required=own is None, metavar="{subcommand}"
+            )
+        if not group and any(n.startswith(f"{name} ") for n in commands):
+            continue  # made above, as the group's own parser
         target = groups[group] if group else sub
         command = target.add_parser(leaf, help=doc, description=doc)
         command.set_defaults(command_name=name)
@@ -144,11 +187,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     cls, run = commands[ns.command_name]
+    missing = missing_required(cls, ns)
+    if missing:
+        parser.error(
+            f"{ns.command_name}: the following arguments are required: {', '.join(missing)}"
+        )
     try:
         cfg = dataclass_from_namespace(cls, ns)
     except ValueError as e:  # __post_init__ validation names the field
         field, _, msg = str(e).partition(": ")
         parser.error(f"argument --{field.replace('_', '-')}: {msg}" if msg else str(e))
+    from jepaworld.bench.report import ReportError
+    from jepaworld.bench.suites import SuiteError
     from jepaworld.data.episodes import DataError
     from jepaworld.memory.store import MemoryFormatError, UnknownModelError
     from jepaworld.models.world_model import CheckpointError
@@ -161,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         CheckpointError,
         TrainingDiverged,
         MemoryFormatError,
+        ReportError,
+        SuiteError,
         UnknownModelError,
         FileExistsError,
         FileNotFoundError,

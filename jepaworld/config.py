@@ -118,11 +118,14 @@ def add_dataclass_arguments(
     prefix: str = "",
     skip: tuple[str, ...] = (),
     defaults: Any = None,
+    enforce_required: bool = True,
 ) -> None:
     """Add one option per (nested) dataclass field, help text from the field's docstring.
 
     A nested dataclass field takes its defaults from the parent's default for it (e.g. a preset
-    `model: ModelConfig = field(default_factory=video_model)`), so `--help` shows what runs."""
+    `model: ModelConfig = field(default_factory=video_model)`), so `--help` shows what runs. A field
+    with `metadata={"positional": True}` becomes a positional argument. With enforce_required
+    False, options without a default are optional to argparse (see `missing_required`)."""
     docs = field_docs(cls)
     hints = _resolved_hints(cls)
     group = parser.add_argument_group(prefix.rstrip(".") or None) if prefix else parser
@@ -132,11 +135,23 @@ def add_dataclass_arguments(
         tp = hints[f.name]
         default = _field_default(f, defaults)
         if dataclasses.is_dataclass(tp):
-            add_dataclass_arguments(parser, tp, prefix=f"{prefix}{f.name}.", defaults=default)
+            add_dataclass_arguments(
+                parser,
+                tp,
+                f"{prefix}{f.name}.",
+                defaults=default,
+                enforce_required=enforce_required,
+            )
             continue
         kwargs = _argparse_kwargs(tp, default)
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
         help_text = docs.get(f.name, "")
+        if f.metadata.get("positional"):  # field(metadata={"positional": True}): `cmd VALUE`
+            kwargs.pop("default")
+            if kwargs.get("nargs") == "?":
+                raise TypeError(f"{cls.__name__}.{f.name}: a bool cannot be positional")
+            group.add_argument(f"{prefix}{f.name}", help=help_text, **kwargs)
+            continue
         if not required:
             help_text = f"{help_text} (default: {default})".strip()
         flags = [f"--{prefix}{f.name}".replace("_", "-")]
@@ -145,10 +160,23 @@ def add_dataclass_arguments(
         group.add_argument(
             *flags,
             dest=f"{prefix}{f.name}",
-            required=required,
+            required=required and enforce_required,
             help=help_text,
             **kwargs,
         )
+
+
+def missing_required(cls: type, ns: argparse.Namespace) -> list[str]:
+    """Options of `cls` without a default that `ns` leaves unset (top level only), as flags."""
+    values = vars(ns)
+    return [
+        f"--{f.name.replace('_', '-')}"
+        for f in dataclasses.fields(cls)
+        if f.init
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
+        and values.get(f.name) is None
+    ]
 
 
 def dataclass_from_namespace(cls: type, ns: argparse.Namespace, prefix: str = "") -> Any:

@@ -94,7 +94,7 @@ def test_tiny_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert set(summary["baselines"]) == {"random", "straight_line"}
     assert summary["episodes"] == 2 and 0.0 <= summary["success_rate"] <= 1.0
     results = json.loads((out / "eval" / "results.json").read_text())
-    assert results["protocol"]["name"] == "tworoom-goal" and results["protocol"]["version"] == "2"
+    assert results["protocol"]["name"] == "tworoom-goal" and results["protocol"]["version"] == "3"
     assert len(results["per_episode"]) == 2 and len(results["checkpoint_sha256"]) == 64
     assert all((out / "eval" / m).is_file() for m in results["media"])
     assert "Two-Room goal reaching" in capsys.readouterr().out

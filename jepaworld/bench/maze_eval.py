@@ -70,7 +70,7 @@ def evaluate_maze(cfg: PlanConfig, protocol: MazeProtocol | None = None) -> dict
 
     flat_mpc = plan_eval.make_mpc(protocol, model, A, planner=cfg.planner)
     flat, _, _ = plan_eval.run_flat_mpc(
-        specs, factory, flat_mpc, protocol.budget, model.device, cfg.seed
+        specs, factory, flat_mpc, protocol.budget, model.device, cfg.seed, protocol.chunk
     )
 
     live = plan_eval.start_episodes(specs, factory)
@@ -80,7 +80,9 @@ def evaluate_maze(cfg: PlanConfig, protocol: MazeProtocol | None = None) -> dict
         plan_eval.make_mpc(protocol, model, A, planner=cfg.planner),
         protocol.guide,
     )
-    timings = plan_eval.run_lockstep(live, guided, protocol.budget, model.device, cfg.seed)
+    timings = plan_eval.run_lockstep(
+        live, guided, protocol.budget, model.device, cfg.seed, protocol.chunk
+    )
     outcomes, frames = plan_eval.finish_episodes(live)
     goals = [maze.render_scene(env_config, np.asarray(s.goal)) for s in specs]
     baselines = {"flat_mpc": flat, "random": random}

@@ -247,9 +247,28 @@ class FlatController:
 
 
 def run_lockstep(
-    live: list[_Live], controller: Controller, budget: int, device: torch.device, seed: int = 0
+    live: list[_Live],
+    controller: Controller,
+    budget: int,
+    device: torch.device,
+    seed: int = 0,
+    chunk: int | None = None,
 ) -> dict[str, float]:
-    """Drive every unsolved episode with one batched plan per decision until success or budget."""
+    """Drive the episodes in lock-step batches of `chunk` (all at once when None): one batched
+    plan per decision until each succeeds or runs out of budget. Batch b's planner generator is
+    seeded `seed + b`, so one batch re-run alone reproduces its episodes (`bench verify` does)."""
+    chunk = chunk or max(1, len(live))
+    seconds, calls, plans = 0.0, 0, 0
+    for b, first in enumerate(range(0, len(live), chunk)):
+        s, c, p = _run_batch(live[first : first + chunk], controller, budget, device, seed + b)
+        seconds, calls, plans = seconds + s, calls + c, plans + p
+    return {"plan_seconds_mean": seconds / max(plans, 1), "plan_calls": calls, "plans": plans}
+
+
+def _run_batch(
+    live: list[_Live], controller: Controller, budget: int, device: torch.device, seed: int
+) -> tuple[float, int, int]:
+    """One lock-step batch: (planning seconds, batched calls, problems planned)."""
     gen = torch.Generator().manual_seed(seed)
     active = [i for i, ep in enumerate(live) if not ep.success]
 
@@ -276,7 +295,7 @@ def run_lockstep(
         bar.set_postfix(active=len(active), success=sum(ep.success for ep in live))
         bar.refresh()
     bar.close()
-    return {"plan_seconds_mean": plan_time / max(solved, 1), "plan_calls": calls, "plans": solved}
+    return plan_time, calls, solved
 
 
 def run_planner(
@@ -290,7 +309,7 @@ def run_planner(
     device = next(model.parameters()).device
     mpc = make_mpc(protocol, model, model.config.action_dim, planner=planner)
     factory = functools.partial(make_env, protocol)
-    return run_flat_mpc(specs, factory, mpc, protocol.budget, device, seed)
+    return run_flat_mpc(specs, factory, mpc, protocol.budget, device, seed, protocol.chunk)
 
 
 def run_flat_mpc(
@@ -300,10 +319,12 @@ def run_flat_mpc(
     budget: int,
     device: torch.device,
     seed: int = 0,
+    chunk: int | None = None,
 ) -> tuple[list[dict[str, Any]], list[list[np.ndarray]], dict[str, float]]:
-    """MPC straight toward each goal on every episode in lock-step: outcomes, frames, timings."""
+    """MPC straight toward each goal on every episode, in lock-step batches of `chunk`:
+    outcomes, frames, timings."""
     live = start_episodes(specs, factory)
-    timings = run_lockstep(live, FlatController(mpc), budget, device, seed)
+    timings = run_lockstep(live, FlatController(mpc), budget, device, seed, chunk)
     outcomes, frames = finish_episodes(live)
     return outcomes, frames, timings
 

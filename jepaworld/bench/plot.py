@@ -18,9 +18,12 @@ def line_chart(
     marker_label: str = "",
     size: tuple[int, int] = (480, 280),
     x_label: str = "frame",
+    x_scale: float = 1.0,
+    x_start: float = 0.0,
 ) -> np.ndarray:
     """Curves (each (N,), x = 0..N-1) with a legend, y range from the data, and an optional dashed
-    vertical marker at x = `marker`. Returns an RGB image (H, W, 3) uint8."""
+    vertical marker at x = `marker`; the x axis is labelled from `x_start`, `x_scale` per point.
+    Returns an RGB image (H, W, 3) uint8."""
     if not series:
         raise ValueError("line_chart needs at least one series")
     W, H = size
@@ -41,8 +44,9 @@ def line_chart(
     draw.text((left, 6), title, fill=(0, 0, 0))
     draw.text((4, top), f"{hi:.3g}", fill=(90, 90, 90))
     draw.text((4, H - bottom - 10), f"{lo:.3g}", fill=(90, 90, 90))
-    draw.text((left, H - bottom + 4), "0", fill=(90, 90, 90))
-    draw.text((W - right - 24, H - bottom + 4), str(n - 1), fill=(90, 90, 90))
+    draw.text((left, H - bottom + 4), f"{x_start:g}", fill=(90, 90, 90))
+    x_end = x_start + (n - 1) * x_scale
+    draw.text((W - right - 24, H - bottom + 4), f"{x_end:g}", fill=(90, 90, 90))
     draw.text(((W - len(x_label) * 6) // 2, H - 14), x_label, fill=(90, 90, 90))
     if marker is not None:
         x, _ = xy(marker, lo)

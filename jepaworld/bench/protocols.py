@@ -16,10 +16,16 @@ P = TypeVar("P", bound="EpisodicProtocol")
 
 
 class EpisodicProtocol:
-    """What protocols run over `episodes` episodes from seeds seed .. seed + episodes - 1 share."""
+    """What protocols run over `episodes` episodes from seeds seed .. seed + episodes - 1 share.
+
+    The planner runs the episodes in lock-step batches of `chunk` consecutive episodes, batch b
+    with its sampling generator seeded `planner seed + b`: any batch re-run alone gives the same
+    episodes again, which is how `jepaworld bench verify` reproduces a few episodes of a report.
+    """
 
     episodes: int
     seed: int
+    chunk: int
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # type: ignore[call-overload]
@@ -70,10 +76,11 @@ class TwoRoomProtocol(EpisodicProtocol):
     """
 
     name: str = "tworoom-goal"
-    version: str = "2"  # 2: horizon 10 (was 5), held actions, every planner setting frozen here
+    version: str = "3"  # 3: lock-step batches of `chunk`; 2: horizon 10, held actions
     env_id: str = "jepaworld/TwoRoom-v0"
     episodes: int = 50
     seed: int = 1_000_000
+    chunk: int = 10
     min_goal_steps: float = 25.0
     budget: int = 50
     success_radius: float = 4.5
@@ -130,11 +137,12 @@ class MazeProtocol(EpisodicProtocol):
     """
 
     name: str = "maze-goal"
-    version: str = "1"
+    version: str = "2"  # 2: lock-step batches of `chunk`
     env_id: str = "jepaworld/Maze-v0"
     layout_seed: int = 0
     episodes: int = 50
     seed: int = 1_000_000
+    chunk: int = 10
     min_goal_steps: float = 100.0
     budget: int = 300
     success_radius: float = 4.5
@@ -171,9 +179,10 @@ class TrajectoryProtocol(EpisodicProtocol):
     state_dims: int
     tolerance: float
     name: str = "trajectory-goal"
-    version: str = "1"
+    version: str = "2"  # 2: lock-step batches of `chunk`
     episodes: int = 50
     seed: int = 1_000_000
+    chunk: int = 10
     goal_steps: int = 25
     budget: int = 50
     persistence: float = 0.9

@@ -88,7 +88,7 @@ def evaluate_trajectory(
     )
     mpc = plan_eval.make_mpc(protocol, model, A, planner=cfg.planner, bounds=bounds)
     outcomes, frames, timings = plan_eval.run_flat_mpc(
-        specs, factory, mpc, protocol.budget, model.device, cfg.seed
+        specs, factory, mpc, protocol.budget, model.device, cfg.seed, protocol.chunk
     )
     sha = plan_eval.checkpoint_sha256(ckpt)
     baselines = {"random": random}

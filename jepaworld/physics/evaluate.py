@@ -86,23 +86,25 @@ def protocol_pairs(protocol: VoEProtocol) -> Iterable[VoEPair]:
             yield make_pair(prop, pair_seed(protocol.seed, prop, i))
 
 
-def make_scorers(model: WorldModel, protocol: VoEProtocol) -> dict[str, Scorer]:
-    """The checkpoint and its two baselines, as video -> per-frame surprise."""
+def latent_scorers(model: WorldModel, protocol: VoEProtocol) -> dict[str, Scorer]:
+    """The checkpoint and the same architecture untrained (seeded), as video -> surprise."""
     torch.manual_seed(protocol.untrained_seed)
     untrained = WorldModel(model.config).to(model.device).eval()
-    videos = [make_video(seed) for seed in range(protocol.pixel_videos)]
-    pixel = train_pixel_predictor(
-        videos, protocol.pixel_context, protocol.pixel_steps, seed=protocol.untrained_seed
-    )
 
     def latent(m: WorldModel) -> Scorer:
         return lambda v: surprise(m, v, protocol.context, protocol.horizon).numpy()
 
-    return {
-        "model": latent(model),
-        "untrained": latent(untrained),
-        "pixel": lambda v: pixel_surprise(pixel, v).numpy(),
-    }
+    return {"model": latent(model), "untrained": latent(untrained)}
+
+
+def make_scorers(model: WorldModel, protocol: VoEProtocol) -> dict[str, Scorer]:
+    """The checkpoint and its two baselines (untrained, pixel predictor trained here)."""
+    scorers = latent_scorers(model, protocol)
+    videos = [make_video(seed) for seed in range(protocol.pixel_videos)]
+    pixel = train_pixel_predictor(
+        videos, protocol.pixel_context, protocol.pixel_steps, seed=protocol.untrained_seed
+    )
+    return {**scorers, "pixel": lambda v: pixel_surprise(pixel, v).numpy()}
 
 
 def _metrics(possible: np.ndarray, impossible: np.ndarray, protocol: VoEProtocol) -> dict[str, Any]:
