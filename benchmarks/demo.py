@@ -1,14 +1,15 @@
-"""The foundation's headline numbers, measured by running the demo exactly as a user would.
+"""The demo's headline numbers, measured by running `jepaworld demo` exactly as a user would.
 
-Runs `jepaworld demo` (collect -> train -> plan under the Two-Room protocol, baselines in the same
-run) into a fresh directory, then prints a table and writes JSON with the machine facts beside the
-demo's summary. Targets (issue: Foundation): success >= 0.95 under the protocol, whole demo <= 600 s
-on a 2-core CPU.
+By default the whole product: collect Two-Room, maze and physics data, train one model on the
+mixture, bench it on every suite (issue: honest benchmarks; target: the whole demo <= 900 s on a
+2-core CPU). With `--domains two_room` it is the foundation's demo (targets: Two-Room success >=
+0.95, whole demo <= 600 s). Prints the demo's table and writes JSON with the machine facts, the
+summary and the targets.
 
 Usage::
 
-    python benchmarks/demo.py                      # writes benchmarks/results/demo.json
-    python benchmarks/demo.py --out DIR --steps N  # other settings are the demo's defaults
+    python benchmarks/demo.py                                  # benchmarks/results/demo.json
+    python benchmarks/demo.py --domains two_room --out benchmarks/results/demo_two_room.json
 """
 
 from __future__ import annotations
@@ -20,38 +21,47 @@ from pathlib import Path
 from targets import report_and_save  # benchmarks/targets.py, beside this script
 
 from jepaworld.bench.machine import environment, peak_rss_mib
-from jepaworld.demo import DemoConfig, format_table, run_demo
+from jepaworld.demo import DOMAINS, DemoConfig, format_table, run_demo
 from jepaworld.train import resolve_device
 
-TARGET_SUCCESS, TARGET_SECONDS = 0.95, 600.0
+TARGET_SUCCESS, TARGET_SECONDS, TARGET_SECONDS_ALL = 0.95, 600.0, 900.0
+
+
+def targets(summary: dict) -> dict:
+    """The foundation's targets for a Two-Room-only demo, the whole product's for the rest."""
+    wall = summary["wall_seconds"]
+    if summary["domains"] == ["two_room"]:
+        rate = summary["suites"]["two_room"].get("metrics", {}).get("success_rate", 0.0)
+        return {
+            "success_rate": {"target": TARGET_SUCCESS, "pass": rate >= TARGET_SUCCESS},
+            "wall_seconds": {"target": TARGET_SECONDS, "pass": wall <= TARGET_SECONDS},
+        }
+    return {"wall_seconds": {"target": TARGET_SECONDS_ALL, "pass": wall <= TARGET_SECONDS_ALL}}
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/demo.json"))
     parser.add_argument("--workdir", type=Path, default=None, help="keep the demo's files here")
+    parser.add_argument("--domains", nargs="+", default=list(DOMAINS))
     parser.add_argument(
         "--steps", type=int, default=None, help="training steps (default: the demo's)"
     )
+    parser.add_argument("--eval-episodes", type=int, default=None, help="default: the demo's")
     args = parser.parse_args(argv)
     env = environment(resolve_device("auto"))
+    overrides = {"domains": tuple(args.domains)}
+    if args.steps is not None:
+        overrides["steps"] = args.steps
+    if args.eval_episodes is not None:
+        overrides["eval_episodes"] = args.eval_episodes
     with tempfile.TemporaryDirectory() as tmp:
         work = args.workdir or Path(tmp) / "demo"
-        cfg = DemoConfig(out=work) if args.steps is None else DemoConfig(out=work, steps=args.steps)
-        summary = run_demo(cfg)
+        summary = run_demo(DemoConfig(out=work, **overrides))
     result = {
         "environment": env,
         "summary": summary,
-        "targets": {
-            "success_rate": {
-                "target": TARGET_SUCCESS,
-                "pass": summary["success_rate"] >= TARGET_SUCCESS,
-            },
-            "wall_seconds": {
-                "target": TARGET_SECONDS,
-                "pass": summary["wall_seconds"] <= TARGET_SECONDS,
-            },
-        },
+        "targets": targets(summary),
         "peak_rss_mib": peak_rss_mib(),
     }
     print(format_table(summary))

@@ -14,6 +14,7 @@ exactly as the uninterrupted one would have.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -30,7 +31,7 @@ from tqdm.auto import tqdm
 
 from jepaworld.config import from_dict, read_json_object, require, to_dict
 from jepaworld.data.episodes import DataError, EpisodeStore, atomic_write, manifest_sha256
-from jepaworld.data.loader import ClipDataset, make_loader
+from jepaworld.data.loader import ClipDataset, MixtureDataset, make_loader
 from jepaworld.data.video_folder import VideoClipDataset, index_videos
 from jepaworld.models.world_model import (
     CheckpointError,
@@ -62,6 +63,15 @@ class TrainConfig:
     data: Path | None = None
     """Dataset directory written by `jepaworld collect` or `physics make` (this or --videos is
     required, except with --resume)."""
+    mix: tuple[Path, ...] = ()
+    """More datasets (from `collect` or `physics make`) trained on with --data: each batch comes
+    from one dataset, chosen with probability --mix-weights; frames of another size are
+    area-resized to the model's, action-free datasets get the null action."""
+    mix_weights: tuple[float, ...] = ()
+    """Sampling weight of --data, then of each --mix dataset (default: equal)."""
+    video_stride: int = 1
+    """Frame stride of the action-free datasets of a mixture (the model's frame_stride spans the
+    actions of the others)."""
     videos: Path | None = None
     """Instead of --data: a folder of video files (.mp4 .mkv .webm .avi .mov, searched
     recursively), decoded with PyAV as action-free clips; unreadable files are skipped and logged."""
@@ -108,9 +118,20 @@ class TrainConfig:
         self.out = Path(self.out)
         self.data = None if self.data is None else Path(self.data)
         self.videos = None if self.videos is None else Path(self.videos)
+        self.mix = tuple(Path(p) for p in self.mix)
+        self.mix_weights = tuple(float(w) for w in self.mix_weights)
         require(
             self.data is None or self.videos is None, "videos", "give --data or --videos, not both"
         )
+        require(not self.mix or self.data is not None, "mix", "needs --data (the first dataset)")
+        require(
+            not self.mix_weights or len(self.mix_weights) == len(self.mix) + 1,
+            "mix_weights",
+            f"one weight for --data and one per --mix dataset ({len(self.mix) + 1}), "
+            f"got {len(self.mix_weights)}",
+        )
+        require(all(w > 0 for w in self.mix_weights), "mix_weights", "must be positive")
+        require(self.video_stride >= 1, "video_stride", "must be >= 1")
         if not self.resume:
             require(
                 self.data is not None or self.videos is not None,
@@ -268,19 +289,44 @@ def read_run_record(run: Path) -> dict[str, Any]:
 class TrainingData:
     """A dataset of clips and what identifies it in the run record."""
 
-    dataset: ClipDataset | VideoClipDataset
+    dataset: ClipDataset | VideoClipDataset | MixtureDataset
     sha256: str
     env_id: str
     seeds: Any
     source: Path
     video_index: dict[str, Any] | None = None
     """For --videos: the index (usable files, skipped files and why), saved as RUN/videos.json."""
+    sources: list[dict[str, Any]] | None = None
+    """For a mixture: each dataset's identity, stride and weight (the record's data_sources)."""
+
+
+MIXTURE_ID = "mixture"
+"""data_env_id of a run trained on several datasets (each named in data_sources)."""
+
+
+def data_sources(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a run was trained on, one entry per dataset: env_id, manifest_sha256, seeds, path
+    (a run record from before mixtures has one, built from its data_* fields)."""
+    sources = record.get("data_sources")
+    if isinstance(sources, list) and sources:
+        return sources
+    train_cfg = record.get("train", {})
+    return [
+        {
+            "env_id": record.get("data_env_id"),
+            "manifest_sha256": record.get("data_manifest_sha256"),
+            "seeds": record.get("data_seeds"),
+            "path": train_cfg.get("data") or train_cfg.get("videos"),
+        }
+    ]
 
 
 def open_dataset(cfg: TrainConfig) -> TrainingData:
     """Open and check the data against the model config before any training starts."""
     if cfg.videos is not None:
         return _open_videos(cfg)
+    if cfg.mix:
+        return _open_mixture(cfg)
     store = EpisodeStore(cfg.data)
     h, w, _ = store.frame_shape
     if h != w or h != cfg.model.image_size:
@@ -295,6 +341,50 @@ def open_dataset(cfg: TrainConfig) -> TrainingData:
     manifest = store.manifest
     return TrainingData(
         dataset, manifest_sha256(cfg.data), manifest["env_id"], manifest.get("seeds"), cfg.data
+    )
+
+
+def _open_mixture(cfg: TrainConfig) -> TrainingData:
+    """--data plus every --mix dataset, checked before training: square frames at least the
+    model's size, actions of the model's size or none."""
+    m = cfg.model
+    paths = [cfg.data, *cfg.mix]
+    weights = cfg.mix_weights or (1.0,) * len(paths)
+    datasets, sources = [], []
+    for path, weight in zip(paths, weights, strict=True):
+        store = EpisodeStore(path)
+        h, w, _ = store.frame_shape
+        if h != w or h < m.image_size:
+            raise DataError(
+                f"{path}/manifest.json: frames are {h}x{w}; a mixture needs square frames of at "
+                f"least --model.image-size {m.image_size}"
+            )
+        if store.action_dim not in (0, m.action_dim):
+            raise DataError(
+                f"{path}/manifest.json: action_dim {store.action_dim} != --model.action-dim {m.action_dim}"
+            )
+        stride = m.frame_stride if store.action_dim else cfg.video_stride
+        datasets.append(ClipDataset(store, cfg.clip_frames, stride))
+        manifest = store.manifest
+        sources.append(
+            {
+                "env_id": manifest["env_id"],
+                "manifest_sha256": manifest_sha256(path),
+                "seeds": manifest.get("seeds"),
+                "path": str(path),
+                "frame_size": h,
+                "stride": stride,
+                "weight": weight,
+            }
+        )
+    joined = "".join(s["manifest_sha256"] for s in sources).encode()
+    return TrainingData(
+        MixtureDataset(datasets, weights, m.image_size),
+        hashlib.sha256(joined).hexdigest(),
+        MIXTURE_ID,
+        None,
+        cfg.data,  # type: ignore[arg-type]
+        sources=sources,
     )
 
 
@@ -320,6 +410,8 @@ def _write_run_config(cfg: TrainConfig, data: TrainingData) -> None:
         "data_env_id": data.env_id,
         "data_seeds": data.seeds,
     }
+    if data.sources is not None:
+        record["data_sources"] = data.sources
     (cfg.out / "config.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     if data.video_index is not None:  # a new run only: a resumed run keeps its own
         text = json.dumps(data.video_index, indent=2) + "\n"
@@ -420,7 +512,7 @@ class _Session:
     """Everything one invocation of `train` works with, built by `_setup`."""
 
     cfg: TrainConfig
-    dataset: ClipDataset | VideoClipDataset
+    dataset: ClipDataset | VideoClipDataset | MixtureDataset
     data_sha: str
     device: torch.device
     model: WorldModel

@@ -57,47 +57,52 @@ def test_collect_refuses_to_overwrite_a_dataset(
     assert (tiny_data / "manifest.json").read_text() == before
 
 
-def test_tiny_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_tiny_demo_trains_one_model_on_every_domain_and_benches_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jepaworld.bench.protocols import VoEProtocol
+    from jepaworld.bench.report import content_digest
+    from jepaworld.physics import evaluate as physics_evaluate
+
+    tiny_voe = VoEProtocol(context=4, pixel_videos=4, pixel_steps=3, bootstrap_resamples=50)
+    monkeypatch.setattr(physics_evaluate, "VoEProtocol", lambda: tiny_voe)
     out = tmp_path / "demo"
-    code = main(
-        [
-            "demo",
-            "--out",
-            str(out),
-            "--episodes",
-            "4",
-            "--steps",
-            "4",
-            "--batch-size",
-            "4",
-            "--eval-episodes",
-            "2",
-            "--workers",
-            "0",
-            *tiny_model_args(),
-        ]
-    )
-    assert code == 0
+    args = [
+        "demo", "--out", str(out), "--episodes", "4", "--maze-episodes", "3", "--videos", "4",
+        "--steps", "6", "--batch-size", "4", "--eval-episodes", "1", "--workers", "0",
+        "--performance", "false", *tiny_model_args(),
+    ]  # fmt: skip
+    assert main(args) == 0
     summary = json.loads((out / "summary.json").read_text())
-    for key in (
-        "success_rate",
-        "episodes",
-        "protocol",
-        "checkpoint_sha256",
-        "wall_seconds",
-        "stage_seconds",
-        "plan_seconds_mean",
-        "baselines",
-    ):
-        assert key in summary
-    assert set(summary["stage_seconds"]) == {"collect", "train", "plan"}
-    assert set(summary["baselines"]) == {"random", "straight_line"}
-    assert summary["episodes"] == 2 and 0.0 <= summary["success_rate"] <= 1.0
-    results = json.loads((out / "eval" / "results.json").read_text())
-    assert results["protocol"]["name"] == "tworoom-goal" and results["protocol"]["version"] == "3"
-    assert len(results["per_episode"]) == 2 and len(results["checkpoint_sha256"]) == 64
-    assert all((out / "eval" / m).is_file() for m in results["media"])
-    assert "Two-Room goal reaching" in capsys.readouterr().out
+    assert summary["domains"] == ["two_room", "maze", "physics"]
+    assert set(summary["stage_seconds"]) == {
+        "collect_two_room", "collect_maze", "collect_physics", "train", "bench",
+    }  # fmt: skip
+    report = json.loads((out / "bench" / "report.json").read_text())
+    assert report["digest"]["value"] == content_digest(report)
+    assert report["checkpoint"]["sha256"] == summary["checkpoint_sha256"]
+    for name, suite in report["suites"].items():  # one checkpoint, every suite evaluated
+        assert suite["status"] == "ok", (name, suite)
+        assert summary["suites"][name]["metrics"] == {
+            k: m["value"] for k, m in suite["metrics"].items()
+        }
+    assert report["suites"]["two_room"]["protocol"]["version"] == "3"
+    assert set(report["suites"]["maze"]["baselines"]) == {"flat_mpc", "random"}
+    assert (out / "bench" / "report.html").is_file()
+    assert "trained on two_room, maze, physics" in capsys.readouterr().out
+
+
+def test_demo_on_one_domain_reports_the_others_as_not_trained(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    args = [
+        "demo", "--out", str(out), "--domains", "two_room", "--episodes", "4", "--steps", "4",
+        "--batch-size", "4", "--eval-episodes", "1", "--workers", "0", "--performance", "false",
+        *tiny_model_args(),
+    ]  # fmt: skip
+    assert main(args) == 0
+    suites = json.loads((out / "summary.json").read_text())["suites"]
+    assert suites["two_room"]["status"] == "ok"
+    assert suites["maze"]["status"] == suites["physics"]["status"] == "not_trained"
 
 
 def test_nested_option_errors_name_the_nested_flag(capsys: pytest.CaptureFixture[str]) -> None:

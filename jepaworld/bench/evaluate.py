@@ -20,7 +20,7 @@ from jepaworld.bench.protocols import (
 from jepaworld.config import require
 from jepaworld.envs import two_room
 from jepaworld.models.world_model import CheckpointError, WorldModel
-from jepaworld.train import latest_checkpoint, read_run_record, resolve_device
+from jepaworld.train import data_sources, latest_checkpoint, read_run_record, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +92,15 @@ def check_seeds_disjoint(
 def read_checked_run(
     run: Path, protocol: TwoRoomProtocol | MazeProtocol | TrajectoryProtocol
 ) -> dict[str, Any]:
-    """RUN's record, checked: trained on the protocol's environment, never on its seeds."""
+    """RUN's record, checked: trained on the protocol's environment (alone or in a mixture),
+    never on its seeds."""
     record = read_run_record(run)
-    if record.get("data_env_id") != protocol.env_id:
-        raise ValueError(
-            f"{run}: trained on {record.get('data_env_id')!r}, not {protocol.env_id!r}"
-        )
-    check_seeds_disjoint(protocol, record, run)
+    sources = [s for s in data_sources(record) if s.get("env_id") == protocol.env_id]
+    if not sources:
+        trained = sorted(str(s.get("env_id")) for s in data_sources(record))
+        raise ValueError(f"{run}: trained on {', '.join(trained)}, not {protocol.env_id!r}")
+    for source in sources:
+        check_seeds_disjoint(protocol, {"data_seeds": source.get("seeds")}, run)
     return record
 
 
@@ -109,14 +111,16 @@ def load_checked_model(
     frame_size: int,
     env_action_dim: int,
 ) -> tuple[WorldModel, Path]:
-    """Load the latest checkpoint and check it fits the environment and the protocol's planner."""
+    """Load the latest checkpoint and check it fits the environment and the protocol's planner
+    (the environment's frames are area-resized down to the model's size)."""
     ckpt = latest_checkpoint(run)
     model = WorldModel.from_pretrained(ckpt, map_location=resolve_device(device))
     c, p = model.config, protocol.planner
     problems = [
         (
-            c.image_size == frame_size,
-            f"takes {c.image_size}px frames, the environment renders {frame_size}px",
+            c.image_size <= frame_size,
+            f"takes {c.image_size}px frames, larger than the environment's {frame_size}px "
+            "(frames are only ever scaled down)",
         ),
         (
             c.action_dim == env_action_dim,

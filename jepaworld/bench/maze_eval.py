@@ -81,8 +81,9 @@ def evaluate_maze(cfg: PlanConfig, protocol: MazeProtocol | None = None) -> dict
         protocol.guide,
     )
     timings = plan_eval.run_lockstep(
-        live, guided, protocol.budget, model.device, cfg.seed, protocol.chunk
-    )
+        live, guided, protocol.budget, model.device, cfg.seed, protocol.chunk,
+        model.config.image_size,
+    )  # fmt: skip
     outcomes, frames = plan_eval.finish_episodes(live)
     goals = [maze.render_scene(env_config, np.asarray(s.goal)) for s in specs]
     baselines = {"flat_mpc": flat, "random": random}

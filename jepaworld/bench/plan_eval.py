@@ -34,6 +34,7 @@ from jepaworld.bench.protocols import (
     TwoRoomProtocol,
 )
 from jepaworld.data.episodes import atomic_write, sha256_file
+from jepaworld.data.loader import resize_frames
 from jepaworld.envs import two_room
 from jepaworld.planning.cem import CEM, CEMConfig
 from jepaworld.planning.gradient import GradientConfig, GradientPlanner
@@ -253,20 +254,28 @@ def run_lockstep(
     device: torch.device,
     seed: int = 0,
     chunk: int | None = None,
+    frame_size: int | None = None,
 ) -> dict[str, float]:
     """Drive the episodes in lock-step batches of `chunk` (all at once when None): one batched
     plan per decision until each succeeds or runs out of budget. Batch b's planner generator is
-    seeded `seed + b`, so one batch re-run alone reproduces its episodes (`bench verify` does)."""
+    seeded `seed + b`, so one batch re-run alone reproduces its episodes (`bench verify` does).
+    Frames and goals are resized to `frame_size` (the model's) when it is given."""
     chunk = chunk or max(1, len(live))
     seconds, calls, plans = 0.0, 0, 0
     for b, first in enumerate(range(0, len(live), chunk)):
-        s, c, p = _run_batch(live[first : first + chunk], controller, budget, device, seed + b)
+        batch = live[first : first + chunk]
+        s, c, p = _run_batch(batch, controller, budget, device, seed + b, frame_size)
         seconds, calls, plans = seconds + s, calls + c, plans + p
     return {"plan_seconds_mean": seconds / max(plans, 1), "plan_calls": calls, "plans": plans}
 
 
 def _run_batch(
-    live: list[_Live], controller: Controller, budget: int, device: torch.device, seed: int
+    live: list[_Live],
+    controller: Controller,
+    budget: int,
+    device: torch.device,
+    seed: int,
+    frame_size: int | None,
 ) -> tuple[float, int, int]:
     """One lock-step batch: (planning seconds, batched calls, problems planned)."""
     gen = torch.Generator().manual_seed(seed)
@@ -274,7 +283,8 @@ def _run_batch(
 
     def stacked(key: str) -> torch.Tensor:
         arrays = [live[i].obs if key == "obs" else live[i].info[key] for i in active]
-        return torch.from_numpy(np.stack(arrays)).to(device)  # (E, H, W, 3)
+        frames = torch.from_numpy(np.stack(arrays))  # (E, H, W, 3)
+        return (resize_frames(frames, frame_size) if frame_size else frames).to(device)
 
     if active:
         controller.start(stacked("obs"), stacked("goal"))
@@ -324,7 +334,8 @@ def run_flat_mpc(
     """MPC straight toward each goal on every episode, in lock-step batches of `chunk`:
     outcomes, frames, timings."""
     live = start_episodes(specs, factory)
-    timings = run_lockstep(live, FlatController(mpc), budget, device, seed, chunk)
+    size = mpc.model.config.image_size
+    timings = run_lockstep(live, FlatController(mpc), budget, device, seed, chunk, size)
     outcomes, frames = finish_episodes(live)
     return outcomes, frames, timings
 

@@ -31,7 +31,7 @@ from jepaworld.bench.plan_eval import checkpoint_sha256, write_json
 from jepaworld.bench.suites import SUITES, SuiteError, SuiteRun, trained_domains
 from jepaworld.config import require, to_dict
 from jepaworld.models.world_model import CheckpointError
-from jepaworld.train import latest_checkpoint, read_run_record, resolve_device
+from jepaworld.train import data_sources, latest_checkpoint, read_run_record, resolve_device
 
 log = logging.getLogger(__name__)
 SUITE_DIR = "suites"
@@ -110,21 +110,6 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def _data_sources(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """What the run was trained on, one entry per dataset."""
-    sources = record.get("data_sources")
-    if isinstance(sources, list) and sources:
-        return sources
-    return [
-        {
-            "env_id": record.get("data_env_id"),
-            "manifest_sha256": record.get("data_manifest_sha256"),
-            "seeds": record.get("data_seeds"),
-            "path": record.get("train", {}).get("data") or record.get("train", {}).get("videos"),
-        }
-    ]
-
-
 def run_suite(name: str, ctx: SuiteRun, domains: set[str]) -> dict[str, Any]:
     """One suite's report entry: ok, not_trained, not_run (missing dependency) or failed."""
     suite = SUITES[name]
@@ -174,7 +159,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     report = rp.sealed(
         {
             "checkpoint": {"path": str(ckpt), "sha256": sha, "step": _step(ckpt)},
-            "run": {"path": str(cfg.run), "config": record, "data": _data_sources(record)},
+            "run": {"path": str(cfg.run), "config": record, "data": data_sources(record)},
             "package": {
                 "name": "jepaworld",
                 "version": jepaworld.__version__,

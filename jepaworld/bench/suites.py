@@ -69,9 +69,9 @@ def slim(outcomes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def trained_domains(record: dict[str, Any]) -> set[str]:
     """Environment ids of the data a run was trained on (its config.json record)."""
-    domains = {record.get("data_env_id")}
-    domains |= {s.get("env_id") for s in record.get("data_sources", []) if isinstance(s, dict)}
-    return {d for d in domains if isinstance(d, str)}
+    from jepaworld.train import data_sources
+
+    return {s["env_id"] for s in data_sources(record) if isinstance(s.get("env_id"), str)}
 
 
 @dataclass
@@ -204,7 +204,9 @@ MEMORY_FILE = "memory.sqlite"
 
 
 def _maze_data(ctx: SuiteRun) -> Path:
-    data = ctx.record.get("train", {}).get("data")
+    from jepaworld.train import data_sources
+
+    data = next((s.get("path") for s in data_sources(ctx.record) if s["env_id"] == MAZE), None)
     if not data or not (Path(data) / "manifest.json").is_file():
         raise SuiteError(
             f"maze: the memory is built from the run's training data, {data!r}, which is not "

@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from jepaworld.data.episodes import DataError, EpisodeStore
+from jepaworld.envs.gym_adapter import square_resize
 
 
 def clip_starts(
@@ -96,15 +97,27 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
 
 
 def make_loader(
-    dataset: ClipDataset,
+    dataset: Any,
     batch_size: int,
     seed: int,
     start_step: int,
     total_steps: int,
     workers: int,
 ) -> DataLoader[Any]:
-    """A DataLoader over deterministic per-step batches; workers decode shards in the background."""
-    sampler = StepBatchSampler(dataset.starts, batch_size, seed, start_step, total_steps)
+    """A DataLoader over deterministic per-step batches; workers decode shards in the background.
+    `dataset` is a ClipDataset, a VideoClipDataset or a MixtureDataset (with `weights`)."""
+    sampler: Sampler[Any]
+    if isinstance(dataset, MixtureDataset):
+        sampler = MixtureBatchSampler(
+            [s.starts for s in dataset.sources],  # type: ignore[attr-defined]
+            dataset.weights,
+            batch_size,
+            seed,
+            start_step,
+            total_steps,
+        )
+    else:
+        sampler = StepBatchSampler(dataset.starts, batch_size, seed, start_step, total_steps)
     return DataLoader(
         dataset,
         batch_sampler=sampler,
@@ -115,3 +128,68 @@ def make_loader(
         # so a resumed run's global RNG (SIGReg directions) continues exactly
         generator=torch.Generator().manual_seed(seed),
     )
+
+
+def resize_frames(frames: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 (..., H, W, 3) frames -> uint8 (..., size, size, 3) by `square_resize` (centre
+    square, area resampling); the same tensor when already that size. Used where frames of one
+    domain meet a model of another size."""
+    h, w = frames.shape[-3], frames.shape[-2]
+    if h == w == size:
+        return frames
+    flat = frames.reshape(-1, h, w, 3).cpu().numpy()  # (N, H, W, 3)
+    out = np.stack([square_resize(f, size) for f in flat])  # (N, S, S, 3)
+    return torch.from_numpy(out).reshape(*frames.shape[:-3], size, size, 3).to(frames.device)
+
+
+class MixtureDataset(Dataset):
+    """Several clip datasets trained on together, indexed by (source, episode, t0).
+
+    Each source keeps its own clip stride and action size; frames are resized to `size`. A batch
+    is drawn from one source (see `MixtureBatchSampler`), so its clips always stack."""
+
+    def __init__(self, sources: Sequence[Dataset], weights: Sequence[float], size: int) -> None:
+        if len(weights) != len(sources) or min(weights) <= 0:
+            raise ValueError(f"weights: one positive weight per source, got {list(weights)}")
+        self.sources, self.weights, self.size = list(sources), list(weights), size
+
+    def __len__(self) -> int:
+        return sum(len(s) for s in self.sources)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int, int]) -> dict[str, torch.Tensor]:
+        s, e, t0 = key
+        item = self.sources[s][(e, t0)]
+        return {**item, "frames": resize_frames(item["frames"], self.size)}
+
+
+class MixtureBatchSampler(Sampler[list[tuple[int, int, int]]]):
+    """One batch per step in [start_step, total_steps), all from one source chosen with
+    probability `weights`; within it, as StepBatchSampler. A pure function of (seed, step)."""
+
+    def __init__(
+        self,
+        starts: Sequence[np.ndarray],
+        weights: Sequence[float],
+        batch_size: int,
+        seed: int,
+        start_step: int,
+        total_steps: int,
+    ) -> None:
+        self.samplers = [StepBatchSampler(s, batch_size, seed, 0, 0) for s in starts]
+        self.weights = torch.as_tensor(weights, dtype=torch.float64)
+        self.seed, self.start_step, self.total_steps = seed, start_step, total_steps
+
+    def __len__(self) -> int:
+        return max(0, self.total_steps - self.start_step)
+
+    def source(self, step: int) -> int:
+        g = torch.Generator().manual_seed(self.seed * 1_000_033 + step)
+        return int(torch.multinomial(self.weights, 1, generator=g))
+
+    def batch(self, step: int) -> list[tuple[int, int, int]]:
+        s = self.source(step)
+        return [(s, e, t0) for e, t0 in self.samplers[s].batch(step)]
+
+    def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
+        for step in range(self.start_step, self.total_steps):
+            yield self.batch(step)

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from jepaworld.config import require
 from jepaworld.data.episodes import DataError, EpisodeStore, manifest_sha256, sha256_file
+from jepaworld.data.loader import resize_frames
 from jepaworld.envs.gym_adapter import square_resize
 from jepaworld.memory.store import (
     MemoryStore,
@@ -169,10 +170,12 @@ def contact_sheet(
 
 
 def _check_frame_size(episodes: EpisodeStore, size: int, ckpt: Path) -> None:
+    """Square frames of the model's size or larger (those are area-resized down to it)."""
     h, w, _ = episodes.frame_shape
-    if (h, w) != (size, size):
+    if h != w or h < size:
         raise DataError(
-            f"{episodes.root}: frames are {h}x{w} but checkpoint {ckpt} expects {size}x{size}"
+            f"{episodes.root}: frames are {h}x{w} but checkpoint {ckpt} expects {size}x{size} "
+            "(or larger square frames, resized down)"
         )
 
 
@@ -238,7 +241,8 @@ def _insert_frames(
                 if cfg.thumbnail_size
                 else None
             )
-            z = embed_frames(model, frames)  # (N, D)
+            size = model.config.image_size
+            z = embed_frames(model, resize_frames(torch.from_numpy(frames), size).numpy())  # (N, D)
             inserted += store.insert(sha, z, ep_ids, steps, actions, thumbs, source=source)
             bar.update(len(chunk))
     finally:
