@@ -40,7 +40,7 @@ class DemoConfig:
     videos: int = 1000
     """Physics training videos."""
     steps: int = 2500
-    """Training steps (each batch from one domain, the domains in turn by weight)."""
+    """Training steps (each clip of a batch from a domain drawn by weight)."""
     batch_size: int = 64
     """Training clips per step."""
     weights: tuple[float, ...] = ()

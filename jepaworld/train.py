@@ -64,8 +64,8 @@ class TrainConfig:
     """Dataset directory written by `jepaworld collect` or `physics make` (this or --videos is
     required, except with --resume)."""
     mix: tuple[Path, ...] = ()
-    """More datasets (from `collect` or `physics make`) trained on with --data: each batch comes
-    from one dataset, chosen with probability --mix-weights; frames of another size are
+    """More datasets (from `collect` or `physics make`) trained on with --data: each clip of a
+    batch comes from one dataset, chosen with probability --mix-weights; frames of another size are
     area-resized to the model's, action-free datasets get the null action."""
     mix_weights: tuple[float, ...] = ()
     """Sampling weight of --data, then of each --mix dataset (default: equal)."""
@@ -379,7 +379,7 @@ def _open_mixture(cfg: TrainConfig) -> TrainingData:
         )
     joined = "".join(s["manifest_sha256"] for s in sources).encode()
     return TrainingData(
-        MixtureDataset(datasets, weights, m.image_size),
+        MixtureDataset(datasets, weights, m.image_size, m.frame_stride * m.action_dim),
         hashlib.sha256(joined).hexdigest(),
         MIXTURE_ID,
         None,
@@ -474,7 +474,7 @@ def train_step(
     """One optimizer step; raises TrainingDiverged on a non-finite loss (before updating)."""
     for group in opt.param_groups:
         group["lr"] = lr_at(step, cfg)
-    loss, metrics = model.loss(batch["frames"], batch["actions"])
+    loss, metrics = model.loss(batch["frames"], batch["actions"], batch.get("has_actions"))
     if not torch.isfinite(loss):
         raise TrainingDiverged(f"loss is {float(loss)} at step {step}")
     opt.zero_grad(set_to_none=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from jepaworld.bench.suites import rate_metric
+from jepaworld.config import read_json_object
 
 FORMAT = "jepaworld-report"
 FORMAT_VERSION = 1
@@ -57,13 +58,9 @@ def read_report(path: Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
         path = path / REPORT_FILE
-    if not path.is_file():
-        raise ReportError(f"{path}: no report here (run `jepaworld bench --run RUN --out DIR`)")
-    try:
-        report = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ReportError(f"{path}: not valid JSON ({e})") from e
-    if not isinstance(report, dict) or report.get("format") != FORMAT:
+    hint = "run `jepaworld bench --run RUN --out DIR` to write one"
+    report = read_json_object(path, ReportError, "bench report", hint)
+    if report.get("format") != FORMAT:
         raise ReportError(f"{path}: not a jepaworld bench report (no format {FORMAT!r})")
     version = report.get("format_version")
     if version != FORMAT_VERSION:

@@ -145,13 +145,18 @@ def resize_frames(frames: torch.Tensor, size: int) -> torch.Tensor:
 class MixtureDataset(Dataset):
     """Several clip datasets trained on together, indexed by (source, episode, t0).
 
-    Each source keeps its own clip stride and action size; frames are resized to `size`. A batch
-    is drawn from one source (see `MixtureBatchSampler`), so its clips always stack."""
+    Each source keeps its own clip stride; frames are resized to `size`. Items carry
+    `has_actions`: an action-free source's clips get zero actions of `action_width` and False, so
+    clips of every source stack into one batch (the model gives them the null action).
+    """
 
-    def __init__(self, sources: Sequence[Dataset], weights: Sequence[float], size: int) -> None:
+    def __init__(
+        self, sources: Sequence[Dataset], weights: Sequence[float], size: int, action_width: int
+    ) -> None:
         if len(weights) != len(sources) or min(weights) <= 0:
             raise ValueError(f"weights: one positive weight per source, got {list(weights)}")
         self.sources, self.weights, self.size = list(sources), list(weights), size
+        self.action_width = action_width
 
     def __len__(self) -> int:
         return sum(len(s) for s in self.sources)  # type: ignore[arg-type]
@@ -159,12 +164,20 @@ class MixtureDataset(Dataset):
     def __getitem__(self, key: tuple[int, int, int]) -> dict[str, torch.Tensor]:
         s, e, t0 = key
         item = self.sources[s][(e, t0)]
-        return {**item, "frames": resize_frames(item["frames"], self.size)}
+        actions = item["actions"]  # (T-1, k*A) or (T-1, 0)
+        has = actions.shape[-1] > 0
+        if not has:
+            actions = torch.zeros(actions.shape[0], self.action_width)  # (T-1, A')
+        return {
+            "frames": resize_frames(item["frames"], self.size),
+            "actions": actions,
+            "has_actions": torch.tensor(has),
+        }
 
 
 class MixtureBatchSampler(Sampler[list[tuple[int, int, int]]]):
-    """One batch per step in [start_step, total_steps), all from one source chosen with
-    probability `weights`; within it, as StepBatchSampler. A pure function of (seed, step)."""
+    """One batch per step in [start_step, total_steps): each clip's source drawn with probability
+    `weights`, then (episode, t0) within it as StepBatchSampler. A pure function of (seed, step)."""
 
     def __init__(
         self,
@@ -175,20 +188,24 @@ class MixtureBatchSampler(Sampler[list[tuple[int, int, int]]]):
         start_step: int,
         total_steps: int,
     ) -> None:
-        self.samplers = [StepBatchSampler(s, batch_size, seed, 0, 0) for s in starts]
+        self.samplers = [
+            StepBatchSampler(st, batch_size, seed + 7_919 * i, 0, 0) for i, st in enumerate(starts)
+        ]
         self.weights = torch.as_tensor(weights, dtype=torch.float64)
-        self.seed, self.start_step, self.total_steps = seed, start_step, total_steps
+        self.batch_size, self.seed = batch_size, seed
+        self.start_step, self.total_steps = start_step, total_steps
 
     def __len__(self) -> int:
         return max(0, self.total_steps - self.start_step)
 
-    def source(self, step: int) -> int:
+    def sources(self, step: int) -> list[int]:
         g = torch.Generator().manual_seed(self.seed * 1_000_033 + step)
-        return int(torch.multinomial(self.weights, 1, generator=g))
+        return torch.multinomial(self.weights, self.batch_size, True, generator=g).tolist()
 
     def batch(self, step: int) -> list[tuple[int, int, int]]:
-        s = self.source(step)
-        return [(s, e, t0) for e, t0 in self.samplers[s].batch(step)]
+        drawn = self.sources(step)
+        keys = {s: iter(self.samplers[s].batch(step)) for s in set(drawn)}
+        return [(s, *next(keys[s])) for s in drawn]
 
     def __iter__(self) -> Iterator[list[tuple[int, int, int]]]:
         for step in range(self.start_step, self.total_steps):

@@ -70,11 +70,14 @@ class Predictor(nn.Module):
         actions: torch.Tensor,
         caches: list[dict] | None = None,
         offset: int = 0,
+        has_actions: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """z (B,T,D), actions (B,T,A') -> predicted next embeddings (B,T,D).
 
         With `caches` (one dict per block, from `new_caches`), this call continues a sequence whose
         first `offset` tokens were already fed: rollouts then cost one token per step.
+        `has_actions` (B,) bool marks the clips that have actions; the others (action-free video
+        in a mixed batch) get the null action whatever their action values.
         """
         T = z.shape[1]
         if offset + T > self.max_len:
@@ -86,21 +89,27 @@ class Predictor(nn.Module):
                 f"actions {tuple(actions.shape)} do not match embeddings {tuple(z.shape)}"
             )
         h = self.z_in(z) + self.pos[:, offset : offset + T]  # (B, T, P)
-        c = self.condition(actions)  # (B, T, P)
+        c = self.condition(actions, has_actions)  # (B, T, P)
         for i, block in enumerate(self.blocks):
             h = block(h, c, None if caches is None else caches[i])
         return z + self.out(self.norm(h))  # (B, T, D)
 
-    def condition(self, actions: torch.Tensor) -> torch.Tensor:
+    def condition(
+        self, actions: torch.Tensor, has_actions: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """(B, T, A') actions -> (B, T, P) AdaLN conditioning; zero-width actions (action-free
-        video) get the learned null action."""
+        video), and the clips `has_actions` marks False, get the learned null action."""
+        null = self.null_action.expand(*actions.shape[:2], -1)  # (B, T, P)
         if actions.shape[-1] == 0:
-            return self.null_action.expand(*actions.shape[:2], -1)
+            return null
         if self.a_in is None:
             raise ValueError(
                 f"this predictor is action-free but got actions of size {actions.shape[-1]}"
             )
-        return self.a_in(actions)
+        c = self.a_in(actions)  # (B, T, P)
+        if has_actions is None:
+            return c
+        return torch.where(has_actions.to(c.device)[:, None, None], c, null)
 
     def new_caches(self) -> list[dict]:
         return [{} for _ in self.blocks]

@@ -165,12 +165,19 @@ class WorldModel(nn.Module):
         z = self.encoder(to_float_images(flat, self.config.image_size))  # (B*T, D)
         return rearrange(z, "(b t) d -> b t d", b=B)  # (B, T, D)
 
-    def predict(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced one-step predictions: z (B,T,D), actions (B,T,A') -> z_{t+1} (B,T,D)."""
-        return self.predictor(z, actions)
+    def predict(
+        self, z: torch.Tensor, actions: torch.Tensor, has_actions: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Teacher-forced one-step predictions: z (B,T,D), actions (B,T,A') -> z_{t+1} (B,T,D).
+        has_actions (B,) bool: clips without actions get the null action (see the predictor)."""
+        return self.predictor(z, actions, has_actions=has_actions)
 
     def rollout(
-        self, z_hist: torch.Tensor, actions: torch.Tensor, past_actions: torch.Tensor | None = None
+        self,
+        z_hist: torch.Tensor,
+        actions: torch.Tensor,
+        past_actions: torch.Tensor | None = None,
+        has_actions: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Open-loop prediction of L future embeddings.
 
@@ -179,6 +186,7 @@ class WorldModel(nn.Module):
                 one is used (the actions between earlier frames are unknown).
             actions: (B, L, A') actions to apply after the last observed frame.
             past_actions: optional (B, T-1, A') actions taken between the observed frames.
+            has_actions: optional (B,) bool; False rows are action-free (the null action).
         Returns:
             (B, L, D) predicted embeddings after each action.
         """
@@ -196,23 +204,27 @@ class WorldModel(nn.Module):
         caches = self.predictor.new_caches()
         # feed the history (with its actions and the first planned one), then one token per step
         hist_acts = torch.cat([past_actions, actions[:, :1]], dim=1)  # (B, T0, A')
-        nxt = self.predictor(z_hist, hist_acts, caches)[:, -1:]  # (B, 1, D)
+        nxt = self.predictor(z_hist, hist_acts, caches, has_actions=has_actions)[:, -1:]  # (B,1,D)
         preds = [nxt]
         for step in range(1, L):
-            nxt = self.predictor(nxt, actions[:, step : step + 1], caches, offset=T0 + step - 1)
+            act = actions[:, step : step + 1]  # (B, 1, A')
+            nxt = self.predictor(nxt, act, caches, T0 + step - 1, has_actions)
             preds.append(nxt)
         return torch.cat(preds, dim=1)  # (B, L, D)
 
     def loss(
-        self, frames: torch.Tensor, actions: torch.Tensor
+        self, frames: torch.Tensor, actions: torch.Tensor, has_actions: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Training loss on a clip batch: frames (B,T,H,W,3) uint8, actions (B,T-1,A')."""
+        """Training loss on a clip batch: frames (B,T,H,W,3) uint8, actions (B,T-1,A'), and for a
+        batch mixing clips with and without actions, has_actions (B,) bool."""
         c = self.config
         z = self.encode(frames)  # (B, T, D)
         actions = actions.to(z.device)
         target = z[:, 1:]  # (B, T-1, D)
-        teacher = prediction_loss(self.predict(z[:, :-1], actions), target)
-        rollout = self._rollout_loss(z, actions) if c.rollout_weight else z.new_zeros(())
+        teacher = prediction_loss(self.predict(z[:, :-1], actions, has_actions), target)
+        rollout = (
+            self._rollout_loss(z, actions, has_actions) if c.rollout_weight else z.new_zeros(())
+        )
         flat = rearrange(z, "b t d -> (b t) d")  # (B*T, D)
         reg = sigreg(flat, c.sigreg_directions) if c.regularizer == "sigreg" else vicreg(flat)
         smooth = (
@@ -229,11 +241,13 @@ class WorldModel(nn.Module):
         }
         return total, metrics
 
-    def _rollout_loss(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    def _rollout_loss(
+        self, z: torch.Tensor, actions: torch.Tensor, has_actions: torch.Tensor | None
+    ) -> torch.Tensor:
         """Open-loop error from the first `rollout_context` frames (fewer if the clip is short)."""
         c0 = min(self.config.rollout_context, z.shape[1] - 1)
         past, future = actions[:, : c0 - 1], actions[:, c0 - 1 :]  # (B, c0-1, A'), (B, T-c0, A')
-        pred = self.rollout(z[:, :c0], future, past_actions=past)  # (B, T-c0, D)
+        pred = self.rollout(z[:, :c0], future, past, has_actions)  # (B, T-c0, D)
         return prediction_loss(pred, z[:, c0:])
 
     # ---- persistence -------------------------------------------------------------------------
