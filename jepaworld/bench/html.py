@@ -99,13 +99,15 @@ def summary_table(report: dict[str, Any]) -> str:
                 f"{html.escape(why)}</td></tr>"
             )
             continue
-        for metric, m in s["metrics"].items():
+        for i, (metric, m) in enumerate(s["metrics"].items()):
             base = "<br>".join(
                 f"{html.escape(who)}: {_cell(b[metric])}" for who, b in s["baselines"].items()
             )
+            head = (
+                f"<td>{title}</td><td>ok ({s['seconds']:.0f} s)</td>" if i == 0 else "<td></td>" * 2
+            )
             rows.append(
-                f"<tr><td>{title}</td><td>ok ({s['seconds']:.0f} s)</td>"
-                f"<td>{html.escape(metric)}</td><td>{_cell(m)}</td><td>{base}</td></tr>"
+                f"<tr>{head}<td>{html.escape(metric)}</td><td>{_cell(m)}</td><td>{base}</td></tr>"
             )
     return "<table>" + "".join(rows) + "</table>"
 

@@ -48,9 +48,10 @@ class CollectConfig:
     """Std of Gaussian noise added to the target action."""
     episodes_per_shard: int = 50
     """Episodes per compressed shard file."""
-    image_size: int = 64
-    """Side of the frames of environments that do not observe jepaworld-style pixels: their
-    rgb_array render is centre-cropped and resized to this (jepaworld's own keep their size)."""
+    image_size: int | None = None
+    """Side of the stored frames: other environments' rgb_array renders are centre-cropped and
+    area-resized to it (default 64); jepaworld's own worlds keep their native size unless it is
+    given (e.g. 64 for Maze-v0's 128 px frames)."""
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -62,7 +63,11 @@ class CollectConfig:
         require(self.noise >= 0.0, "noise", "must be >= 0")
         require(self.episodes_per_shard >= 1, "episodes_per_shard", "must be >= 1")
         require(self.seed >= 0, "seed", "must be >= 0")
-        require(self.image_size >= 8, "image_size", f"must be >= 8, got {self.image_size}")
+        require(
+            self.image_size is None or self.image_size >= 8,
+            "image_size",
+            f"must be >= 8, got {self.image_size}",
+        )
 
 
 class PersistentRandomPolicy:

@@ -5,7 +5,8 @@ environment with a Box action space look the same: each observation is the envir
 `render()` in rgb_array mode, centre-cropped to a square and area-resized to `size`; the
 environment's own observation goes to `info["state"]` (flattened float32), for evaluation only.
 Environments that already observe pixels of another size are resized the same way; jepaworld's
-own worlds are returned as they are (native size, e.g. Maze-v0's 128 px).
+own worlds keep their native size (e.g. Maze-v0's 128 px) unless a size is given, when their
+frames are area-resized to it.
 
 MuJoCo environments render headless through EGL (MUJOCO_GL=egl unless set) with shadows,
 reflections and multisampling off. Errors name the environment: an id that is not registered, a
@@ -141,8 +142,26 @@ def is_pixel_env(env: gym.Env, size: int | None = None) -> bool:
     return pixels and (size is None or tuple(space.shape[:2]) == (size, size))
 
 
-def make_pixel_env(env_id: str, size: int, **kwargs: Any) -> gym.Env:
-    """`gymnasium.make(env_id)` observing `size` px frames; see the module docstring.
+DEFAULT_SIZE = 64
+"""Frame side of other environments' renders when no size is given."""
+
+
+class ResizedFrames(gym.ObservationWrapper):
+    """A pixel world's frames area-resized to `size` x `size` (jepaworld's worlds at a size of
+    the caller's choosing)."""
+
+    def __init__(self, env: gym.Env, size: int) -> None:
+        super().__init__(env)
+        self.size = size
+        self.observation_space = gym.spaces.Box(0, 255, (size, size, 3), dtype=np.uint8)
+
+    def observation(self, observation: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        return square_resize(observation, self.size)
+
+
+def make_pixel_env(env_id: str, size: int | None, **kwargs: Any) -> gym.Env:
+    """`gymnasium.make(env_id)` observing `size` px frames (None: a jepaworld world's own size,
+    DEFAULT_SIZE for other environments); see the module docstring.
 
     Raises:
         ValueError: unknown id, no rgb_array rendering, or an action space that is not a Box.
@@ -153,7 +172,9 @@ def make_pixel_env(env_id: str, size: int, **kwargs: Any) -> gym.Env:
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless MuJoCo rendering, if any
     spec = _registered_spec(env_id)
     if env_id.startswith("jepaworld/"):  # our own worlds observe pixels at their native size
-        return gym.make(spec, **kwargs)
+        env = gym.make(spec, **kwargs)
+        return env if size is None or is_pixel_env(env, size) else ResizedFrames(env, size)
+    size = size or DEFAULT_SIZE
     try:
         entry = spec.entry_point
         creator = load_env_creator(entry) if isinstance(entry, str) else entry

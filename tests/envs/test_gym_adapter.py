@@ -103,3 +103,16 @@ def test_a_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
         ImportError, match=r"PointMaze_UMaze-v3: needs gymnasium_robotics.*\[mujoco\]"
     ):
         make_pixel_env("PointMaze_UMaze-v3", 64)
+
+
+def test_jepaworld_worlds_keep_their_size_unless_one_is_given() -> None:
+    native = make_pixel_env("jepaworld/Maze-v0", None)
+    small = make_pixel_env("jepaworld/Maze-v0", 64)
+    big, _ = native.reset(seed=3)
+    little, _ = small.reset(seed=3)
+    assert big.shape == (128, 128, 3) and little.shape == (64, 64, 3)
+    assert small.observation_space.shape == (64, 64, 3)
+    # the same scene, area-averaged: mean colour is kept
+    assert abs(float(big.mean()) - float(little.mean())) < 1.0
+    native.close()
+    small.close()
