@@ -97,12 +97,15 @@ def collect_domain(name: str, cfg: DemoConfig) -> Path:
     if name == "two_room":
         collect(CollectConfig(out=out, episodes=cfg.episodes, seed=cfg.seed))
         return out
-    if name == "maze":
-        collect(
-            CollectConfig(
-                out=out, env="jepaworld/Maze-v0", episodes=cfg.maze_episodes, seed=cfg.seed
-            )
+    if name == "maze":  # stored at the model's size: 128 px frames would overflow the cache
+        maze = CollectConfig(
+            out=out,
+            env="jepaworld/Maze-v0",
+            episodes=cfg.maze_episodes,
+            seed=cfg.seed,
+            image_size=cfg.model.image_size,
         )
+        collect(maze)
         return out
     from jepaworld.physics.make import PhysicsMakeConfig, make_physics_data
 
