@@ -94,8 +94,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
     real_loss = WorldModel.loss
     calls = {"n": 0}
 
-    def poisoned(self, frames, actions):
-        loss, metrics = real_loss(self, frames, actions)
+    def poisoned(self, frames, actions, has_actions=None):
+        loss, metrics = real_loss(self, frames, actions, has_actions)
         calls["n"] += 1
         return (loss * float("nan"), metrics) if calls["n"] > 4 else (loss, metrics)
 
@@ -206,9 +206,9 @@ def test_non_finite_gradients_stop_training(
 ) -> None:
     real_loss = WorldModel.loss
 
-    def inf_grad(self, frames, actions):  # a finite loss whose gradient is not
+    def inf_grad(self, frames, actions, has_actions=None):  # a finite loss whose gradient is not
         self.predictor.out.bias.register_hook(lambda g: g * float("inf"))
-        return real_loss(self, frames, actions)
+        return real_loss(self, frames, actions, has_actions)
 
     monkeypatch.setattr(WorldModel, "loss", inf_grad)
     with pytest.raises(TrainingDiverged, match="gradient norm is"):

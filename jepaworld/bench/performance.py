@@ -17,6 +17,7 @@ Used by `jepaworld bench` (the report's `performance` section) and benchmarks/pe
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -149,7 +150,7 @@ def train_throughput(
     batch = synthetic_batch(cfg, device)
     model, opt = new_model(cfg, device)
     flops = count_step_flops(model, batch)
-    seconds = run_steps(model, opt, _repeat(batch), cfg, warmup, steps, device)
+    seconds = run_steps(model, opt, itertools.repeat(batch), cfg, warmup, steps, device)
     return {
         "batch_size": cfg.batch_size,
         "clip_frames": cfg.clip_frames,
@@ -158,11 +159,6 @@ def train_throughput(
         "warmup_steps": warmup,
         **throughput(seconds, cfg, steps, flops, peak_gflops),
     }
-
-
-def _repeat(batch: Batch) -> Iterator[Batch]:
-    while True:
-        yield batch
 
 
 @torch.inference_mode()

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from jepaworld.bench.protocols import MazeProtocol, TwoRoomProtocol, VoEProtocol
 from jepaworld.config import from_dict
@@ -351,9 +350,3 @@ SUITES: dict[str, Suite] = {
         Suite("maze", "Maze, long horizon, with memory", MAZE, run_maze, reproduce_maze),
     )
 }
-
-
-def torch_threads_like(report_threads: int | None) -> None:
-    """Re-runs reproduce exactly only with the thread count that made the report."""
-    if report_threads and report_threads != torch.get_num_threads():
-        torch.set_num_threads(report_threads)
