@@ -321,6 +321,14 @@ def data_sources(record: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def check_action_dim(store: EpisodeStore, model: ModelConfig) -> None:
+    """The dataset's actions are the model's size, or absent (action-free video: null action)."""
+    if store.action_dim not in (0, model.action_dim):
+        raise DataError(
+            f"{store.root}/manifest.json: action_dim {store.action_dim} != --model.action-dim {model.action_dim}"
+        )
+
+
 def open_dataset(cfg: TrainConfig) -> TrainingData:
     """Open and check the data against the model config before any training starts."""
     if cfg.videos is not None:
@@ -333,10 +341,7 @@ def open_dataset(cfg: TrainConfig) -> TrainingData:
         raise DataError(
             f"{cfg.data}/manifest.json: frames are {h}x{w} but --model.image-size is {cfg.model.image_size}"
         )
-    if store.action_dim not in (0, cfg.model.action_dim):  # 0: action-free video, null action
-        raise DataError(
-            f"{cfg.data}/manifest.json: action_dim {store.action_dim} != --model.action-dim {cfg.model.action_dim}"
-        )
+    check_action_dim(store, cfg.model)
     dataset = ClipDataset(store, cfg.clip_frames, cfg.model.frame_stride)
     manifest = store.manifest
     return TrainingData(
@@ -359,10 +364,7 @@ def _open_mixture(cfg: TrainConfig) -> TrainingData:
                 f"{path}/manifest.json: frames are {h}x{w}; a mixture needs square frames of at "
                 f"least --model.image-size {m.image_size}"
             )
-        if store.action_dim not in (0, m.action_dim):
-            raise DataError(
-                f"{path}/manifest.json: action_dim {store.action_dim} != --model.action-dim {m.action_dim}"
-            )
+        check_action_dim(store, m)
         stride = m.frame_stride if store.action_dim else cfg.video_stride
         datasets.append(ClipDataset(store, cfg.clip_frames, stride))
         manifest = store.manifest

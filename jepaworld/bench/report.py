@@ -49,15 +49,19 @@ def sealed(report: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def report_path(path: Path) -> Path:
+    """`path` itself, or the report.json inside it when it is a directory."""
+    path = Path(path)
+    return path / REPORT_FILE if path.is_dir() else path
+
+
 def read_report(path: Path) -> dict[str, Any]:
     """A report.json (or the directory holding one), its format checked.
 
     Raises:
         ReportError: missing, not JSON, not a jepaworld report, or another format version.
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / REPORT_FILE
+    path = report_path(path)
     hint = "run `jepaworld bench --run RUN --out DIR` to write one"
     report = read_json_object(path, ReportError, "bench report", hint)
     if report.get("format") != FORMAT:

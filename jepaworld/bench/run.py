@@ -232,7 +232,7 @@ def verify(cfg: VerifyConfig) -> dict[str, Any]:
 
     Order: format, digest, metrics against the per-episode outcomes, the checkpoint's sha256, then
     (with rerun) the first batch of each suite re-run with the report's thread count."""
-    path = cfg.report / rp.REPORT_FILE if cfg.report.is_dir() else cfg.report
+    path = rp.report_path(cfg.report)
     report = rp.read_report(path)
     problems = rp.digest_problems(report, path) + rp.metric_problems(report)
     ckpt = latest_checkpoint(cfg.run)
