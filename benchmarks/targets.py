@@ -1,10 +1,27 @@
-"""What every benchmark script ends with: print its targets, write its JSON."""
+"""What benchmark scripts share: stages that can be skipped when done, targets, JSON output."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
+
+
+class Stages:
+    """Runs named stages of a benchmark in `work` and keeps their seconds; with `reuse`, a stage
+    whose output path exists is skipped (0 s). A stage with no output path always runs."""
+
+    def __init__(self, work: Path, reuse: bool) -> None:
+        self.work, self.reuse = work, reuse
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str, output: Path | None, fn: Any) -> Any:
+        t0 = time.perf_counter()
+        skip = self.reuse and output is not None and output.exists()
+        result = None if skip else fn()
+        self.seconds[name] = round(time.perf_counter() - t0, 1)
+        return result
 
 
 def report_and_save(result: dict[str, Any], out: Path) -> None:

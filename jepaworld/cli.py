@@ -25,9 +25,19 @@ def _train(cfg: Any) -> None:
 
 
 def _plan(cfg: Any) -> None:
+    if cfg.goal is not None:
+        from jepaworld.bench.image_goal import plan_to_image
+
+        r = plan_to_image(cfg)
+        print(
+            f"latent distance to {cfg.goal}: {r['latent_distance_start']:.3f} -> "
+            f"{r['latent_distance_final']:.3f} after {r['steps']} steps; "
+            f"results in {cfg.out / 'results.json'}"
+        )
+        return
     if cfg.memory is not None:
         from jepaworld.bench.maze_eval import evaluate_maze as evaluate
-    elif not cfg.env.startswith("jepaworld/"):
+    elif cfg.env not in ("jepaworld/TwoRoom-v0", "jepaworld/Maze-v0"):  # trajectory goals
         from jepaworld.bench.trajectory_eval import evaluate_trajectory as evaluate
     else:
         from jepaworld.bench.evaluate import evaluate

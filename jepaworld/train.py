@@ -30,8 +30,14 @@ import torch
 from tqdm.auto import tqdm
 
 from jepaworld.config import from_dict, read_json_object, require, to_dict
-from jepaworld.data.episodes import DataError, EpisodeStore, atomic_write, manifest_sha256
-from jepaworld.data.loader import ClipDataset, MixtureDataset, make_loader
+from jepaworld.data.episodes import (
+    DataError,
+    EpisodeStore,
+    atomic_write,
+    manifest_sha256,
+    sha256_file,
+)
+from jepaworld.data.loader import ActionFreeClips, ClipDataset, MixtureDataset, make_loader
 from jepaworld.data.video_folder import VideoClipDataset, index_videos
 from jepaworld.models.world_model import (
     CheckpointError,
@@ -72,6 +78,12 @@ class TrainConfig:
     video_stride: int = 1
     """Frame stride of the action-free datasets of a mixture (the model's frame_stride spans the
     actions of the others)."""
+    drop_actions: bool = False
+    """Train on --data's frames alone, as action-free video (every clip gets the null action):
+    the V-JEPA 2 recipe's pretraining stage on an environment's own frames."""
+    init: Path | None = None
+    """Start from the latest weights of this run (e.g. one trained with --drop-actions), with a
+    fresh optimizer and schedule; its model config must equal this one's."""
     videos: Path | None = None
     """Instead of --data: a folder of video files (.mp4 .mkv .webm .avi .mov, searched
     recursively), decoded with PyAV as action-free clips; unreadable files are skipped and logged."""
@@ -118,6 +130,12 @@ class TrainConfig:
         self.out = Path(self.out)
         self.data = None if self.data is None else Path(self.data)
         self.videos = None if self.videos is None else Path(self.videos)
+        self.init = None if self.init is None else Path(self.init)
+        require(
+            not (self.drop_actions and (self.mix or self.videos)),
+            "drop_actions",
+            "applies to --data alone (mixtures and --videos already mark action-free clips)",
+        )
         self.mix = tuple(Path(p) for p in self.mix)
         self.mix_weights = tuple(float(w) for w in self.mix_weights)
         require(
@@ -289,7 +307,7 @@ def read_run_record(run: Path) -> dict[str, Any]:
 class TrainingData:
     """A dataset of clips and what identifies it in the run record."""
 
-    dataset: ClipDataset | VideoClipDataset | MixtureDataset
+    dataset: ClipDataset | ActionFreeClips | VideoClipDataset | MixtureDataset
     sha256: str
     env_id: str
     seeds: Any
@@ -343,6 +361,8 @@ def open_dataset(cfg: TrainConfig) -> TrainingData:
         )
     check_action_dim(store, cfg.model)
     dataset = ClipDataset(store, cfg.clip_frames, cfg.model.frame_stride)
+    if cfg.drop_actions:
+        dataset = ActionFreeClips(dataset)
     manifest = store.manifest
     return TrainingData(
         dataset, manifest_sha256(cfg.data), manifest["env_id"], manifest.get("seeds"), cfg.data
@@ -403,7 +423,24 @@ def _open_videos(cfg: TrainConfig) -> TrainingData:
     return TrainingData(dataset, index.sha256(), VIDEO_FOLDER_ID, None, cfg.videos, index.to_json())
 
 
-def _write_run_config(cfg: TrainConfig, data: TrainingData) -> None:
+def init_weights(model: WorldModel, cfg: TrainConfig) -> dict[str, Any]:
+    """Load --init's latest weights into `model` (same model config required); returns what
+    the run record keeps of them: the checkpoint and its sha256."""
+    assert cfg.init is not None
+    record = read_run_record(cfg.init)
+    if record.get("model") != to_dict(cfg.model):
+        theirs, ours = record.get("model", {}), to_dict(cfg.model)
+        differ = sorted(k for k in {*theirs, *ours} if theirs.get(k) != ours.get(k))
+        raise ValueError(f"--init {cfg.init}: its model config differs in {', '.join(differ)}")
+    ckpt = latest_checkpoint(cfg.init)
+    load_weights_strict(model, ckpt / "model.safetensors")
+    log.info("initialised from %s", ckpt)
+    return {"checkpoint": str(ckpt), "sha256": sha256_file(ckpt / "model.safetensors")}
+
+
+def _write_run_config(
+    cfg: TrainConfig, data: TrainingData, init: dict[str, Any] | None = None
+) -> None:
     cfg.out.mkdir(parents=True, exist_ok=True)
     record = {
         "train": to_dict(cfg),
@@ -412,6 +449,8 @@ def _write_run_config(cfg: TrainConfig, data: TrainingData) -> None:
         "data_env_id": data.env_id,
         "data_seeds": data.seeds,
     }
+    if init is not None:
+        record["init"] = init
     if data.sources is not None:
         record["data_sources"] = data.sources
     (cfg.out / "config.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
@@ -514,7 +553,7 @@ class _Session:
     """Everything one invocation of `train` works with, built by `_setup`."""
 
     cfg: TrainConfig
-    dataset: ClipDataset | VideoClipDataset | MixtureDataset
+    dataset: ClipDataset | ActionFreeClips | VideoClipDataset | MixtureDataset
     data_sha: str
     device: torch.device
     model: WorldModel
@@ -539,7 +578,8 @@ def _setup(cfg: TrainConfig) -> _Session:
         start, last = _restore(cfg, model, opt), latest_checkpoint(cfg.out)
     else:
         start, last = 0, None
-        _write_run_config(cfg, data)
+        init = None if cfg.init is None else init_weights(model, cfg)
+        _write_run_config(cfg, data, init)
     return _Session(cfg, data.dataset, data.sha256, device, model, opt, start, last)
 
 

@@ -236,3 +236,39 @@ def test_training_on_action_free_video(tmp_path: Path) -> None:
     assert load_train_state(ckpt)["step"] == 6
     lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(x["loss"]) for x in lines)
+
+
+def test_init_starts_from_another_runs_weights_and_records_them(
+    tiny_data: Path, tiny_run: Path, tmp_path: Path
+) -> None:
+    ckpt = latest_checkpoint(tiny_run)
+    # zero steps of learning (lr ~0): the weights stay the --init run's, not a fresh init's
+    cfg = tiny_train(tiny_data, tmp_path / "ft", steps=1, init=tiny_run, lr=1e-12, warmup_steps=0)
+    train(cfg)
+    new = latest_checkpoint(tmp_path / "ft")
+    before, after = load_file(ckpt / "model.safetensors"), load_file(new / "model.safetensors")
+    learned = [k for k in before if "running_" not in k and "num_batches" not in k]  # not BN stats
+    assert learned and all(torch.allclose(before[k], after[k], atol=1e-6) for k in learned)
+    record = json.loads((tmp_path / "ft" / "config.json").read_text())
+    assert record["init"]["checkpoint"] == str(ckpt) and len(record["init"]["sha256"]) == 64
+    wider = tiny_train(tiny_data, tmp_path / "w", init=tiny_run, model=tiny_model(embed_dim=24))
+    with pytest.raises(
+        ValueError, match=rf"--init {tiny_run}: its model config differs in embed_dim"
+    ):
+        train(wider)
+    assert not (tmp_path / "w").exists()
+
+
+def test_drop_actions_trains_on_frames_alone(tiny_data: Path, tmp_path: Path) -> None:
+    from jepaworld.data.loader import ActionFreeClips
+    from jepaworld.train import open_dataset
+
+    cfg = tiny_train(tiny_data, tmp_path / "v", drop_actions=True)
+    dataset = open_dataset(cfg).dataset
+    item = dataset[(0, 0)]
+    assert isinstance(dataset, ActionFreeClips) and not item["has_actions"]
+    assert item["actions"].abs().sum() == 0 and item["actions"].shape[-1] > 0
+    train(cfg)
+    assert latest_checkpoint(tmp_path / "v").exists()
+    with pytest.raises(ValueError, match="drop_actions: applies to --data alone"):
+        tiny_train(tiny_data, tmp_path / "m", drop_actions=True, mix=(tiny_data,))

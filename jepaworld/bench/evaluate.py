@@ -48,6 +48,10 @@ class PlanConfig:
     planner: str = "cem"
     """Planner: cem (the protocol's), mppi (same samples x iterations) or gradient (projected
     Adam); a planner other than the protocol's is recorded in results.json."""
+    goal: Path | None = None
+    """A goal image file (PNG, ...): plan one episode toward it from the env's reset with seed
+    1000000, in any environment (protocol image-goal; no success criterion, the latent distance
+    to it is reported)."""
     memory: Path | None = None
     """Memory file from `jepaworld memory build` (same checkpoint): plan through remembered
     states (needed for jepaworld/Maze-v0, whose goals are rooms away)."""
@@ -55,6 +59,7 @@ class PlanConfig:
     def __post_init__(self) -> None:
         self.run, self.out = Path(self.run), Path(self.out)
         self.memory = None if self.memory is None else Path(self.memory)
+        self.goal = None if self.goal is None else Path(self.goal)
         require(self.episodes >= 1, "episodes", f"must be >= 1, got {self.episodes}")
         require(self.media >= 0, "media", "must be >= 0")
         require(self.latency_repeats >= 0, "latency_repeats", "must be >= 0")
@@ -64,11 +69,16 @@ class PlanConfig:
             f"must be one of {', '.join(plan_eval.PLANNERS)}, got {self.planner!r}",
         )
         known = ("jepaworld/TwoRoom-v0", "jepaworld/Maze-v0", *TRAJECTORY_SUCCESS)
-        require(self.env in known, "env", f"no planning protocol for {self.env!r}; known: {known}")
         require(
-            (self.env == "jepaworld/Maze-v0") == (self.memory is not None),
+            self.goal is not None or self.env in known,
+            "env",
+            f"no planning protocol for {self.env!r} (known: {known}); --goal IMAGE works with any",
+        )
+        maze_protocol = self.env == "jepaworld/Maze-v0" and self.goal is None
+        require(
+            maze_protocol == (self.memory is not None),
             "memory",
-            "is required for jepaworld/Maze-v0 and only used there",
+            "is required for jepaworld/Maze-v0's protocol and only used there (not with --goal)",
         )
 
 

@@ -359,15 +359,16 @@ def finish_episodes(live: list[_Live]) -> tuple[list[dict[str, Any]], list[list[
 
 def plan_latency(
     model: Any,
-    protocol: TwoRoomProtocol,
+    protocol: TwoRoomProtocol | TrajectoryProtocol,
     frames: np.ndarray,
     goal: np.ndarray,
     repeats: int = 3,
     planner: str = "cem",
+    bounds: ActionBounds | None = None,
 ) -> list[float]:
     """Seconds for one single-problem plan (E=1) with the protocol's planner, `repeats` times."""
     device = next(model.parameters()).device
-    mpc = make_mpc(protocol, model, model.config.action_dim, planner=planner)
+    mpc = make_mpc(protocol, model, model.config.action_dim, planner=planner, bounds=bounds)
     z_goal = mpc.encode_frames(torch.from_numpy(goal[None]).to(device))
     gen = torch.Generator().manual_seed(0)
     times = []

@@ -7,6 +7,7 @@ are comparable.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -157,11 +158,24 @@ class MazeProtocol(EpisodicProtocol):
         return {"success_radius": self.success_radius, "layout_seed": self.layout_seed}
 
 
-TRAJECTORY_SUCCESS: dict[str, tuple[int, float]] = {
-    "Pendulum-v1": (3, 0.5),  # (cos, sin, angular velocity): angle and speed, L2 within 0.5
-    "PointMaze_UMaze-v3": (2, 0.45),  # (x, y) of the ball; 0.45 is gymnasium-robotics' own radius
+TRAJECTORY_SUCCESS: dict[str, dict[str, Any]] = {
+    # (cos, sin, angular velocity): angle and speed, L2 within 0.5
+    "Pendulum-v1": {"state_dims": 3, "tolerance": 0.5},
+    # (x, y) of the ball; 0.45 is gymnasium-robotics' own radius
+    "PointMaze_UMaze-v3": {"state_dims": 2, "tolerance": 0.45},
+    # DINO-WM's criterion on (agent xy, block xy, block angle); goals from the scripted pusher,
+    # as stable-worldmodel's come from its expert dataset
+    "jepaworld/PushT-v0": {
+        "name": "pusht-goal",
+        "version": "1",
+        "state_dims": 4,
+        "tolerance": 20.0,
+        "angle_dim": 4,
+        "angle_tolerance": math.pi / 9,
+        "policy": "scripted",
+    },
 }
-"""Environments with a trajectory-goal success criterion: (leading state dims compared, L2 tolerance)."""
+"""Environments with a trajectory-goal success criterion: the TrajectoryProtocol fields they set."""
 
 
 @dataclass(frozen=True)
@@ -172,12 +186,20 @@ class TrajectoryProtocol(EpisodicProtocol):
     Episode i resets the environment with `seed + i`; the goal is the frame after `goal_steps`
     steps of the collection policy (persistent random actions, its own RNG [seed + i, 1]) from that
     same start. Success: the first `state_dims` entries of the env's own observation within
-    `tolerance` (L2) of the goal's, within `budget` steps.
+    `tolerance` (L2) of the goal's (and the `angle_dim` entry within `angle_tolerance`, when
+    set), within `budget` steps. PushT's protocol is this one under the name pusht-goal.
     """
 
     env_id: str
     state_dims: int
     tolerance: float
+    angle_dim: int | None = None
+    """Index of a state entry that is an angle and must also be within `angle_tolerance` (wrapped);
+    None: no angle condition."""
+    angle_tolerance: float = 0.0
+    policy: str = "random"
+    """The held-out trajectories' policy: 'random' (persistent random, `persistence`, `noise`) or
+    'scripted' (the world's own collection policy with `noise`), as `jepaworld collect --policy`."""
     name: str = "trajectory-goal"
     version: str = "2"  # 2: lock-step batches of `chunk`
     episodes: int = 50
@@ -195,5 +217,4 @@ class TrajectoryProtocol(EpisodicProtocol):
             raise ValueError(
                 f"env: no success criterion for {env_id!r}; known: {', '.join(TRAJECTORY_SUCCESS)}"
             )
-        dims, tolerance = TRAJECTORY_SUCCESS[env_id]
-        return cls(env_id=env_id, state_dims=dims, tolerance=tolerance)
+        return cls(env_id=env_id, **TRAJECTORY_SUCCESS[env_id])

@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from jepaworld.bench.protocols import MazeProtocol, TwoRoomProtocol, VoEProtocol
+from jepaworld.bench.protocols import MazeProtocol, TrajectoryProtocol, TwoRoomProtocol, VoEProtocol
 from jepaworld.config import from_dict
 
 log = logging.getLogger(__name__)
 
 TWO_ROOM, PHYSICS, MAZE = "jepaworld/TwoRoom-v0", "jepaworld/PhysicsScenes-v0", "jepaworld/Maze-v0"
+PUSHT = "jepaworld/PushT-v0"
 DISTANCE_TOLERANCE = 1e-3
 """Largest difference in final distance (px) that still counts as the same episode."""
 SCORE_RTOL = 1e-4
@@ -197,6 +198,36 @@ def reproduce_two_room(ctx: SuiteRun, reported: dict[str, Any]) -> list[str]:
     return reproduce_planning("two_room", reported, again, count)
 
 
+def run_pusht(ctx: SuiteRun) -> dict[str, Any]:
+    from jepaworld.bench.evaluate import PlanConfig
+    from jepaworld.bench.trajectory_eval import evaluate_trajectory
+
+    protocol = TrajectoryProtocol.for_env(PUSHT)
+    cfg = PlanConfig(
+        run=ctx.run, out=ctx.out, env=PUSHT, episodes=ctx.episodes or protocol.episodes,
+        seed=ctx.seed, media=ctx.media, device=ctx.device,
+    )  # fmt: skip
+    results = evaluate_trajectory(cfg)
+    entry = planning_entry(results, "results.json")
+    if results["plan_latency_seconds"]:
+        entry["plan_latency_p50_s"] = float(np.percentile(results["plan_latency_seconds"], 50))
+    return entry
+
+
+def reproduce_pusht(ctx: SuiteRun, reported: dict[str, Any]) -> list[str]:
+    from jepaworld.bench.evaluate import PlanConfig
+    from jepaworld.bench.trajectory_eval import evaluate_trajectory
+
+    protocol = from_dict(TrajectoryProtocol, reported["protocol"], "pusht")
+    count = min(protocol.chunk, protocol.episodes)
+    cfg = PlanConfig(
+        run=ctx.run, out=ctx.out, env=PUSHT, episodes=count, seed=ctx.seed, media=0,
+        latency_repeats=0, device=ctx.device,
+    )  # fmt: skip
+    again = evaluate_trajectory(cfg, protocol)
+    return reproduce_planning("pusht", reported, again, count)
+
+
 MAZE_MEMORY_EVERY = 5
 """The maze suite remembers every 5th frame of the run's training data (as benchmarks/maze.py)."""
 MEMORY_FILE = "memory.sqlite"
@@ -348,5 +379,6 @@ SUITES: dict[str, Suite] = {
         Suite("two_room", "Two-Room goal reaching", TWO_ROOM, run_two_room, reproduce_two_room),
         Suite("physics", "Intuitive physics (VoE)", PHYSICS, run_physics, reproduce_physics),
         Suite("maze", "Maze, long horizon, with memory", MAZE, run_maze, reproduce_maze),
+        Suite("pusht", "PushT manipulation", PUSHT, run_pusht, reproduce_pusht),
     )
 }

@@ -23,7 +23,7 @@ from jepaworld.bench.evaluate import (
     read_checked_run,
 )
 from jepaworld.bench.protocols import TrajectoryProtocol
-from jepaworld.data.collect import PersistentRandomPolicy
+from jepaworld.data.collect import exploration_policy
 from jepaworld.envs.gym_adapter import GoalState, make_pixel_env
 from jepaworld.planning.protocols import ActionBounds
 
@@ -37,7 +37,7 @@ def held_out_goal(protocol: TrajectoryProtocol, seed: int, size: int) -> tuple[n
     _, info = env.reset(seed=seed)
     start = info["state"]
     rng = np.random.default_rng([seed, 1])
-    policy = PersistentRandomPolicy(env.action_space, protocol.persistence, protocol.noise, rng)
+    policy = exploration_policy(env, protocol.policy, protocol.persistence, protocol.noise, rng)
     for _ in range(protocol.goal_steps):
         obs, _, _, _, info = env.step(policy())
     env.close()
@@ -53,7 +53,7 @@ def goal_env_factory(
         frame, state = goals[spec.seed]
         env = GoalState(
             make_pixel_env(protocol.env_id, size), frame, state, protocol.state_dims,
-            protocol.tolerance,
+            protocol.tolerance, protocol.angle_dim, protocol.angle_tolerance,
         )  # fmt: skip
         obs, info = env.reset(seed=spec.seed)
         return env, obs, info
@@ -93,6 +93,10 @@ def evaluate_trajectory(
     sha = plan_eval.checkpoint_sha256(ckpt)
     baselines = {"random": random}
     results = plan_results(protocol, record, ckpt, sha, cfg.planner, outcomes, timings, baselines)
+    first_goal = next(iter(goals.values()))[0]
+    results["plan_latency_seconds"] = plan_eval.plan_latency(
+        model, protocol, frames[0][0], first_goal, cfg.latency_repeats, cfg.planner, bounds
+    )
     media = plan_eval.write_media(
         cfg.out / "media", frames, [g[0] for g in goals.values()], cfg.media
     )

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,10 @@ class CollectConfig:
     persistence: float = 0.9
     """Probability of keeping the current target action at each step."""
     noise: float = 0.1
-    """Std of Gaussian noise added to the target action."""
+    """Std of Gaussian noise added to the target action (in half-widths of the action box)."""
+    policy: str = "auto"
+    """Exploration policy: 'random' (persistent random actions), 'scripted' (the world's own
+    collection policy, e.g. PushT's pusher) or 'auto' (scripted where the world has one)."""
     episodes_per_shard: int = 50
     """Episodes per compressed shard file."""
     image_size: int | None = None
@@ -64,10 +68,16 @@ class CollectConfig:
         require(self.episodes_per_shard >= 1, "episodes_per_shard", "must be >= 1")
         require(self.seed >= 0, "seed", "must be >= 0")
         require(
+            self.policy in POLICIES, "policy", f"must be one of {POLICIES}, got {self.policy!r}"
+        )
+        require(
             self.image_size is None or self.image_size >= 8,
             "image_size",
             f"must be >= 8, got {self.image_size}",
         )
+
+
+POLICIES = ("auto", "random", "scripted")
 
 
 class PersistentRandomPolicy:
@@ -99,12 +109,29 @@ def _true_state(info: dict[str, Any]) -> np.ndarray:
     return np.asarray(info.get("state", np.zeros(0)), dtype=np.float32).reshape(-1)
 
 
-def collect_episode(env: gym.Env, cfg: CollectConfig, seed: int) -> Episode:
+def resolve_policy(env: gym.Env, name: str, env_id: str) -> str:
+    """'random' or 'scripted' for --policy `name` on this env (errors name --policy)."""
+    scripted = hasattr(env.unwrapped, "scripted_policy")
+    if name == "scripted" and not scripted:
+        raise ValueError(f"--policy scripted: {env_id} has no scripted collection policy")
+    return "scripted" if name == "scripted" or (name == "auto" and scripted) else "random"
+
+
+def exploration_policy(
+    env: gym.Env, policy: str, persistence: float, noise: float, rng: np.random.Generator
+) -> Callable[[], np.ndarray]:
+    """The resolved exploration policy ('random' or 'scripted') acting in `env`."""
+    if policy == "scripted":
+        return env.unwrapped.scripted_policy(rng, noise)
+    return PersistentRandomPolicy(env.action_space, persistence, noise, rng)
+
+
+def collect_episode(env: gym.Env, cfg: CollectConfig, seed: int, policy_name: str) -> Episode:
     """Run the exploration policy for one episode; frames (T,H,W,3), actions (T,A)."""
     obs, info = env.reset(seed=seed)
     # its own stream: sharing env.reset's seed would correlate the first action with the start
     rng = np.random.default_rng([seed, 1])
-    policy = PersistentRandomPolicy(env.action_space, cfg.persistence, cfg.noise, rng)
+    policy = exploration_policy(env, policy_name, cfg.persistence, cfg.noise, rng)
     frames, actions, states = [], [], []
     for _ in range(cfg.episode_length):
         action = policy()
@@ -119,23 +146,31 @@ def collect_episode(env: gym.Env, cfg: CollectConfig, seed: int) -> Episode:
     return Episode(np.stack(frames), np.stack(actions), np.stack(states))
 
 
+def policy_record(policy: str, persistence: float, noise: float) -> dict[str, Any]:
+    """The manifest's description of the exploration policy."""
+    if policy == "scripted":
+        return {"name": "scripted", "noise": noise}
+    return {"name": "persistent_random", "persistence": persistence, "noise": noise}
+
+
 def collect(cfg: CollectConfig) -> dict[str, Any]:
     """Collect `cfg.episodes` episodes into `cfg.out`; return the manifest."""
     if (cfg.out / "manifest.json").exists():
         raise FileExistsError(f"{cfg.out}: already holds a dataset; choose another --out")
     env = make_pixel_env(cfg.env, cfg.image_size)  # errors name --env
+    policy = resolve_policy(env, cfg.policy, cfg.env)
     cfg.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     shards, batch = [], []
     for i in tqdm(range(cfg.episodes), desc="collect", unit="ep"):
-        batch.append(collect_episode(env, cfg, cfg.seed + i))
+        batch.append(collect_episode(env, cfg, cfg.seed + i, policy))
         if len(batch) == cfg.episodes_per_shard or i == cfg.episodes - 1:
             shards.append(write_shard(cfg.out / f"shard_{len(shards):05d}.npz", batch))
             batch = []
     manifest = {
         "env_id": cfg.env,
         "env_config": _env_config(env),
-        "policy": {"name": "persistent_random", "persistence": cfg.persistence, "noise": cfg.noise},
+        "policy": policy_record(policy, cfg.persistence, cfg.noise),
         "seeds": {"first": cfg.seed, "count": cfg.episodes},
         "episodes": cfg.episodes,
         "episode_length": cfg.episode_length,

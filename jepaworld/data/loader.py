@@ -67,6 +67,25 @@ class ClipDataset(Dataset):
         return {"frames": torch.from_numpy(frames.copy()), "actions": torch.from_numpy(acts.copy())}
 
 
+class ActionFreeClips(Dataset):
+    """A ClipDataset's clips without their actions: zero actions and has_actions False, so the
+    model gives them the null action (an environment's own frames used as action-free video)."""
+
+    def __init__(self, clips: ClipDataset) -> None:
+        self.clips, self.starts = clips, clips.starts
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
+        item = self.clips[key]
+        return {
+            "frames": item["frames"],
+            "actions": torch.zeros_like(item["actions"]),  # (T-1, k*A)
+            "has_actions": torch.tensor(False),
+        }
+
+
 class StepBatchSampler(Sampler[list[tuple[int, int]]]):
     """Yields one batch of (episode, t0) keys per training step in [start_step, total_steps).
 

@@ -10,6 +10,7 @@ from jepaworld.envs.two_room import TwoRoomConfig, TwoRoomEnv
 
 TWO_ROOM_ID = "jepaworld/TwoRoom-v0"
 MAZE_ID = "jepaworld/Maze-v0"
+PUSHT_ID = "jepaworld/PushT-v0"
 
 if TWO_ROOM_ID not in gymnasium.registry:
     gymnasium.register(
@@ -25,4 +26,19 @@ if MAZE_ID not in gymnasium.registry:
         max_episode_steps=None,  # the env truncates itself at MazeConfig.max_episode_steps
     )
 
-__all__ = ["MAZE_ID", "TWO_ROOM_ID", "MazeConfig", "MazeEnv", "TwoRoomConfig", "TwoRoomEnv"]
+if PUSHT_ID not in gymnasium.registry:  # needs the [pusht] extra, imported when made
+    gymnasium.register(
+        id=PUSHT_ID,
+        entry_point="jepaworld.envs.pusht:PushTEnv",
+        max_episode_steps=None,  # the env truncates itself at PushTConfig.max_episode_steps
+    )
+
+__all__ = [
+    "MAZE_ID",
+    "PUSHT_ID",
+    "TWO_ROOM_ID",
+    "MazeConfig",
+    "MazeEnv",
+    "TwoRoomConfig",
+    "TwoRoomEnv",
+]

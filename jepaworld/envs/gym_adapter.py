@@ -159,6 +159,10 @@ class ResizedFrames(gym.ObservationWrapper):
         return square_resize(observation, self.size)
 
 
+_RENDER_SIZED = {"jepaworld/PushT-v0"}
+"""jepaworld worlds that draw their frames at any size (the others are resized)."""
+
+
 def make_pixel_env(env_id: str, size: int | None, **kwargs: Any) -> gym.Env:
     """`gymnasium.make(env_id)` observing `size` px frames (None: a jepaworld world's own size,
     DEFAULT_SIZE for other environments); see the module docstring.
@@ -172,6 +176,8 @@ def make_pixel_env(env_id: str, size: int | None, **kwargs: Any) -> gym.Env:
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless MuJoCo rendering, if any
     spec = _registered_spec(env_id)
     if env_id.startswith("jepaworld/"):  # our own worlds observe pixels at their native size
+        if env_id in _RENDER_SIZED and size is not None:
+            kwargs = {"size": size, **kwargs}
         env = gym.make(spec, **kwargs)
         return env if size is None or is_pixel_env(env, size) else ResizedFrames(env, size)
     size = size or DEFAULT_SIZE
@@ -194,8 +200,10 @@ def make_pixel_env(env_id: str, size: int | None, **kwargs: Any) -> gym.Env:
 
 class GoalState(gym.Wrapper):
     """Adds a goal to an adapted env: `info["goal"]` (the goal frame), `"goal_state"`,
-    `"distance"` (L2 over the first `dims` state entries) and `"success"` (distance <= tolerance);
-    a step that succeeds terminates the episode, as in jepaworld's own worlds."""
+    `"distance"` (L2 over the first `dims` state entries) and `"success"` (distance <= tolerance,
+    and the `angle_dim` entry within `angle_tolerance` of the goal's, wrapped, when given); a step
+    that succeeds terminates the episode, as in jepaworld's own worlds. The wrapped env's own goal,
+    if it has one (an info "success"), is replaced: its success no longer ends the episode."""
 
     def __init__(
         self,
@@ -204,10 +212,20 @@ class GoalState(gym.Wrapper):
         goal_state: NDArray[np.float32],
         dims: int,
         tolerance: float,
+        angle_dim: int | None = None,
+        angle_tolerance: float = 0.0,
     ) -> None:
         super().__init__(env)
         self.goal_frame, self.goal_state = goal_frame, np.asarray(goal_state, np.float32)
         self.dims, self.tolerance = dims, tolerance
+        self.angle_dim, self.angle_tolerance = angle_dim, angle_tolerance
+
+    def _angle_ok(self, state: NDArray[np.float32]) -> bool:
+        if self.angle_dim is None:
+            return True
+        gap = abs(float(state[self.angle_dim]) - float(self.goal_state[self.angle_dim]))
+        gap %= 2 * np.pi
+        return min(gap, 2 * np.pi - gap) < self.angle_tolerance
 
     def _info(self, info: dict[str, Any]) -> dict[str, Any]:
         gap = info["state"][: self.dims] - self.goal_state[: self.dims]
@@ -217,7 +235,7 @@ class GoalState(gym.Wrapper):
             "goal": self.goal_frame.copy(),
             "goal_state": self.goal_state.copy(),
             "distance": distance,
-            "success": distance <= self.tolerance,
+            "success": distance <= self.tolerance and self._angle_ok(info["state"]),
         }
 
     def reset(self, **kwargs: Any) -> tuple[NDArray[np.uint8], dict[str, Any]]:
@@ -226,5 +244,7 @@ class GoalState(gym.Wrapper):
 
     def step(self, action: Any) -> tuple[NDArray[np.uint8], float, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
+        own_goal = "success" in info  # the wrapped env's own goal ended it: not ours
         info = self._info(info)
-        return obs, float(reward), terminated or info["success"], truncated, info
+        ended = info["success"] or (terminated and not own_goal)
+        return obs, float(reward), ended, truncated, info

@@ -69,7 +69,7 @@ def test_report_holds_one_checkpoint_every_suite_and_baselines(
         assert lo <= metric["value"] <= hi
     assert all(len(v) == 2 for v in two["per_episode"].values()) and two["seconds"] > 0
     # the checkpoint was trained on Two-Room only: the other suites are never run with it
-    for name in ("physics", "maze"):
+    for name in ("physics", "maze", "pusht"):
         assert r["suites"][name]["status"] == "not_trained"
         assert r["suites"][name]["trained_on"] == ["jepaworld/TwoRoom-v0"]
     perf = r["performance"]
@@ -89,6 +89,7 @@ def test_verify_passes_on_an_untouched_report_and_reproduces_episodes(
         "two_room": "reproduced",
         "physics": "not_trained",
         "maze": "not_trained",
+        "pusht": "not_trained",
     }
 
 

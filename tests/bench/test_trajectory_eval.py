@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,11 +10,13 @@ import numpy as np
 import pytest
 
 from jepaworld.bench.evaluate import PlanConfig
+from jepaworld.bench.image_goal import image_goal_protocol, plan_to_image
 from jepaworld.bench.plan_eval import EpisodeSpec
 from jepaworld.bench.protocols import PlannerSettings, TrajectoryProtocol
 from jepaworld.bench.trajectory_eval import evaluate_trajectory, goal_env_factory, held_out_goal
 from jepaworld.cli import main
 from jepaworld.data.collect import CollectConfig, PersistentRandomPolicy, collect
+from jepaworld.envs.gym_adapter import make_pixel_env
 from jepaworld.train import train
 from tests.conftest import tiny_model, tiny_train
 
@@ -60,3 +63,34 @@ def test_an_env_without_a_success_criterion_is_refused(capsys: pytest.CaptureFix
     with pytest.raises(SystemExit):
         main(["plan", "--run", "r", "--out", "o", "--env", "MountainCarContinuous-v0"])
     assert "no planning protocol for 'MountainCarContinuous-v0'" in capsys.readouterr().err
+
+
+def test_plan_toward_a_png_goal_in_any_env(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    collect(CollectConfig(out=tmp_path / "d", env="Pendulum-v1", episodes=2, episode_length=20))
+    train(tiny_train(tmp_path / "d", tmp_path / "run", steps=2, model=tiny_model(action_dim=1)))
+    env = make_pixel_env("Pendulum-v1", 96)  # a larger image than the model's: resized down
+    frame, _ = env.reset(seed=5)
+    env.close()
+    png = tmp_path / "goal.png"
+    Image.fromarray(frame).save(png)
+    small = dataclasses.replace(
+        image_goal_protocol("Pendulum-v1"),
+        budget=6,
+        planner=PlannerSettings(samples=8, elites=2, iterations=2, horizon=2),
+    )
+    cfg = PlanConfig(run=tmp_path / "run", out=tmp_path / "g", env="Pendulum-v1", goal=png)
+    r = plan_to_image(cfg, small)
+    assert r["steps"] == 6 and r["protocol"]["name"] == "image-goal"
+    assert r["latent_distance_start"] > 0 and len(r["final_state"]) == 3
+    assert json.loads((tmp_path / "g" / "results.json").read_text())["goal_sha256"]
+    assert (tmp_path / "g" / r["media"][0]).exists()
+
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    args = ["plan", "--run", str(tmp_path / "run"), "--env", "Pendulum-v1"]
+    assert main([*args, "--out", str(tmp_path / "b"), "--goal", str(tmp_path / "bad.png")]) == 2
+    assert f"--goal {tmp_path / 'bad.png'}: not a readable image" in capsys.readouterr().err
+    assert not (tmp_path / "b" / "results.json").exists()
