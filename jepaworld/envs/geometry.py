@@ -51,6 +51,12 @@ def require(ok: bool, config: Any, name: str, message: str) -> None:
         raise ValueError(f"{type(config).__name__}.{name} {message}")
 
 
+def angle_error(a: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:
+    """|a - b| of angles in radians, wrapped to [0, pi]."""
+    d = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)) % (2 * math.pi)
+    return np.minimum(d, 2 * math.pi - d)
+
+
 def point_rect_distance(px: float, py: float, rect: Rect) -> float:
     """Euclidean distance from the point (px, py) to a rectangle (0 inside it)."""
     x0, y0, x1, y1 = rect

@@ -26,6 +26,8 @@ from gymnasium.envs.registration import load_env_creator
 from numpy.typing import NDArray
 from PIL import Image
 
+from jepaworld.envs.geometry import angle_error
+
 
 def square_resize(frame: NDArray[np.uint8], size: int) -> NDArray[np.uint8]:
     """(H, W, 3) uint8 -> (size, size, 3): centre crop to a square, then area resampling."""
@@ -223,9 +225,8 @@ class GoalState(gym.Wrapper):
     def _angle_ok(self, state: NDArray[np.float32]) -> bool:
         if self.angle_dim is None:
             return True
-        gap = abs(float(state[self.angle_dim]) - float(self.goal_state[self.angle_dim]))
-        gap %= 2 * np.pi
-        return min(gap, 2 * np.pi - gap) < self.angle_tolerance
+        gap = angle_error(state[self.angle_dim], self.goal_state[self.angle_dim])
+        return bool(gap < self.angle_tolerance)
 
     def _info(self, info: dict[str, Any]) -> dict[str, Any]:
         gap = info["state"][: self.dims] - self.goal_state[: self.dims]

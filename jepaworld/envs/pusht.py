@@ -32,7 +32,7 @@ import gymnasium as gym
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from jepaworld.envs.geometry import check_number_fields, require
+from jepaworld.envs.geometry import angle_error, check_number_fields, require
 
 CANVAS = 512.0
 """gym-pusht's canvas side in px; states are in these units."""
@@ -44,12 +44,6 @@ GOAL_POSE = (256.0, 256.0, math.pi / 4)
 """gym-pusht's goal pose of the block (x, y, angle), drawn as the green T on every frame."""
 AGENT_RADIUS = 15.0
 """gym-pusht's pusher radius (canvas px)."""
-
-
-def angle_error(a: ArrayLike, b: ArrayLike) -> NDArray[np.float64]:
-    """|a - b| wrapped to [0, pi]."""
-    d = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)) % (2 * math.pi)
-    return np.minimum(d, 2 * math.pi - d)
 
 
 def pusht_success(state: ArrayLike, goal: ArrayLike) -> tuple[float, bool]:

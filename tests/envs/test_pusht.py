@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from jepaworld.envs.geometry import angle_error
 from jepaworld.envs.gym_adapter import GoalState, make_pixel_env
-from jepaworld.envs.pusht import angle_error, pusht_success
+from jepaworld.envs.pusht import pusht_success
 
 GOAL = np.array([100.0, 100.0, 300.0, 300.0, 1.0])
 
