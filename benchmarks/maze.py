@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from targets import report_and_save  # benchmarks/targets.py, beside this script
+from targets import Stages, report_and_save  # benchmarks/targets.py, beside this script
 
 from jepaworld.bench.evaluate import PlanConfig
 from jepaworld.bench.machine import environment, peak_rss_mib
@@ -40,28 +39,18 @@ def maze_model() -> ModelConfig:
 
 def run(work: Path, episodes: int, steps: int, reuse: bool) -> dict[str, Any]:
     """Each stage in `work`; with `reuse`, a stage whose output exists is skipped (time 0)."""
-    seconds: dict[str, float] = {}
-
-    def stage(name: str, done: bool, fn: Any) -> None:
-        t0 = time.perf_counter()
-        if not (reuse and done):
-            fn()
-        seconds[name] = time.perf_counter() - t0
-
+    stage = Stages(work, reuse)
     data, run_dir, db = work / "data", work / "run", work / "memory.db"
-    stage(
-        "collect",
-        (data / "manifest.json").exists(),
-        lambda: collect(CollectConfig(out=data, env="jepaworld/Maze-v0", episodes=episodes)),
-    )
+    collect_cfg = CollectConfig(out=data, env="jepaworld/Maze-v0", episodes=episodes)
+    stage("collect", data / "manifest.json", lambda: collect(collect_cfg))
     cfg = TrainConfig(out=run_dir, data=data, steps=steps, model=maze_model())
-    stage("train", (run_dir / "checkpoints").exists(), lambda: train(cfg))
+    stage("train", run_dir / "checkpoints", lambda: train(cfg))
     build = MemoryBuildConfig(run=run_dir, data=data, db=db, every=cfg.model.frame_stride)
-    stage("memory", db.exists(), lambda: build_memory(build))
+    stage("memory", db, lambda: build_memory(build))
     result: dict[str, Any] = {}
     plan = PlanConfig(run=run_dir, out=work / "eval", env="jepaworld/Maze-v0", memory=db)
-    stage("plan", False, lambda: result.update(evaluate_maze(plan)))
-    return {"seconds": seconds, "episodes": episodes, "steps": steps, "results": result}
+    stage("plan", None, lambda: result.update(evaluate_maze(plan)))
+    return {"seconds": stage.seconds, "episodes": episodes, "steps": steps, "results": result}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

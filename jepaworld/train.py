@@ -428,8 +428,8 @@ def init_weights(model: WorldModel, cfg: TrainConfig) -> dict[str, Any]:
     the run record keeps of them: the checkpoint and its sha256."""
     assert cfg.init is not None
     record = read_run_record(cfg.init)
-    if record.get("model") != to_dict(cfg.model):
-        theirs, ours = record.get("model", {}), to_dict(cfg.model)
+    theirs, ours = record.get("model", {}), to_dict(cfg.model)
+    if theirs != ours:
         differ = sorted(k for k in {*theirs, *ours} if theirs.get(k) != ours.get(k))
         raise ValueError(f"--init {cfg.init}: its model config differs in {', '.join(differ)}")
     ckpt = latest_checkpoint(cfg.init)
