@@ -8,7 +8,9 @@ not an episode::
 
     PAIRS/manifest.json       format, config, properties, per pair its seed and violation frame,
                               and the sha256 of every shard
-    PAIRS/<property>.npz      arrays possible_i, impossible_i (T, H, W, 3) uint8, i = 0..n-1
+    PAIRS/<property>.npz      arrays possible_i, impossible_i (T, H, W, 3) uint8, i = 0..n-1,
+                              and for the matched-set properties also possible_mirror_i and
+                              impossible_mirror_i (format 2; format 1 had no mirrors)
 
 Shards are written to a temporary name and renamed, the manifest last, so a directory with a
 manifest is complete. Pair seeds start at 1_000_000, above every training seed, so no evaluation
@@ -41,7 +43,7 @@ from jepaworld.envs.physics_scenes import PROPERTIES, SceneConfig, VoEPair, make
 
 ENV_ID = "jepaworld/PhysicsScenes-v0"
 PAIRS_FORMAT = "jepaworld.voe_pairs"
-PAIRS_FORMAT_VERSION = 1
+PAIRS_FORMAT_VERSION = 2
 TRAINING_SEED_LIMIT = 1_000_000
 """Training videos use seeds below this; evaluation pairs use seeds at or above it."""
 _DEFAULT_CONFIG = SceneConfig()  # frozen, so one shared default is safe
@@ -140,9 +142,15 @@ def write_pairs(
         arrays = {}
         for i, pair in enumerate(pairs):
             arrays[f"possible_{i}"], arrays[f"impossible_{i}"] = pair.possible, pair.impossible
+            if pair.matched:
+                arrays[f"possible_mirror_{i}"] = pair.possible_mirror
+                arrays[f"impossible_mirror_{i}"] = pair.impossible_mirror
         path = out / f"{prop}.npz"
         write_npz(path, arrays)
-        entries = [{"seed": p.seed, "violation_frame": p.violation_frame} for p in pairs]
+        entries = [
+            {"seed": p.seed, "violation_frame": p.violation_frame, "matched": p.matched}
+            for p in pairs
+        ]
         shards.append({"file": path.name, "property": prop, "pairs": entries})
         shards[-1]["sha256"] = sha256_file(path)
     manifest = {
@@ -199,11 +207,13 @@ def iter_pairs(root: Path) -> Iterator[VoEPair]:
         try:
             with np.load(path, allow_pickle=False) as npz:
                 for i, entry in enumerate(shard["pairs"]):
-                    possible, impossible = npz[f"possible_{i}"], npz[f"impossible_{i}"]
-                    if any(v.shape != shape or v.dtype != np.uint8 for v in (possible, impossible)):
+                    names = ["possible", "impossible"]
+                    names += ["possible_mirror", "impossible_mirror"] if entry["matched"] else []
+                    videos = [npz[f"{name}_{i}"] for name in names]
+                    if any(v.shape != shape or v.dtype != np.uint8 for v in videos):
                         raise DataError(f"{path}: pair {i} is not uint8 {shape}")
                     frame, prop, seed = entry["violation_frame"], shard["property"], entry["seed"]
-                    yield VoEPair(possible, impossible, int(frame), prop, int(seed))
+                    yield VoEPair(*videos[:2], int(frame), prop, int(seed), *videos[2:])
         except DataError:
             raise
         except (KeyError, OSError, ValueError, zipfile.BadZipFile, EOFError) as e:

@@ -24,6 +24,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 PROPERTIES = ("permanence", "continuity", "solidity", "gravity", "constancy")
+MATCHED_SETS = ("permanence", "constancy")
+"""Properties whose pairs come with a mirror pair (`VoEPair.possible_mirror`), as IntPhys does for
+changes made behind an occluder (Riochet et al. 2018): at every frame index the two possible videos
+and the two impossible ones hold the same two frames, so a score that looks at frames one at a
+time cannot tell the sets apart, and only a model that predicts across the occlusion can. Without
+the mirror, "the ball never comes out" is trivially less surprising than "the ball comes out"."""
 
 Rect = tuple[int, int, int, int]
 """An integer rectangle (x0, y0, x1, y1): pixels x0..x1-1 by y0..y1-1."""
@@ -186,7 +192,7 @@ class Track:
 class VoEPair:
     """A possible and an impossible video, identical before `violation_frame`, not at it.
 
-    possible, impossible: (T, H, W, 3) uint8.
+    possible, impossible (and the mirrors, when present): (T, H, W, 3) uint8.
     """
 
     possible: NDArray[np.uint8]
@@ -194,6 +200,17 @@ class VoEPair:
     violation_frame: int
     prop: str
     seed: int
+    possible_mirror: NDArray[np.uint8] | None = None
+    """For a change made out of sight (`MATCHED_SETS`), the mirror pair of IntPhys's matched design:
+    the object has the impossible video's look (absent; the new colour or shape) before the change
+    too, and the mirror's impossible video changes it back. Identical to `impossible_mirror` before
+    `violation_frame`, which is the same frame for both pairs."""
+    impossible_mirror: NDArray[np.uint8] | None = None
+
+    @property
+    def matched(self) -> bool:
+        """Whether this is a matched set of four videos (two possible, two impossible)."""
+        return self.possible_mirror is not None
 
 
 @dataclass(frozen=True)
@@ -622,6 +639,39 @@ _STAGERS = {  # property -> (stager, what the scene must contain)
 }
 
 
+def _mirror_videos(
+    scene: Scene, possible: Track, impossible: Track, ball: int, config: SceneConfig
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8]] | None:
+    """The mirror pair of a change made out of sight at frame t: the ball takes its after-change
+    look (absent, or the new colour or shape) in frames before t as well. The possible mirror is
+    the impossible track so redrawn (the new look throughout), the impossible mirror the possible
+    track so redrawn (it changes back). None if the ball met another one before t: without it
+    there, the other ball would bounce off nothing."""
+    changed = (
+        (possible.visible[:, ball] != impossible.visible[:, ball])
+        | (possible.square[:, ball] != impossible.square[:, ball])
+        | (possible.rgb[:, ball] != impossible.rgb[:, ball]).any(axis=-1)
+    )  # (T,)
+    t = int(np.argmax(changed))
+    r = scene.balls[ball].radius
+    for j, other in enumerate(scene.balls):
+        gap = np.linalg.norm(
+            possible.xy[: t + 1, ball] - possible.xy[: t + 1, j], axis=-1
+        )  # (t+1,)
+        if j != ball and (gap <= r + other.radius + 1).any():
+            return None
+
+    def new_look_before_t(tr: Track) -> Track:
+        visible, rgb, square = tr.visible.copy(), tr.rgb.copy(), tr.square.copy()
+        visible[:t, ball] = impossible.visible[t, ball]
+        rgb[:t, ball], square[:t, ball] = impossible.rgb[t, ball], impossible.square[t, ball]
+        return dataclasses.replace(tr, visible=visible, rgb=rgb, square=square)
+
+    possible_mirror = render(scene, new_look_before_t(impossible), config)
+    impossible_mirror = render(scene, new_look_before_t(possible), config)
+    return possible_mirror, impossible_mirror
+
+
 def _violation_frame(possible: NDArray, impossible: NDArray, config: SceneConfig) -> int | None:
     """First frame where the videos differ, if it is inside the window and the change is plain."""
     differs = (possible != impossible).any(axis=(1, 2, 3))  # (T,)
@@ -654,9 +704,16 @@ def stage_pair(prop: str, seed: int, config: SceneConfig = SceneConfig()) -> Sta
         if not np.array_equal(possible.xy[:, others], impossible.xy[:, others]):
             continue  # another ball met the one that breaks a rule: two differences, not one
         videos = render(scene, possible, config), render(scene, impossible, config)
-        if (frame := _violation_frame(*videos, config)) is not None:
-            pair = VoEPair(*videos, violation_frame=frame, prop=prop, seed=seed)
-            return StagedPair(pair, scene, possible, impossible, ball)
+        if (frame := _violation_frame(*videos, config)) is None:
+            continue
+        pair = VoEPair(*videos, violation_frame=frame, prop=prop, seed=seed)
+        if prop in MATCHED_SETS:
+            if (mirror := _mirror_videos(scene, possible, impossible, ball, config)) is None:
+                continue
+            if _violation_frame(*mirror, config) != frame:
+                continue
+            pair = dataclasses.replace(pair, possible_mirror=mirror[0], impossible_mirror=mirror[1])
+        return StagedPair(pair, scene, possible, impossible, ball)
     raise RuntimeError(f"could not stage {prop!r} from seed {seed} in {_MAX_SCENES} scenes")
 
 

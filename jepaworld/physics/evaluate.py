@@ -3,7 +3,8 @@
 For each property, every matched pair is scored by three surprise functions in the same process:
 the checkpoint (latent prediction error), the same architecture untrained, and a pixel predictor
 trained here on possible-only videos. EVAL/voe.json holds, per property and scorer, the relative
-accuracy, its bootstrap 95% interval, the AUROC and the per-pair scores, stamped with the
+accuracy, its bootstrap 95% interval, the AUROC and the per-pair scores (for the matched-set
+properties, permanence and constancy, a pair's scores are sums over its four videos), stamped with the
 checkpoint's sha256 and the protocol; EVAL/plots/<property>.png shows the checkpoint's surprise
 over time for one possible and one impossible video, the violation frame marked.
 """
@@ -131,17 +132,30 @@ def _plot(pair: VoEPair, scorer: Scorer, path: Path) -> Path:
     return save_png(image, path)
 
 
+def pair_scores(pair: VoEPair, scorer: Scorer, reduce: str) -> tuple[float, float]:
+    """(possible, impossible) scores of one pair; for a matched set (IntPhys's design), each is
+    the sum over the pair and its mirror."""
+
+    def score(video: np.ndarray) -> float:
+        return video_score(scorer(torch.from_numpy(video)), reduce)
+
+    possible, impossible = score(pair.possible), score(pair.impossible)
+    if pair.matched:
+        possible += score(pair.possible_mirror)
+        impossible += score(pair.impossible_mirror)
+    return possible, impossible
+
+
 def score_pairs(
     pairs: Iterable[VoEPair], scorers: dict[str, Scorer], protocol: VoEProtocol
 ) -> dict[str, dict[str, np.ndarray]]:
-    """property -> scorer -> (N, 2) video scores, column 0 possible, column 1 impossible."""
+    """property -> scorer -> (N, 2) scores, column 0 possible, column 1 impossible (a matched
+    set's are sums over its two pairs: `pair_scores`)."""
     rows: dict[str, dict[str, list[tuple[float, float]]]] = {}
     for pair in pairs:
         per = rows.setdefault(pair.prop, {name: [] for name in scorers})
-        videos = torch.from_numpy(pair.possible), torch.from_numpy(pair.impossible)
         for name, scorer in scorers.items():
-            possible, impossible = (video_score(scorer(v), protocol.reduce) for v in videos)
-            per[name].append((possible, impossible))
+            per[name].append(pair_scores(pair, scorer, protocol.reduce))
     return {
         prop: {name: np.asarray(v, float) for name, v in per.items()} for prop, per in rows.items()
     }

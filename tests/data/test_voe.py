@@ -16,7 +16,13 @@ from jepaworld.data.voe import (
     write_pairs,
     write_training_videos,
 )
-from jepaworld.envs.physics_scenes import PROPERTIES, SceneConfig, make_pair, make_video
+from jepaworld.envs.physics_scenes import (
+    MATCHED_SETS,
+    PROPERTIES,
+    SceneConfig,
+    make_pair,
+    make_video,
+)
 from tests.conftest import copy_dir
 
 
@@ -35,11 +41,15 @@ def test_pairs_roundtrip_and_regenerate_from_their_seeds(pairs_dir: Path) -> Non
         assert np.array_equal(p.possible, again.possible)
         assert np.array_equal(p.impossible, again.impossible)
         assert p.violation_frame == again.violation_frame
+        assert p.matched == again.matched == (p.prop in MATCHED_SETS)
+        if p.matched:
+            assert np.array_equal(p.possible_mirror, again.possible_mirror)
+            assert np.array_equal(p.impossible_mirror, again.impossible_mirror)
 
 
 def test_pairs_manifest_records_seeds_frames_and_hashes(pairs_dir: Path) -> None:
     m = json.loads((pairs_dir / "manifest.json").read_text())
-    assert m["format"] == "jepaworld.voe_pairs" and m["format_version"] == 1
+    assert m["format"] == "jepaworld.voe_pairs" and m["format_version"] == 2
     assert m["properties"] == list(PROPERTIES) and m["config"]["frames"] == 24
     seeds = [e["seed"] for s in m["shards"] for e in s["pairs"]]
     assert len(set(seeds)) == len(seeds) and min(seeds) >= TRAINING_SEED_LIMIT

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from jepaworld.envs.physics_scenes import (
+    MATCHED_SETS,
     PROPERTIES,
     WALL_RGB,
     SceneConfig,
@@ -38,6 +39,28 @@ def test_pair_is_identical_before_the_violation_and_differs_at_it(staged, prop: 
         assert 4 <= v <= CONFIG.frames - 2
         assert np.array_equal(pair.possible[:v], pair.impossible[:v])
         assert not np.array_equal(pair.possible[v], pair.impossible[v])
+
+
+@pytest.mark.parametrize("prop", MATCHED_SETS)
+def test_a_matched_set_holds_the_same_frames_among_possible_and_impossible(staged, prop) -> None:
+    for st in _of(staged, prop):
+        pair, v = st.pair, st.pair.violation_frame
+        p1, i1, p2, i2 = (
+            pair.possible,
+            pair.impossible,
+            pair.possible_mirror,
+            pair.impossible_mirror,
+        )
+        assert np.array_equal(p2[:v], i2[:v]) and not np.array_equal(p2[v], i2[v])
+        for t in range(CONFIG.frames):  # the same two frames on each side, at every index
+            possible = sorted(f.tobytes() for f in (p1[t], p2[t]))
+            assert possible == sorted(f.tobytes() for f in (i1[t], i2[t])), t
+        assert not np.array_equal(p1, p2)  # the mirror really differs before the change
+
+
+@pytest.mark.parametrize("prop", sorted(set(PROPERTIES) - set(MATCHED_SETS)))
+def test_other_properties_are_plain_pairs(staged, prop: str) -> None:
+    assert not any(st.pair.matched for st in _of(staged, prop))
 
 
 @pytest.mark.parametrize("prop", PROPERTIES)

@@ -85,3 +85,22 @@ def test_surprise_over_a_horizon_spreads_a_change_over_the_windows_that_predict_
     assert float(s[:5].abs().max()) == 0.0 and float(s[9:].abs().max()) == 0.0
     with pytest.raises(ValueError, match="horizon"):
         surprise(ConstantMotionModel(), video, horizon=0)
+
+
+def test_a_frame_by_frame_score_cannot_separate_a_matched_set() -> None:
+    """Per-frame brightness sees the ball vanish (a plain pair differs), but on a matched set its
+    possible and impossible sums are equal: only prediction across frames can tell them apart."""
+    from jepaworld.envs.physics_scenes import make_pair
+    from jepaworld.physics.evaluate import pair_scores
+
+    def brightness(video: torch.Tensor) -> np.ndarray:
+        return video.float().mean(dim=(1, 2, 3)).numpy()  # (T,)
+
+    for prop in ("permanence", "constancy"):
+        pair = make_pair(prop, seed=4)
+        possible, impossible = pair_scores(pair, brightness, "mean")
+        assert possible == pytest.approx(impossible, rel=1e-6), prop
+        alone = video_score(brightness(torch.from_numpy(pair.possible)), "mean")
+        assert alone != pytest.approx(
+            video_score(brightness(torch.from_numpy(pair.impossible)), "mean"), rel=1e-6
+        )
