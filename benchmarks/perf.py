@@ -11,6 +11,12 @@ What is measured:
    Two variants: *model-only* (one synthetic uint8 batch, reused) and *with-loader* (a tiny dataset
    collected into a temporary directory and read through `ClipDataset` / `make_loader` with the
    default number of workers, so decoding and batching are included).
+   And *by encoder*: the model-only step for the default model and two larger encoders (conv
+   channels (32, 64, 128, 128); the ViT preset), since the fraction of the peak is a property of a
+   model's arithmetic intensity more than of the training loop. Three runs on this workplace's 2
+   cores (torch 2.13 CPU, batch 64 x 4 frames): default 25-27% of the fp32 matmul peak, wide conv
+   37-38% at 40% of its frames/s, ViT 38-39% at 18%. The issue's goal (>= 40%) is printed as
+   PASS/FAIL for the default model.
 3. **seconds per plan** - the Two-Room protocol's planner (`LatentMPC` with CEM: the anchors' 300
    samples, 30 elites, 30 iterations; held actions) on the default model, cold-started, at the
    issue's target horizon 5 and at the protocol's horizon; a timed plan also encodes the current frame
@@ -70,6 +76,12 @@ from jepaworld.train import TrainConfig, batches_on
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAN_TARGET_S = 0.5
+TRAIN_TARGET_FRACTION = 0.4  # the issue's goal: training at >= 40% of the measured matmul peak
+ENCODERS: dict[str, ModelConfig] = {
+    "default": ModelConfig(),
+    "wide-conv": ModelConfig(conv_channels=(32, 64, 128, 128)),
+    "vit": ModelConfig(encoder="vit"),
+}
 TARGET_HORIZON = 5  # the issue's target: one CEM plan (300 samples, horizon 5, 30 iterations)
 Batch = dict[str, torch.Tensor]
 
@@ -154,6 +166,26 @@ def bench_train(budget: Budget, device: torch.device, peak: float, tmp: Path) ->
     }
 
 
+def bench_encoders(budget: Budget, device: torch.device, peak: float) -> dict[str, Any]:
+    """Model-only training throughput and fraction of the peak for each of `ENCODERS`."""
+    out = {}
+    for name, model_cfg in ENCODERS.items():
+        cfg = TrainConfig(
+            data=Path("unused"), out=Path("unused"), batch_size=budget.batch_size, model=model_cfg
+        )
+        batch = synthetic_batch(cfg, device)
+        model, opt = new_model(cfg, device)
+        flops = count_step_flops(model, batch)
+        warm, steps = budget.warmup_steps, budget.train_steps
+        seconds = run_steps(model, opt, itertools.repeat(batch), cfg, warm, steps, device)
+        out[name] = {
+            "model": asdict(model_cfg),
+            "flops_per_step": flops,
+            **throughput(seconds, cfg, steps, flops, peak),
+        }
+    return out
+
+
 # ---- 3. seconds per plan ----------------------------------------------------------------------
 
 
@@ -222,6 +254,21 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
                 f"{100 * t['fraction_of_peak']:.1f}% of peak",
             )
         )
+    fraction = tr["model_only"]["fraction_of_peak"]
+    rows.append(
+        (
+            f"train >= {100 * TRAIN_TARGET_FRACTION:.0f}% of peak (default model)",
+            "PASS" if fraction >= TRAIN_TARGET_FRACTION else "FAIL",
+        )
+    )
+    for name, t in r["train_by_encoder"].items():
+        rows.append(
+            (
+                f"train by encoder: {name}",
+                f"{t['flops_per_step'] / 1e9:.2f} GFLOP/step  {t['frames_per_s']:.0f} frames/s  "
+                f"{t['gflops']:.1f} GFLOP/s  {100 * t['fraction_of_peak']:.1f}% of peak",
+            )
+        )
     for block in (pl, pl["protocol"]):
         s, b = block["single"], block["batch"]
         name = f"L={block['horizon']}" + (" (protocol)" if block is pl["protocol"] else " (target)")
@@ -286,6 +333,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result["matmul"] = bench_matmul(budget, device)
     with tempfile.TemporaryDirectory(prefix="jepaworld-perf-") as tmp:
         result["train"] = bench_train(budget, device, result["matmul"]["gflops"], Path(tmp))
+    result["train_by_encoder"] = bench_encoders(budget, device, result["matmul"]["gflops"])
     result["plan"] = bench_plan(budget, device)
     result["environment"]["load_average_end"] = load_average()
     result["peak_rss_mib"] = peak_rss_mib()

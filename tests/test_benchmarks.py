@@ -37,6 +37,12 @@ def test_perf_quick_writes_sane_json(tmp_path: Path) -> None:
         assert t["frames_per_s"] == pytest.approx(t["samples_per_s"] * train["clip_frames"])
         assert 0 < t["fraction_of_peak"] < math.inf
 
+    encoders = r["train_by_encoder"]
+    assert set(encoders) == {"default", "wide-conv", "vit"}
+    assert encoders["wide-conv"]["flops_per_step"] > 2 * encoders["default"]["flops_per_step"]
+    assert all(0 < e["fraction_of_peak"] < math.inf for e in encoders.values())
+    assert "train by encoder: vit" in proc.stdout
+
     plan = r["plan"]
     assert (plan["samples"], plan["elites"], plan["iterations"], plan["horizon"]) == (
         300,
