@@ -3,8 +3,9 @@
 On Two-Room: one model is pretrained on the frames of all `--episodes` exploration episodes with
 their actions dropped (`train --drop-actions`: every clip gets the null action). Then, for each
 fraction of the action-labelled episodes (default 1%, 10%, 100%: the first N episodes, seeds
-0..N-1), two runs with the same budget of `--steps` steps: one starting from the pretrained
-weights (`train --init`, all weights trained), one from scratch. Each is planned with under
+0..N-1), three runs with the same budget of `--steps` steps: from the pretrained weights with
+the encoder frozen (`train --init --freeze-encoder`, V-JEPA 2-AC's recipe: only the predictor
+learns), from the pretrained weights with every weight trained (`--init`), and from scratch. Each is planned with under
 protocol tworoom-goal (50 episodes, CEM, same seeds), random actions beside. Prints one table and
 saves it with every run's seconds and checkpoint hash.
 
@@ -40,14 +41,14 @@ def labelled_data(stages: Stages, episodes: int) -> Path:
     return out
 
 
-def arm(stages: Stages, data: Path, name: str, steps: int, init: Path | None) -> dict[str, Any]:
-    """Train one run on `data` (from `init`, or from scratch) and plan with it."""
+def arm(
+    stages: Stages, data: Path, name: str, steps: int, init: Path | None, freeze: bool = False
+) -> dict[str, Any]:
+    """Train one run on `data` (from `init`, maybe with its encoder frozen, or from scratch) and
+    plan with it."""
     run = stages.work / name
-    stages(
-        f"train_{name}",
-        run / "checkpoints",
-        lambda: train(TrainConfig(out=run, data=data, steps=steps, init=init)),
-    )
+    cfg = TrainConfig(out=run, data=data, steps=steps, init=init, freeze_encoder=freeze)
+    stages(f"train_{name}", run / "checkpoints", lambda: train(cfg))
     result = {}
     plan = PlanConfig(run=run, out=stages.work / f"eval_{name}", latency_repeats=0, media=0)
     stages(f"plan_{name}", None, lambda: result.update(evaluate(plan)))
@@ -82,13 +83,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             n = max(1, round(fraction * args.episodes))
             data = frames if n == args.episodes else labelled_data(stages, n)
             row = {"fraction": fraction, "labelled_episodes": n}
+            row["frozen"] = arm(stages, data, f"frozen{n}", args.steps, pre, freeze=True)
             row["pretrained"] = arm(stages, data, f"pre{n}", args.steps, pre)
             row["scratch"] = arm(stages, data, f"scratch{n}", args.steps, None)
             rows.append(row)
+            cells = [
+                f"{name} {row[name]['success_rate']:.2f} {row[name]['success_ci95']}"
+                for name in ("frozen", "pretrained", "scratch")
+            ]
             print(
-                f"{fraction:>5.0%} ({n:>3} episodes): pretrained {row['pretrained']['success_rate']:.2f}"
-                f" {row['pretrained']['success_ci95']}, scratch {row['scratch']['success_rate']:.2f}"
-                f" {row['scratch']['success_ci95']}, random {row['scratch']['random_success_rate']:.2f}"
+                f"{fraction:>5.0%} ({n:>3} episodes): {', '.join(cells)}, "
+                f"random {row['scratch']['random_success_rate']:.2f}"
             )
         seconds = stages.seconds
     result = {

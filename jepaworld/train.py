@@ -84,6 +84,10 @@ class TrainConfig:
     init: Path | None = None
     """Start from the latest weights of this run (e.g. one trained with --drop-actions), with a
     fresh optimizer and schedule; its model config must equal this one's."""
+    freeze_encoder: bool = False
+    """Keep the encoder as --init left it (no gradient, and in eval mode, so its output norm uses the
+    running statistics it learned) and train the predictor alone: V-JEPA 2-AC's recipe, a frozen
+    video encoder with an action-conditioned predictor learned on top. Needs --init."""
     videos: Path | None = None
     """Instead of --data: a folder of video files (.mp4 .mkv .webm .avi .mov, searched
     recursively), decoded with PyAV as action-free clips; unreadable files are skipped and logged."""
@@ -142,6 +146,11 @@ class TrainConfig:
             self.data is None or self.videos is None, "videos", "give --data or --videos, not both"
         )
         require(not self.mix or self.data is not None, "mix", "needs --data (the first dataset)")
+        require(
+            not self.freeze_encoder or self.init is not None or self.resume,
+            "freeze_encoder",
+            "needs --init RUN (a fresh encoder would stay random)",
+        )
         require(
             not self.mix_weights or len(self.mix_weights) == len(self.mix) + 1,
             "mix_weights",
@@ -573,7 +582,9 @@ def _setup(cfg: TrainConfig) -> _Session:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     model = WorldModel(cfg.model).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    model.encoder.requires_grad_(not cfg.freeze_encoder)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trained, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.resume:
         start, last = _restore(cfg, model, opt), latest_checkpoint(cfg.out)
     else:
@@ -616,6 +627,8 @@ def train(cfg: TrainConfig) -> Path:
     sink = MetricsSink(s.cfg.out, s.cfg.tensorboard)
     _truncate_metrics(sink.path, s.start)
     s.model.train()
+    if s.cfg.freeze_encoder:
+        s.model.encoder.eval()  # its BatchNorm keeps the running statistics of --init
     bar = tqdm(
         total=s.cfg.steps,
         initial=s.start,

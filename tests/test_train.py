@@ -259,6 +259,21 @@ def test_init_starts_from_another_runs_weights_and_records_them(
     assert not (tmp_path / "w").exists()
 
 
+def test_freeze_encoder_trains_the_predictor_alone(
+    tiny_data: Path, tiny_run: Path, tmp_path: Path
+) -> None:
+    before = load_file(latest_checkpoint(tiny_run) / "model.safetensors")
+    train(tiny_train(tiny_data, tmp_path / "fz", steps=3, init=tiny_run, freeze_encoder=True))
+    after = load_file(latest_checkpoint(tmp_path / "fz") / "model.safetensors")
+    encoder = [k for k in before if k.startswith("encoder.")]
+    predictor = [k for k in before if k.startswith("predictor.")]
+    assert encoder and predictor
+    assert all(torch.equal(before[k], after[k]) for k in encoder)  # BN statistics included
+    assert any(not torch.allclose(before[k], after[k]) for k in predictor)
+    with pytest.raises(ValueError, match="freeze_encoder: needs --init"):
+        tiny_train(tiny_data, tmp_path / "nz", freeze_encoder=True)
+
+
 def test_drop_actions_trains_on_frames_alone(tiny_data: Path, tmp_path: Path) -> None:
     from jepaworld.data.loader import ActionFreeClips
     from jepaworld.train import open_dataset
