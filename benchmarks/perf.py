@@ -45,7 +45,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import random
 import tempfile
@@ -59,13 +58,12 @@ import torch
 
 from jepaworld.bench.machine import environment, load_average, peak_rss_mib
 from jepaworld.bench.performance import (
-    count_step_flops,
     matmul_peak,
     new_model,
     plan_seconds,
     run_steps,
-    synthetic_batch,
     throughput,
+    train_throughput,
 )
 from jepaworld.bench.protocols import TwoRoomProtocol
 from jepaworld.data.collect import CollectConfig, collect
@@ -141,25 +139,18 @@ def bench_train(budget: Budget, device: torch.device, peak: float, tmp: Path) ->
     data = tmp / "data"
     collect(CollectConfig(out=data, episodes=budget.episodes))
     cfg = TrainConfig(data=data, out=tmp / "run", batch_size=budget.batch_size)
-    batch = synthetic_batch(cfg, device)
-    model, opt = new_model(cfg, device)
-    flops = count_step_flops(model, batch)
-
     warm, steps = budget.warmup_steps, budget.train_steps
-    seconds = run_steps(model, opt, itertools.repeat(batch), cfg, warm, steps, device)
-    model_only = throughput(seconds, cfg, steps, flops, peak)
+    model_only = train_throughput(cfg, device, peak, warm, steps)
+    shape = ("batch_size", "clip_frames", "parameters", "flops_per_step", "warmup_steps")
+    facts = {key: model_only.pop(key) for key in shape}  # the rest is the speed
     model, opt = new_model(cfg, device)
     batches = loader_batches(data, cfg, warm + steps, device)
     seconds = run_steps(model, opt, batches, cfg, warm, steps, device)
     return {
-        "batch_size": cfg.batch_size,
-        "clip_frames": cfg.clip_frames,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "flops_per_step": flops,
-        "warmup_steps": budget.warmup_steps,
+        **facts,
         "model_only": model_only,
         "with_loader": {
-            **throughput(seconds, cfg, steps, flops, peak),
+            **throughput(seconds, cfg, steps, facts["flops_per_step"], peak),
             "workers": cfg.workers,
             "episodes": budget.episodes,
         },
@@ -173,16 +164,8 @@ def bench_encoders(budget: Budget, device: torch.device, peak: float) -> dict[st
         cfg = TrainConfig(
             data=Path("unused"), out=Path("unused"), batch_size=budget.batch_size, model=model_cfg
         )
-        batch = synthetic_batch(cfg, device)
-        model, opt = new_model(cfg, device)
-        flops = count_step_flops(model, batch)
-        warm, steps = budget.warmup_steps, budget.train_steps
-        seconds = run_steps(model, opt, itertools.repeat(batch), cfg, warm, steps, device)
-        out[name] = {
-            "model": asdict(model_cfg),
-            "flops_per_step": flops,
-            **throughput(seconds, cfg, steps, flops, peak),
-        }
+        speed = train_throughput(cfg, device, peak, budget.warmup_steps, budget.train_steps)
+        out[name] = {"model": asdict(model_cfg), **speed}
     return out
 
 
