@@ -19,7 +19,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from targets import Stages, report_and_save  # benchmarks/targets.py, beside this script
+from targets import (  # benchmarks/targets.py, beside this script
+    Stages,
+    report_and_save,
+    stage_arguments,
+)
 
 from jepaworld.bench.evaluate import PlanConfig
 from jepaworld.bench.machine import environment, peak_rss_mib
@@ -55,9 +59,7 @@ def run(work: Path, episodes: int, steps: int, reuse: bool) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/maze.json"))
-    parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--reuse", action="store_true", help="skip stages already done in workdir")
+    stage_arguments(parser, "benchmarks/results/maze.json")
     parser.add_argument("--episodes", type=int, default=400, help="exploration episodes")
     parser.add_argument("--steps", type=int, default=2000, help="training steps")
     args = parser.parse_args(argv)

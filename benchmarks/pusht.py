@@ -19,11 +19,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from targets import Stages, report_and_save  # benchmarks/targets.py, beside this script
+from targets import (  # benchmarks/targets.py, beside this script
+    Stages,
+    report_and_save,
+    stage_arguments,
+    success_summary,
+)
 
 from jepaworld.bench.evaluate import PlanConfig
 from jepaworld.bench.machine import environment, peak_rss_mib
-from jepaworld.bench.suites import wilson_interval
 from jepaworld.bench.trajectory_eval import evaluate_trajectory
 from jepaworld.data.collect import CollectConfig, collect
 from jepaworld.models.world_model import ModelConfig
@@ -53,25 +57,19 @@ def point(work: Path, episodes: int, steps: int, eval_episodes: int, reuse: bool
     out = work / f"eval{episodes}_{steps}"
     plan = PlanConfig(run=run_dir, out=out, env=ENV, episodes=eval_episodes)
     stage("plan", None, lambda: result.update(evaluate_trajectory(plan)))
-    wins, n = result["successes"], result["episodes"]
     return {
         "episodes": episodes,
         "steps": steps,
         "batch_size": cfg.batch_size,
-        "success_rate": result["success_rate"],
-        "success_ci95": wilson_interval(wins, n),
-        "random_success_rate": result["baselines"]["random"]["success_rate"],
+        **success_summary(result),
         "seconds": stage.seconds,
-        "checkpoint_sha256": result["checkpoint_sha256"],
         "protocol": result["protocol"],
     }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/pusht.json"))
-    parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--reuse", action="store_true", help="skip stages already done in workdir")
+    stage_arguments(parser, "benchmarks/results/pusht.json")
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000])
     parser.add_argument("--steps", type=int, default=3000, help="training steps per model")
     parser.add_argument("--eval-episodes", type=int, default=50)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
 from typing import Any
+
+from jepaworld.bench.suites import wilson_interval
 
 
 class Stages:
@@ -22,6 +25,24 @@ class Stages:
         result = None if skip else fn()
         self.seconds[name] = round(time.perf_counter() - t0, 1)
         return result
+
+
+def stage_arguments(parser: argparse.ArgumentParser, out: str) -> None:
+    """--out (default `out`), --workdir and --reuse: the options of a script built on `Stages`."""
+    parser.add_argument("--out", type=Path, default=Path(out))
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--reuse", action="store_true", help="skip stages already done in workdir")
+
+
+def success_summary(result: dict[str, Any]) -> dict[str, Any]:
+    """Success rate with its Wilson interval, random actions' rate and the checkpoint's sha256,
+    from an evaluation's results."""
+    return {
+        "success_rate": result["success_rate"],
+        "success_ci95": wilson_interval(result["successes"], result["episodes"]),
+        "random_success_rate": result["baselines"]["random"]["success_rate"],
+        "checkpoint_sha256": result["checkpoint_sha256"],
+    }
 
 
 def report_and_save(result: dict[str, Any], out: Path) -> None:

@@ -21,11 +21,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from targets import Stages, report_and_save  # benchmarks/targets.py, beside this script
+from targets import (  # benchmarks/targets.py, beside this script
+    Stages,
+    report_and_save,
+    stage_arguments,
+    success_summary,
+)
 
 from jepaworld.bench.evaluate import PlanConfig, evaluate
 from jepaworld.bench.machine import environment, peak_rss_mib
-from jepaworld.bench.suites import wilson_interval
 from jepaworld.data.collect import CollectConfig, collect
 from jepaworld.train import TrainConfig, resolve_device, train
 
@@ -52,20 +56,12 @@ def arm(
     result = {}
     plan = PlanConfig(run=run, out=stages.work / f"eval_{name}", latency_repeats=0, media=0)
     stages(f"plan_{name}", None, lambda: result.update(evaluate(plan)))
-    wins, n = result["successes"], result["episodes"]
-    return {
-        "success_rate": result["success_rate"],
-        "success_ci95": wilson_interval(wins, n),
-        "random_success_rate": result["baselines"]["random"]["success_rate"],
-        "checkpoint_sha256": result["checkpoint_sha256"],
-    }
+    return success_summary(result)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/transfer.json"))
-    parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--reuse", action="store_true", help="skip stages already done in workdir")
+    stage_arguments(parser, "benchmarks/results/transfer.json")
     parser.add_argument("--episodes", type=int, default=300, help="100%% of the labelled episodes")
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0])
     parser.add_argument("--pretrain-steps", type=int, default=1500)
