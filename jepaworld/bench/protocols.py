@@ -99,17 +99,18 @@ class VoEProtocol:
     For each property, pairs i = 0..pairs-1 come from `pair_seed(seed, property, i)`
     (jepaworld.data.voe), far above every training seed. A video's score is its surprise,
     reduced over frames by `reduce`; surprise at frame t is the latent error of `horizon` frames
-    predicted from the `context` frames before t. Version 2: permanence and constancy are scored
-    on IntPhys's matched sets of four videos (physics_scenes.MATCHED_SETS; the possible score of a
-    set is the sum over its two possible videos, likewise the impossible); version 1 compared the
-    single pair, where "nothing comes out from behind the screen" is the less surprising video
-    for any predictor, possible or not. Baselines in the same run: the same architecture
+    predicted from the `context` frames before t. Version 3: permanence, gravity and constancy
+    are scored on IntPhys's matched sets of four videos (physics_scenes.MATCHED_SETS; the possible
+    score of a set is the sum over its two possible videos, likewise the impossible). Version 2
+    had matched sets for permanence and constancy only, and version 1 none: there "nothing comes
+    out from behind the screen", and a ball that stops dead in mid-air, are the less surprising
+    videos for any predictor, possible or not. Baselines in the same run: the same architecture
     untrained (initialised from `untrained_seed`), and a pixel predictor trained for `pixel_steps`
     on `pixel_videos` possible-only training videos (seeds 0..pixel_videos-1).
     """
 
     name: str = "physics-voe"
-    version: str = "2"
+    version: str = "3"
     pairs: int = 50
     seed: int = 2_000_000
     context: int = 8

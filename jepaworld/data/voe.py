@@ -10,7 +10,8 @@ not an episode::
                               and the sha256 of every shard
     PAIRS/<property>.npz      arrays possible_i, impossible_i (T, H, W, 3) uint8, i = 0..n-1,
                               and for the matched-set properties also possible_mirror_i and
-                              impossible_mirror_i (format 2; format 1 had no mirrors)
+                              impossible_mirror_i (format 3: gravity too; format 2 had mirrors
+                              for permanence and constancy only, format 1 none)
 
 Shards are written to a temporary name and renamed, the manifest last, so a directory with a
 manifest is complete. Pair seeds start at 1_000_000, above every training seed, so no evaluation
@@ -43,7 +44,7 @@ from jepaworld.envs.physics_scenes import PROPERTIES, SceneConfig, VoEPair, make
 
 ENV_ID = "jepaworld/PhysicsScenes-v0"
 PAIRS_FORMAT = "jepaworld.voe_pairs"
-PAIRS_FORMAT_VERSION = 2
+PAIRS_FORMAT_VERSION = 3
 TRAINING_SEED_LIMIT = 1_000_000
 """Training videos use seeds below this; evaluation pairs use seeds at or above it."""
 _DEFAULT_CONFIG = SceneConfig()  # frozen, so one shared default is safe

@@ -6,7 +6,9 @@ one seed. A scene is a floor, solid canvas edges, maybe a solid wall segment sta
 floor, maybe an opaque screen drawn in front of the balls, and one or two balls (discs, or squares
 of the same size) thrown with random velocities. The possible video is the simulation; the
 impossible one branches from it at one frame by breaking one rule (`PROPERTIES`), so the two are
-identical up to `violation_frame` and a model's surprise can only come from the violation.
+identical up to `violation_frame` and a model's surprise can only come from the violation. Three
+properties come as matched sets of four videos (`MATCHED_SETS`), so that the impossible videos are
+not simply easier to predict than the possible ones.
 
 Coordinates are continuous pixels, x to the right, y down; velocities are px/frame. Wall, floor
 and screen are integer rectangles (crisp edges), balls are anti-aliased as in `two_room`.
@@ -24,12 +26,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 PROPERTIES = ("permanence", "continuity", "solidity", "gravity", "constancy")
-MATCHED_SETS = ("permanence", "constancy")
+MATCHED_SETS = ("permanence", "gravity", "constancy")
 """Properties whose pairs come with a mirror pair (`VoEPair.possible_mirror`), as IntPhys does for
 changes made behind an occluder (Riochet et al. 2018): at every frame index the two possible videos
 and the two impossible ones hold the same two frames, so a score that looks at frames one at a
-time cannot tell the sets apart, and only a model that predicts across the occlusion can. Without
-the mirror, "the ball never comes out" is trivially less surprising than "the ball comes out"."""
+time cannot tell the sets apart, and only a model that predicts across time can. Without the
+mirror, "the ball never comes out" is trivially less surprising than "the ball comes out", and a
+ball that stops dead in mid-air than one that falls on and bounces. Gravity's set is two possible
+flights through one point at one frame, each impossible video following one flight up to there
+and the other after it (`_stage_gravity`)."""
 
 Rect = tuple[int, int, int, int]
 """An integer rectangle (x0, y0, x1, y1): pixels x0..x1-1 by y0..y1-1."""
@@ -215,13 +220,25 @@ class VoEPair:
 
 @dataclass(frozen=True)
 class StagedPair:
-    """A pair with what made it: the scene, both tracks and the index of the ball that breaks."""
+    """A pair with what made it: the scene, the tracks and the index of the ball that breaks."""
 
     pair: VoEPair
     scene: Scene
     possible: Track
     impossible: Track
     ball: int
+    possible_mirror: Track | None = None
+    impossible_mirror: Track | None = None
+
+
+@dataclass(frozen=True)
+class _Staging:
+    """What a stager returns: the impossible track, the ball that breaks a rule and, when the
+    stager makes the mirror pair itself (gravity), its (possible, impossible) tracks."""
+
+    impossible: Track
+    ball: int
+    mirror: tuple[Track, Track] | None = None
 
 
 @dataclass
@@ -546,17 +563,17 @@ def _occlusion(
 
 def _stage_permanence(
     scene: Scene, track: Track, rng: np.random.Generator, config: SceneConfig
-) -> tuple[Track, int] | None:
+) -> _Staging | None:
     """Impossible: the ball vanishes while hidden, so nothing comes out from behind the screen."""
     if (found := _occlusion(scene, track, rng, config)) is None:
         return None
     i, t_hide = found
-    return _branch(scene, track, t_hide, i, config, present=False), i
+    return _Staging(_branch(scene, track, t_hide, i, config, present=False), i)
 
 
 def _stage_constancy(
     scene: Scene, track: Track, rng: np.random.Generator, config: SceneConfig
-) -> tuple[Track, int] | None:
+) -> _Staging | None:
     """Impossible: the ball changes colour, or disc <-> square, while hidden by the screen."""
     if (found := _occlusion(scene, track, rng, config)) is None:
         return None
@@ -567,12 +584,12 @@ def _stage_constancy(
         rule = {"rgb": max(unused, key=lambda c: float(np.abs(np.subtract(c, old)).sum()))}
     else:
         rule = {"square": not track.square[t_hide, i]}
-    return _branch(scene, track, t_hide, i, config, **rule), i
+    return _Staging(_branch(scene, track, t_hide, i, config, **rule), i)
 
 
 def _stage_continuity(
     scene: Scene, track: Track, rng: np.random.Generator, config: SceneConfig
-) -> tuple[Track, int] | None:
+) -> _Staging | None:
     """Impossible: in plain view, the ball jumps sideways by 14-20 px and moves on from there."""
     for i in rng.permutation(len(scene.balls)):
         r = scene.balls[i].radius
@@ -589,13 +606,13 @@ def _stage_continuity(
                     and (scene.wall is None or not _overlaps(xy, r + 1, scene.wall))
                     and all(math.dist(xy, o) > r + config.radius_range[1] + 1 for o in others)
                 ):
-                    return _branch(scene, track, t, i, config, x=float(xy[0])), i
+                    return _Staging(_branch(scene, track, t, i, config, x=float(xy[0])), i)
     return None
 
 
 def _stage_solidity(
     scene: Scene, track: Track, rng: np.random.Generator, config: SceneConfig
-) -> tuple[Track, int] | None:
+) -> _Staging | None:
     """Impossible: the ball meets the wall's side in plain view and passes through it."""
     for i in rng.permutation(len(scene.balls)):
         hits = np.flatnonzero(track.side_hit[:, i])
@@ -604,29 +621,91 @@ def _stage_solidity(
         t, r = int(hits[0]), scene.balls[i].radius
         fast = abs(track.velocity[t - 1, i, 0]) >= 0.8  # so the ghost gets through in time
         if fast and all(_in_view(scene, xy, r) for xy in track.xy[t - 1 : t + 3, i]):
-            return _branch(scene, track, t - 1, i, config, ghost=True), i
+            return _Staging(_branch(scene, track, t - 1, i, config, ghost=True), i)
     return None
+
+
+def _flight_start(
+    xy: NDArray, velocity: tuple[float, float], frames: int, config: SceneConfig
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The state `frames` frames earlier of a ball in free flight that has `velocity` at `xy` now:
+    `_substep`'s Euler steps undone one by one, so simulating forward from it comes back to xy (up
+    to rounding) unless the ball meets something on the way."""
+    (x, y), (vx, vy) = (float(xy[0]), float(xy[1])), velocity
+    dt = 1.0 / config.substeps
+    for _ in range(frames * config.substeps):
+        x, y = x - vx * dt, y - vy * dt
+        vy -= config.gravity * dt
+    return (x, y), (vx, vy)
+
+
+def _crossing_flight(
+    scene: Scene,
+    track: Track,
+    ball: int,
+    t: int,
+    velocity: tuple[float, float],
+    config: SceneConfig,
+) -> Track | None:
+    """The possible video in which `ball` passes its frame-t position in `track` at frame t, with
+    `velocity` there: the scene simulated from where free flight back from that point starts.
+
+    None unless the ball flies freely up to frame t + 3, is in plain view at t and t + 1, and the
+    other balls move exactly as in `track` (it never meets them).
+    """
+    start_xy, start_velocity = _flight_start(track.xy[t, ball], velocity, t, config)
+    balls = list(scene.balls)
+    balls[ball] = dataclasses.replace(balls[ball], xy=start_xy, velocity=start_velocity)
+    other = simulate(dataclasses.replace(scene, balls=tuple(balls)), config)
+    r, others = scene.balls[ball].radius, np.arange(len(scene.balls)) != ball
+    if (
+        other.contact[: t + 4, ball].any()
+        or not np.allclose(other.xy[t, ball], track.xy[t, ball], atol=1e-6)
+        or not np.array_equal(other.xy[:, others], track.xy[:, others])
+        or not all(_in_view(scene, xy, r) for xy in other.xy[t : t + 2, ball])
+    ):
+        return None
+    return other
+
+
+def _splice(first: Track, second: Track, start: int, ball: int) -> Track:
+    """`first`, except that `ball` follows `second` from frame `start` on."""
+    arrays = []
+    for f in dataclasses.fields(Track):
+        a = getattr(first, f.name).copy()
+        a[start:, ball] = getattr(second, f.name)[start:, ball]
+        arrays.append(a)
+    return Track(*arrays)
 
 
 def _stage_gravity(
     scene: Scene, track: Track, rng: np.random.Generator, config: SceneConfig
-) -> tuple[Track, int] | None:
-    """Impossible: a falling ball, in the air and in plain view, stops dead and hovers, or
-    starts falling upward."""
-    for i in rng.permutation(len(scene.balls)):
-        r = scene.balls[i].radius
-        for t in rng.permutation(_window(config)):
-            y = track.xy[t - 1, i, 1]
-            if (
-                not track.contact[t - 1 : t + 3, i].any()
-                and track.velocity[t - 1, i, 1] > 1.0
-                and y + r <= scene.floor_y - 6
-                and _in_view(scene, track.xy[t - 1, i], r)
-                and _in_view(scene, track.xy[t, i], r)
-            ):
-                hover = rng.random() < 0.5
-                rule = {"g": 0.0, "vx": 0.0, "vy": 0.0} if hover else {"g": -config.gravity}
-                return _branch(scene, track, t - 1, i, config, **rule), i
+) -> _Staging | None:
+    """Impossible: a falling ball, in the air and in plain view, changes velocity with nothing to
+    push it: it stops dead and drops from rest, or turns back up as if it bounced off nothing.
+
+    Made as a matched set: a second possible flight of the ball passes the same point at the same
+    frame t with the new velocity (thrown straight up to stop there, or rising through it). Each
+    impossible video follows one flight up to t and the other after it, so the mirror's ball
+    rising to the point then flies off as the first one falls on, kicked by nothing.
+    """
+    for stop in rng.permutation([True, False]):  # the other kind only if this one cannot be
+        for i in rng.permutation(len(scene.balls)):
+            r = scene.balls[i].radius
+            for t in rng.permutation(_window(config) - 1):  # the last frame both flights share
+                y, (vx, vy) = track.xy[t, i, 1], track.velocity[t, i]
+                if (
+                    track.contact[t : t + 4, i].any()
+                    or vy <= 1.0
+                    or y + r > scene.floor_y - 6
+                    or not all(_in_view(scene, xy, r) for xy in track.xy[t : t + 2, i])
+                ):
+                    continue
+                velocity = (0.0, 0.0) if stop else (float(vx), -float(vy))
+                flight = _crossing_flight(scene, track, int(i), int(t), velocity, config)
+                if flight is not None:
+                    mirror = (flight, _splice(flight, track, t + 1, i))
+                    return _Staging(_splice(track, flight, t + 1, i), int(i), mirror)
     return None
 
 
@@ -639,9 +718,9 @@ _STAGERS = {  # property -> (stager, what the scene must contain)
 }
 
 
-def _mirror_videos(
-    scene: Scene, possible: Track, impossible: Track, ball: int, config: SceneConfig
-) -> tuple[NDArray[np.uint8], NDArray[np.uint8]] | None:
+def _unseen_change_mirror(
+    scene: Scene, possible: Track, impossible: Track, ball: int
+) -> tuple[Track, Track] | None:
     """The mirror pair of a change made out of sight at frame t: the ball takes its after-change
     look (absent, or the new colour or shape) in frames before t as well. The possible mirror is
     the impossible track so redrawn (the new look throughout), the impossible mirror the possible
@@ -667,9 +746,7 @@ def _mirror_videos(
         rgb[:t, ball], square[:t, ball] = impossible.rgb[t, ball], impossible.square[t, ball]
         return dataclasses.replace(tr, visible=visible, rgb=rgb, square=square)
 
-    possible_mirror = render(scene, new_look_before_t(impossible), config)
-    impossible_mirror = render(scene, new_look_before_t(possible), config)
-    return possible_mirror, impossible_mirror
+    return new_look_before_t(impossible), new_look_before_t(possible)
 
 
 def _violation_frame(possible: NDArray, impossible: NDArray, config: SceneConfig) -> int | None:
@@ -697,9 +774,9 @@ def stage_pair(prop: str, seed: int, config: SceneConfig = SceneConfig()) -> Sta
     for _ in range(_MAX_SCENES):
         scene = sample_scene(rng, config, need_wall=needs == "wall", need_screen=needs == "screen")
         possible = simulate(scene, config)
-        if (staged := stager(scene, possible, rng, config)) is None:
+        if (staging := stager(scene, possible, rng, config)) is None:
             continue
-        impossible, ball = staged
+        impossible, ball = staging.impossible, staging.ball
         others = np.arange(len(scene.balls)) != ball
         if not np.array_equal(possible.xy[:, others], impossible.xy[:, others]):
             continue  # another ball met the one that breaks a rule: two differences, not one
@@ -707,13 +784,18 @@ def stage_pair(prop: str, seed: int, config: SceneConfig = SceneConfig()) -> Sta
         if (frame := _violation_frame(*videos, config)) is None:
             continue
         pair = VoEPair(*videos, violation_frame=frame, prop=prop, seed=seed)
-        if prop in MATCHED_SETS:
-            if (mirror := _mirror_videos(scene, possible, impossible, ball, config)) is None:
-                continue
-            if _violation_frame(*mirror, config) != frame:
-                continue
-            pair = dataclasses.replace(pair, possible_mirror=mirror[0], impossible_mirror=mirror[1])
-        return StagedPair(pair, scene, possible, impossible, ball)
+        if prop not in MATCHED_SETS:
+            return StagedPair(pair, scene, possible, impossible, ball)
+        mirror = staging.mirror or _unseen_change_mirror(scene, possible, impossible, ball)
+        if mirror is None:
+            continue
+        mirror_videos = render(scene, mirror[0], config), render(scene, mirror[1], config)
+        if _violation_frame(*mirror_videos, config) != frame:
+            continue
+        pair = dataclasses.replace(
+            pair, possible_mirror=mirror_videos[0], impossible_mirror=mirror_videos[1]
+        )
+        return StagedPair(pair, scene, possible, impossible, ball, *mirror)
     raise RuntimeError(f"could not stage {prop!r} from seed {seed} in {_MAX_SCENES} scenes")
 
 

@@ -4,8 +4,8 @@ For each property, every matched pair is scored by three surprise functions in t
 the checkpoint (latent prediction error), the same architecture untrained, and a pixel predictor
 trained here on possible-only videos. EVAL/voe.json holds, per property and scorer, the relative
 accuracy, its bootstrap 95% interval, the AUROC and the per-pair scores (for the matched-set
-properties, permanence and constancy, a pair's scores are sums over its four videos), stamped with the
-checkpoint's sha256 and the protocol; EVAL/plots/<property>.png shows the checkpoint's surprise
+properties, permanence, gravity and constancy, a set's two scores are sums over its two possible
+and its two impossible videos), stamped with the checkpoint's sha256 and the protocol; EVAL/plots/<property>.png shows the checkpoint's surprise
 over time for one possible and one impossible video, the violation frame marked.
 """
 

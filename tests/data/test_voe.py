@@ -49,7 +49,7 @@ def test_pairs_roundtrip_and_regenerate_from_their_seeds(pairs_dir: Path) -> Non
 
 def test_pairs_manifest_records_seeds_frames_and_hashes(pairs_dir: Path) -> None:
     m = json.loads((pairs_dir / "manifest.json").read_text())
-    assert m["format"] == "jepaworld.voe_pairs" and m["format_version"] == 2
+    assert m["format"] == "jepaworld.voe_pairs" and m["format_version"] == 3
     assert m["properties"] == list(PROPERTIES) and m["config"]["frames"] == 24
     seeds = [e["seed"] for s in m["shards"] for e in s["pairs"]]
     assert len(set(seeds)) == len(seeds) and min(seeds) >= TRAINING_SEED_LIMIT

@@ -122,13 +122,23 @@ def test_continuity_possible_moves_smoothly_and_impossible_jumps(staged) -> None
 def test_gravity_possible_falls_freely_and_impossible_does_not(staged) -> None:
     for st in _of(staged, "gravity"):
         v, i = st.pair.violation_frame, st.ball
-        dvy = np.diff(st.possible.velocity[:, i, 1])  # (T-1,)
-        free = ~st.possible.contact[1:, i]  # no contact during the step
-        assert np.allclose(dvy[free], CONFIG.gravity)
-        assert not math.isclose(
-            st.impossible.velocity[v, i, 1] - st.impossible.velocity[v - 1, i, 1], CONFIG.gravity
+        # both possible flights pass one point at frame v-1; the mirror's really is simulated
+        assert np.allclose(st.possible.xy[v - 1, i], st.possible_mirror.xy[v - 1, i])
+        assert not np.allclose(
+            st.possible.velocity[v - 1, i], st.possible_mirror.velocity[v - 1, i]
         )
-        assert not st.possible.contact[v, i]  # it broke the rule in mid-air
+        assert not st.possible_mirror.contact[: v + 3, i].any()  # free flight to the point
+        pairs = ((st.possible, st.impossible), (st.possible_mirror, st.impossible_mirror))
+        for possible, impossible in pairs:
+            dvy = np.diff(possible.velocity[:, i, 1])  # (T-1,)
+            free = ~possible.contact[1:, i]  # no contact during the step
+            assert np.allclose(dvy[free], CONFIG.gravity)
+            assert (np.diff(possible.velocity[:, i, 0])[free] == 0).all()
+            kick = impossible.velocity[v, i] - impossible.velocity[v - 1, i]
+            assert np.abs(kick - (0.0, CONFIG.gravity)).max() > 1.0  # a change of velocity...
+            assert not impossible.contact[v - 1 : v + 3, i].any()  # ...in mid-air, touching nothing
+            step = np.linalg.norm(impossible.xy[v, i] - impossible.xy[v - 1, i])
+            assert step < 6  # and no jump: the ball moves on from where it was
 
 
 def _colour_pixels(video: np.ndarray, rgb: np.ndarray) -> np.ndarray:
