@@ -99,13 +99,23 @@ class VoEProtocol:
     For each property, pairs i = 0..pairs-1 come from `pair_seed(seed, property, i)`
     (jepaworld.data.voe), far above every training seed. A video's score is its surprise,
     reduced over frames by `reduce`; surprise at frame t is the latent error of `horizon` frames
-    predicted from the `context` frames before t. Version 3: permanence, gravity and constancy
-    are scored on IntPhys's matched sets of four videos (physics_scenes.MATCHED_SETS; the possible
-    score of a set is the sum over its two possible videos, likewise the impossible). Version 2
-    had matched sets for permanence and constancy only, and version 1 none: there "nothing comes
-    out from behind the screen", and a ball that stops dead in mid-air, are the less surprising
-    videos for any predictor, possible or not. Baselines in the same run: the same architecture
-    untrained (initialised from `untrained_seed`), and a pixel predictor trained for `pixel_steps`
+    predicted from the `context` frames before t.
+
+    Version 3: permanence, gravity and constancy are scored on IntPhys's matched sets of four
+    videos (physics_scenes.MATCHED_SETS; the possible score of a set reduces the frames of its two
+    possible videos together, likewise the impossible: `physics.evaluate.pair_scores`), and the
+    context is 15 frames. Version 2 had matched sets for permanence and constancy only, and
+    version 1 none: there "nothing comes out from behind the screen", and a ball that stops dead
+    in mid-air, are the less surprising videos for any predictor, possible or not. Both had a
+    context of 8 frames, shorter than the occlusion before about one permanence or constancy set
+    in four: no window then shows the object before it hid, the set's scores are the same numbers
+    and only rounding decided it. Occlusions in the scenes last at most 13 frames before the
+    violation (600 sets from seeds outside the protocol's), so a window must reach back 14; 15 is
+    the most that pretraining on 16-frame clips trains (the last frame of a clip is never a
+    context's end, having no next frame to predict).
+
+    Baselines in the same run: the same architecture untrained (initialised from
+    `untrained_seed`), and a pixel predictor trained for `pixel_steps`
     on `pixel_videos` possible-only training videos (seeds 0..pixel_videos-1).
     """
 
@@ -113,7 +123,7 @@ class VoEProtocol:
     version: str = "3"
     pairs: int = 50
     seed: int = 2_000_000
-    context: int = 8
+    context: int = 15
     horizon: int = 1
     reduce: str = "mean"
     bootstrap_resamples: int = 1000

@@ -133,17 +133,21 @@ def _plot(pair: VoEPair, scorer: Scorer, path: Path) -> Path:
 
 
 def pair_scores(pair: VoEPair, scorer: Scorer, reduce: str) -> tuple[float, float]:
-    """(possible, impossible) scores of one pair; for a matched set (IntPhys's design), each is
-    the sum over the pair and its mirror."""
+    """(possible, impossible) scores of one pair. A matched set (IntPhys's design) is scored over
+    the frames of its two possible videos together, likewise its two impossible ones, in float64:
+    where the frames' surprises are the same two sets of numbers (a scorer that judges frames one
+    at a time, or a context too short to reach back to the change), the scores tie exactly and the
+    set counts 0.5, instead of rounding deciding it."""
 
-    def score(video: np.ndarray) -> float:
-        return video_score(scorer(torch.from_numpy(video)), reduce)
+    def score(*videos: np.ndarray) -> float:
+        per_frame = [np.asarray(scorer(torch.from_numpy(v)), np.float64) for v in videos]
+        return video_score(np.concatenate(per_frame), reduce)  # (T,) or (2T,) frames
 
-    possible, impossible = score(pair.possible), score(pair.impossible)
-    if pair.matched:
-        possible += score(pair.possible_mirror)
-        impossible += score(pair.impossible_mirror)
-    return possible, impossible
+    if not pair.matched:
+        return score(pair.possible), score(pair.impossible)
+    return score(pair.possible, pair.possible_mirror), score(
+        pair.impossible, pair.impossible_mirror
+    )
 
 
 def score_pairs(

@@ -21,7 +21,7 @@ def video_score(surprise: np.ndarray, reduce: str = "max") -> float:
     if reduce == "max":
         return float(np.max(surprise))
     if reduce == "mean":
-        return float(np.mean(surprise))
+        return float(np.mean(surprise, dtype=np.float64))
     raise ValueError(f"reduce must be 'max' or 'mean', got {reduce!r}")
 
 

@@ -89,17 +89,20 @@ def test_surprise_over_a_horizon_spreads_a_change_over_the_windows_that_predict_
 
 def test_a_frame_by_frame_score_cannot_separate_a_matched_set() -> None:
     """Per-frame brightness sees the ball vanish (a plain pair differs), but on a matched set its
-    possible and impossible sums are equal: only prediction across frames can tell them apart."""
-    from jepaworld.envs.physics_scenes import make_pair
+    possible and impossible scores are exactly equal (a tie, 0.5), whatever the reduction: only
+    prediction across frames can tell them apart."""
+    from jepaworld.envs.physics_scenes import MATCHED_SETS, make_pair
     from jepaworld.physics.evaluate import pair_scores
 
     def brightness(video: torch.Tensor) -> np.ndarray:
         return video.float().mean(dim=(1, 2, 3)).numpy()  # (T,)
 
-    for prop in ("permanence", "constancy"):
+    for prop in MATCHED_SETS:
         pair = make_pair(prop, seed=4)
-        possible, impossible = pair_scores(pair, brightness, "mean")
-        assert possible == pytest.approx(impossible, rel=1e-6), prop
+        for reduce in ("mean", "max"):
+            possible, impossible = pair_scores(pair, brightness, reduce)
+            assert possible == impossible, (prop, reduce)
+            assert relative_accuracy(np.array([possible]), np.array([impossible])) == 0.5
         alone = video_score(brightness(torch.from_numpy(pair.possible)), "mean")
         assert alone != pytest.approx(
             video_score(brightness(torch.from_numpy(pair.impossible)), "mean"), rel=1e-6
