@@ -351,6 +351,12 @@ def reproduce_physics(ctx: SuiteRun, reported: dict[str, Any]) -> list[str]:
     from jepaworld.physics.evaluate import latent_scorers, load_video_model, score_pairs
 
     protocol = from_dict(VoEProtocol, reported["protocol"], "physics")
+    if protocol.version != VoEProtocol.version:
+        return [
+            f"physics: the report was scored under {protocol.name} v{protocol.version}, this "
+            f"jepaworld scores v{VoEProtocol.version} (other videos, other scoring) and cannot "
+            "re-run it; verify with the jepaworld version that made the report"
+        ]
     model, _ = load_video_model(ctx.run, ctx.device, protocol)
     scorers = latent_scorers(model, protocol)
     pairs = [

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -206,9 +206,11 @@ class VoEPair:
     prop: str
     seed: int
     possible_mirror: NDArray[np.uint8] | None = None
-    """For a change made out of sight (`MATCHED_SETS`), the mirror pair of IntPhys's matched design:
-    the object has the impossible video's look (absent; the new colour or shape) before the change
-    too, and the mirror's impossible video changes it back. Identical to `impossible_mirror` before
+    """For the `MATCHED_SETS` properties, the mirror pair of IntPhys's matched design. For a change
+    made out of sight, the object has the impossible video's look (absent; the new colour or shape)
+    before the change too, and the mirror's impossible video changes it back; for gravity, it is a
+    second possible flight through the point where the ball breaks the rule, and the mirror's
+    impossible video switches to the first flight there. Identical to `impossible_mirror` before
     `violation_frame`, which is the same frame for both pairs."""
     impossible_mirror: NDArray[np.uint8] | None = None
 
@@ -287,6 +289,14 @@ def _place(rng: np.random.Generator, config: SceneConfig, wall: bool, avoid: Rec
     raise RuntimeError(f"no room for a {'wall' if wall else 'screen'} in {_MAX_PLACEMENTS} draws")
 
 
+def _free_start(
+    xy: tuple[float, float], r: float, wall: Rect | None, balls: Iterable[Ball]
+) -> bool:
+    """Whether a ball of radius r may start at xy: clear of the wall and of the other balls."""
+    clear_of_wall = wall is None or not _overlaps(xy, r + 1, wall)
+    return clear_of_wall and all(math.dist(xy, b.xy) > r + b.radius + 2 for b in balls)
+
+
 def _sample_ball(
     rng: np.random.Generator, config: SceneConfig, wall: Rect | None, balls: list[Ball], rgb: RGB
 ) -> Ball:
@@ -300,8 +310,7 @@ def _sample_ball(
         vx = float(rng.choice([-1.0, 1.0]) * rng.uniform(*config.speed_range))
         vy = 0.0 if on_floor else float(rng.uniform(*config.lift_range))
         square = bool(rng.random() < config.square_prob)
-        clear_of_wall = wall is None or not _overlaps((x, y), r + 1, wall)
-        if clear_of_wall and all(math.dist((x, y), b.xy) > r + b.radius + 2 for b in balls):
+        if _free_start((x, y), r, wall, balls):
             return Ball(r, rgb, square, (x, y), (vx, vy))
     raise RuntimeError(f"no free start for a ball in {_MAX_PLACEMENTS} draws; config {config}")
 
@@ -654,13 +663,18 @@ def _crossing_flight(
     other balls move exactly as in `track` (it never meets them).
     """
     start_xy, start_velocity = _flight_start(track.xy[t, ball], velocity, t, config)
+    r, (x, y) = scene.balls[ball].radius, start_xy
+    inside = r <= x <= config.size - r and r <= y <= scene.floor_y - r
+    rest = scene.balls[:ball] + scene.balls[ball + 1 :]
+    if not (inside and _free_start(start_xy, r, scene.wall, rest)):
+        return None  # it would start in the floor, the wall, an edge or another ball
     balls = list(scene.balls)
     balls[ball] = dataclasses.replace(balls[ball], xy=start_xy, velocity=start_velocity)
     other = simulate(dataclasses.replace(scene, balls=tuple(balls)), config)
-    r, others = scene.balls[ball].radius, np.arange(len(scene.balls)) != ball
+    others = np.arange(len(scene.balls)) != ball
     if (
         other.contact[: t + 4, ball].any()
-        or not np.allclose(other.xy[t, ball], track.xy[t, ball], atol=1e-6)
+        or not np.allclose(other.xy[t, ball], track.xy[t, ball], rtol=0.0, atol=1e-9)
         or not np.array_equal(other.xy[:, others], track.xy[:, others])
         or not all(_in_view(scene, xy, r) for xy in other.xy[t : t + 2, ball])
     ):

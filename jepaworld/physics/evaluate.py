@@ -4,9 +4,10 @@ For each property, every matched pair is scored by three surprise functions in t
 the checkpoint (latent prediction error), the same architecture untrained, and a pixel predictor
 trained here on possible-only videos. EVAL/voe.json holds, per property and scorer, the relative
 accuracy, its bootstrap 95% interval, the AUROC and the per-pair scores (for the matched-set
-properties, permanence, gravity and constancy, a set's two scores are sums over its two possible
-and its two impossible videos), stamped with the checkpoint's sha256 and the protocol; EVAL/plots/<property>.png shows the checkpoint's surprise
-over time for one possible and one impossible video, the violation frame marked.
+properties, permanence, gravity and constancy, a set's two scores reduce the frames of its two
+possible videos together, and of its two impossible ones), stamped with the checkpoint's sha256
+and the protocol; EVAL/plots/<property>.png shows the checkpoint's surprise over time for one
+possible and one impossible video, the violation frame marked.
 """
 
 from __future__ import annotations
@@ -134,10 +135,10 @@ def _plot(pair: VoEPair, scorer: Scorer, path: Path) -> Path:
 
 def pair_scores(pair: VoEPair, scorer: Scorer, reduce: str) -> tuple[float, float]:
     """(possible, impossible) scores of one pair. A matched set (IntPhys's design) is scored over
-    the frames of its two possible videos together, likewise its two impossible ones, in float64:
-    where the frames' surprises are the same two sets of numbers (a scorer that judges frames one
-    at a time, or a context too short to reach back to the change), the scores tie exactly and the
-    set counts 0.5, instead of rounding deciding it."""
+    the frames of its two possible videos together, likewise its two impossible ones: where the
+    frames' surprises are the same numbers in another order (a scorer that judges frames one at a
+    time, or a context too short to reach back to the change), the scores tie exactly
+    (`video_score` is order-free) and the set counts 0.5, instead of rounding deciding it."""
 
     def score(*videos: np.ndarray) -> float:
         per_frame = [np.asarray(scorer(torch.from_numpy(v)), np.float64) for v in videos]
@@ -154,7 +155,7 @@ def score_pairs(
     pairs: Iterable[VoEPair], scorers: dict[str, Scorer], protocol: VoEProtocol
 ) -> dict[str, dict[str, np.ndarray]]:
     """property -> scorer -> (N, 2) scores, column 0 possible, column 1 impossible (a matched
-    set's are sums over its two pairs: `pair_scores`)."""
+    set's reduce the frames of both its pairs: `pair_scores`)."""
     rows: dict[str, dict[str, list[tuple[float, float]]]] = {}
     for pair in pairs:
         per = rows.setdefault(pair.prop, {name: [] for name in scorers})
@@ -179,6 +180,13 @@ def evaluate_voe(cfg: PhysicsEvalConfig, protocol: VoEProtocol | None = None) ->
     protocol = (protocol or VoEProtocol()).with_pairs(cfg.pairs)
     record = read_run_record(cfg.run)
     model, ckpt = load_video_model(cfg.run, cfg.device, protocol)  # before any long work
+    clip = record.get("train", {}).get("clip_frames")
+    if isinstance(clip, int) and clip - 1 < protocol.context:
+        log.warning(
+            "%s was trained on clips of %d frames: predictions from more than %d frames were never "
+            "trained, and the protocol's context is %d",
+            cfg.run, clip, clip - 1, protocol.context,
+        )  # fmt: skip
     t0 = time.perf_counter()
     scorers = make_scorers(model, protocol)
     baseline_seconds = time.perf_counter() - t0

@@ -8,8 +8,9 @@ predictor is the foundation's 2 x 64 grown: with the 15-frame context of physics
 steps, the same 1000 videos), the small one scored permanence 0.66, gravity 0.50 and constancy 0.54,
 this one 0.78, 0.86 and 0.66 (validation seeds: 0.62 -> 0.70, 0.50 -> 0.76, 0.60 -> 0.60); it
 costs about 10% more time per step, so the default run is 2700 steps to stay in 15 minutes on two
-cores. The run, checkpoint and model format are the foundation's, and clips go through the same predictor with its
-learned null action, so the checkpoint can later be trained on action-labelled episodes.
+cores. The run, checkpoint and model format are the foundation's, and clips go through the same
+predictor with its learned null action, so the checkpoint can later be trained on action-labelled
+episodes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from jepaworld.models.world_model import ModelConfig
 from jepaworld.train import TrainConfig, train
 
 PRETRAIN_STEPS = 2700
+"""Default optimizer steps of `physics pretrain` (about 14 minutes on two CPU cores)."""
 
 
 def video_model() -> ModelConfig:

@@ -11,17 +11,20 @@ violation is a brief spike).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 
 
 def video_score(surprise: np.ndarray, reduce: str = "max") -> float:
-    """One number per video from its per-frame surprise (T,)."""
+    """One number per video from its per-frame surprise (T,). Both reductions are exact whatever
+    the order of the frames (the mean sums with `math.fsum`), so equal multisets tie."""
     if reduce == "max":
         return float(np.max(surprise))
     if reduce == "mean":
-        return float(np.mean(surprise, dtype=np.float64))
+        values = np.asarray(surprise, np.float64).ravel()
+        return math.fsum(values) / len(values)
     raise ValueError(f"reduce must be 'max' or 'mean', got {reduce!r}")
 
 

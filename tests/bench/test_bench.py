@@ -276,3 +276,12 @@ def test_report_html_renders_in_headless_chromium(bench_dir: Path) -> None:
     assert len(images) >= 4 and all(done and width > 0 for done, width, _ in images), images
     assert not errors, errors
     assert "not_trained" in text and "success_rate" in text and "matmul peak" in text
+
+
+def test_verify_refuses_a_physics_report_from_another_protocol_version(tmp_path: Path) -> None:
+    from jepaworld.bench.suites import reproduce_physics
+
+    old = {**VoEProtocol().to_dict(), "version": "2"}
+    ctx = SuiteRun(tmp_path / "no-run", tmp_path, {}, "cpu", 0, None, 0)
+    (problem,) = reproduce_physics(ctx, {"protocol": old})  # before any checkpoint is read
+    assert "physics-voe v2" in problem and f"v{VoEProtocol.version}" in problem

@@ -67,7 +67,9 @@ def test_other_properties_are_plain_pairs(staged, prop: str) -> None:
 def test_only_the_staged_ball_behaves_differently(staged, prop: str) -> None:
     for st in _of(staged, prop):
         others = np.arange(len(st.scene.balls)) != st.ball
-        assert np.array_equal(st.possible.xy[:, others], st.impossible.xy[:, others])
+        tracks = [st.impossible, st.possible_mirror, st.impossible_mirror]
+        for track in (t for t in tracks if t is not None):
+            assert np.array_equal(st.possible.xy[:, others], track.xy[:, others])
 
 
 def test_pairs_are_reproducible_from_the_seed() -> None:
@@ -139,6 +141,22 @@ def test_gravity_possible_falls_freely_and_impossible_does_not(staged) -> None:
             assert not impossible.contact[v - 1 : v + 3, i].any()  # ...in mid-air, touching nothing
             step = np.linalg.norm(impossible.xy[v, i] - impossible.xy[v - 1, i])
             assert step < 6  # and no jump: the ball moves on from where it was
+
+
+def test_gravity_second_flight_starts_and_flies_inside_the_scene() -> None:
+    """Its start comes from undoing the flight back to frame 0: it must not lie in the floor, an
+    edge or the wall, from where the first simulated step would have pushed it out unseen."""
+    for seed in range(80):
+        st = stage_pair("gravity", seed)
+        i, v, wall = st.ball, st.pair.violation_frame, st.scene.wall
+        r = st.scene.balls[i].radius
+        x, y = st.possible_mirror.xy[:v, i].T  # (v,) each
+        assert ((r <= x) & (x <= CONFIG.size - r)).all(), seed
+        assert ((r <= y) & (y <= st.scene.floor_y - r)).all(), seed
+        if wall is not None:
+            square = st.possible_mirror.square[0, i]
+            gaps = [_wall_gap(xy, r, square, wall) for xy in st.possible_mirror.xy[:v, i]]
+            assert min(gaps) > 0, seed
 
 
 def _colour_pixels(video: np.ndarray, rgb: np.ndarray) -> np.ndarray:
