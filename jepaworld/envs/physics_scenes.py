@@ -659,8 +659,9 @@ def _crossing_flight(
     """The possible video in which `ball` passes its frame-t position in `track` at frame t, with
     `velocity` there: the scene simulated from where free flight back from that point starts.
 
-    None unless the ball flies freely up to frame t + 3, is in plain view at t and t + 1, and the
-    other balls move exactly as in `track` (it never meets them).
+    None unless the ball starts inside the scene, clear of the wall and the other balls, flies
+    freely up to frame t + 3, is in plain view at t and t + 1, and the other balls move exactly as
+    in `track` (it never meets them).
     """
     start_xy, start_velocity = _flight_start(track.xy[t, ball], velocity, t, config)
     r, (x, y) = scene.balls[ball].radius, start_xy
