@@ -141,7 +141,7 @@ def pair_scores(pair: VoEPair, scorer: Scorer, reduce: str) -> tuple[float, floa
     (`video_score` is order-free) and the set counts 0.5, instead of rounding deciding it."""
 
     def score(*videos: np.ndarray) -> float:
-        per_frame = [np.asarray(scorer(torch.from_numpy(v)), np.float64) for v in videos]
+        per_frame = [scorer(torch.from_numpy(v)) for v in videos]
         return video_score(np.concatenate(per_frame), reduce)  # (T,) or (2T,) frames
 
     if not pair.matched:
