@@ -290,11 +290,18 @@ def _place(rng: np.random.Generator, config: SceneConfig, wall: bool, avoid: Rec
 
 
 def _free_start(
-    xy: tuple[float, float], r: float, wall: Rect | None, balls: Iterable[Ball]
+    xy: tuple[float, float],
+    r: float,
+    config: SceneConfig,
+    wall: Rect | None,
+    balls: Iterable[Ball],
 ) -> bool:
-    """Whether a ball of radius r may start at xy: clear of the wall and of the other balls."""
+    """Whether a ball of radius r may start at xy: inside the canvas and above the floor, clear of
+    the wall and of the other balls."""
+    (x, y), floor_y = xy, config.size - config.floor_height
+    inside = r <= x <= config.size - r and r <= y <= floor_y - r
     clear_of_wall = wall is None or not _overlaps(xy, r + 1, wall)
-    return clear_of_wall and all(math.dist(xy, b.xy) > r + b.radius + 2 for b in balls)
+    return inside and clear_of_wall and all(math.dist(xy, b.xy) > r + b.radius + 2 for b in balls)
 
 
 def _sample_ball(
@@ -310,7 +317,7 @@ def _sample_ball(
         vx = float(rng.choice([-1.0, 1.0]) * rng.uniform(*config.speed_range))
         vy = 0.0 if on_floor else float(rng.uniform(*config.lift_range))
         square = bool(rng.random() < config.square_prob)
-        if _free_start((x, y), r, wall, balls):
+        if _free_start((x, y), r, config, wall, balls):
             return Ball(r, rgb, square, (x, y), (vx, vy))
     raise RuntimeError(f"no free start for a ball in {_MAX_PLACEMENTS} draws; config {config}")
 
@@ -664,10 +671,8 @@ def _crossing_flight(
     in `track` (it never meets them).
     """
     start_xy, start_velocity = _flight_start(track.xy[t, ball], velocity, t, config)
-    r, (x, y) = scene.balls[ball].radius, start_xy
-    inside = r <= x <= config.size - r and r <= y <= scene.floor_y - r
-    rest = scene.balls[:ball] + scene.balls[ball + 1 :]
-    if not (inside and _free_start(start_xy, r, scene.wall, rest)):
+    r, rest = scene.balls[ball].radius, scene.balls[:ball] + scene.balls[ball + 1 :]
+    if not _free_start(start_xy, r, config, scene.wall, rest):
         return None  # it would start in the floor, the wall, an edge or another ball
     balls = list(scene.balls)
     balls[ball] = dataclasses.replace(balls[ball], xy=start_xy, velocity=start_velocity)
