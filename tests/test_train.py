@@ -20,9 +20,11 @@ from jepaworld.train import (
     TrainConfig,
     TrainingDiverged,
     checkpoint_dirs,
+    ema_momentum_at,
     latest_checkpoint,
     load_train_state,
     lr_at,
+    native_bfloat16,
     train,
 )
 from tests.conftest import tiny_model, tiny_model_args, tiny_train
@@ -287,3 +289,37 @@ def test_drop_actions_trains_on_frames_alone(tiny_data: Path, tmp_path: Path) ->
     assert latest_checkpoint(tmp_path / "v").exists()
     with pytest.raises(ValueError, match="drop_actions: applies to --data alone"):
         tiny_train(tiny_data, tmp_path / "m", drop_actions=True, mix=(tiny_data,))
+
+
+def test_ema_target_run_moves_the_target_towards_the_encoder(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "ema"
+    train(tiny_train(tiny_data, out, model=tiny_model(target="ema", ema_momentum=0.5)))
+    w = _weights(latest_checkpoint(out))
+    target = {k.removeprefix("target_encoder."): v for k, v in w.items() if "target_" in k}
+    online = {k.removeprefix("encoder."): v for k, v in w.items() if k.startswith("encoder.")}
+    assert target.keys() == online.keys()
+    init = WorldModel(tiny_model(target="ema")).state_dict()  # the seed's initial weights
+    moved = [k for k in target if not torch.equal(target[k], init[f"target_encoder.{k}"])]
+    assert moved and any(not torch.equal(target[k], online[k]) for k in moved)
+
+
+def test_ema_momentum_rises_to_one_at_the_last_step() -> None:
+    cfg = TrainConfig(data=Path("d"), out=Path("o"), steps=10, model=tiny_model(target="ema"))
+    m = [ema_momentum_at(s, cfg) for s in range(10)]
+    assert m[0] == pytest.approx(0.996 + 0.004 / 10) and m[-1] == 1.0
+    assert all(a < b for a, b in zip(m, m[1:], strict=False))
+
+
+def test_bfloat16_encoder_run_records_its_dtype_and_trains(tiny_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bf16"
+    train(tiny_train(tiny_data, out, encoder_dtype="bfloat16"))
+    record = json.loads((out / "config.json").read_text())
+    assert record["train"]["encoder_dtype"] == "bfloat16"
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(x["loss"]) for x in lines)
+    auto = tmp_path / "auto"
+    train(tiny_train(tiny_data, auto, encoder_dtype="auto", steps=1, checkpoint_every=1))
+    chosen = json.loads((auto / "config.json").read_text())["train"]["encoder_dtype"]
+    assert chosen == ("bfloat16" if native_bfloat16(torch.device("cpu")) else "float32")

@@ -33,6 +33,14 @@ def to_float_images(frames: torch.Tensor, image_size: int) -> torch.Tensor:
     return x / 127.5 - 1.0
 
 
+def embed_in_float32(head: nn.Module, norm: nn.Module, h: torch.Tensor) -> torch.Tensor:
+    """norm(head(h)) in float32 even inside a lower-precision torch.autocast region (training
+    may run the feature layers in bfloat16): the embedding is what the losses and every score
+    compare, so it keeps full precision. h (B, F) -> (B, D)."""
+    with torch.autocast(h.device.type, enabled=False):
+        return norm(head(h.float()))
+
+
 class ConvEncoder(nn.Module):
     """Strided conv stack -> linear embedding. Output (B, D)."""
 
@@ -56,7 +64,7 @@ class ConvEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.convs(x)  # (B, C, h, w)
-        return self.norm(self.head(h.flatten(1)))  # (B, D)
+        return embed_in_float32(self.head, self.norm, h.flatten(1))  # (B, D)
 
 
 class MLP(nn.Module):
@@ -126,4 +134,5 @@ class ViTEncoder(nn.Module):
         tokens = rearrange(self.patchify(x), "b d h w -> b (h w) d") + self.pos  # (B, N, dim)
         for block in self.blocks:
             tokens = block(tokens)
-        return self.out_norm(self.head(self.norm(tokens).mean(dim=1)))  # (B, D)
+        pooled = self.norm(tokens.float()).mean(dim=1)  # (B, dim)
+        return embed_in_float32(self.head, self.out_norm, pooled)  # (B, D)

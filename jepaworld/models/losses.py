@@ -4,7 +4,9 @@
 - `sigreg`: Sketched Isotropic Gaussian Regularisation (LeJEPA, Balestriero & LeCun 2025). Project
   the embeddings on random unit directions and test each 1-D projection against N(0, 1) with the
   Epps-Pulley statistic. Collapsed or low-rank embeddings are far from an isotropic Gaussian in
-  some direction, so the statistic is large; this replaces EMA targets and stop-gradients.
+  some direction, so the statistic is large. With it, targets can be the online encoder's own
+  embeddings (as in LeWM); an EMA target encoder (I-JEPA, V-JEPA) is the model's other option
+  (`ModelConfig.target`).
 - `vicreg`: the variance and covariance terms of VICReg (Bardes et al. 2022), as an alternative.
 - `effective_rank`: exp of the entropy of the normalised singular values (Roy & Vetterli 2007);
   it falls towards 1 when embeddings collapse, so it is logged during training.

@@ -11,6 +11,7 @@ strict and never unpickles anything.
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,14 @@ class ModelConfig:
     rollout_context: int = 1
     """Observed frames the rollout loss starts from (1 suits action-conditioned data; action-free
     video needs several, since one frame shows no velocity)."""
+    target: Literal["online", "ema"] = "online"
+    """Where prediction targets come from: "online", the encoder itself (gradients reach the
+    targets; the anti-collapse term keeps them apart, as in LeWM), or "ema", a copy of the encoder
+    that follows its weights by an exponential moving average and gets no gradient (BYOL, I-JEPA,
+    V-JEPA). The anti-collapse term still applies to the online embeddings unless --reg-weight 0."""
+    ema_momentum: float = 0.996
+    """With target "ema": the EMA momentum at the first step; it rises linearly to 1 at the last
+    (I-JEPA's schedule)."""
 
     def __post_init__(self) -> None:
         self.conv_channels = tuple(self.conv_channels)
@@ -123,6 +132,12 @@ class ModelConfig:
         require(self.rollout_weight >= 0, "rollout_weight", "must be >= 0")
         require(self.max_len >= 2, "max_len", "must be >= 2")
         require(self.rollout_context >= 1, "rollout_context", "must be >= 1")
+        require(
+            self.target in ("online", "ema"),
+            "target",
+            f"must be online or ema, got {self.target!r}",
+        )
+        require(0 <= self.ema_momentum <= 1, "ema_momentum", "must be in [0, 1]")
 
 
 class WorldModel(nn.Module):
@@ -146,6 +161,14 @@ class WorldModel(nn.Module):
             c.pred_heads,
             c.max_len,
         )
+        # the EMA target: same architecture, no gradient; `update_target` moves it
+        self.target_encoder: nn.Module | None = None
+        if c.target == "ema":
+            self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
+        self.encoder_autocast: torch.dtype | None = None
+        """A run-time choice, not part of the config: when set (training with --encoder-dtype
+        bfloat16), the encoders' feature layers run under torch.autocast to this dtype; their
+        embeddings stay float32 (`encoder.embed_in_float32`)."""
 
     @property
     def step_action_dim(self) -> int:
@@ -160,10 +183,35 @@ class WorldModel(nn.Module):
         """uint8 frames (B, T, H, W, 3) -> embeddings (B, T, D)."""
         if frames.ndim != 5:
             raise ValueError(f"frames must be (B, T, H, W, 3), got {tuple(frames.shape)}")
-        B = frames.shape[0]
+        return self._embed(self.encoder, frames)
+
+    def _embed(self, encoder: nn.Module, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 frames (B, T, H, W, 3) through `encoder` -> (B, T, D) float32."""
+        B, dtype = frames.shape[0], self.encoder_autocast
         flat = rearrange(frames.to(self.device), "b t h w c -> (b t) h w c")  # (B*T, H, W, 3)
-        z = self.encoder(to_float_images(flat, self.config.image_size))  # (B*T, D)
+        images = to_float_images(flat, self.config.image_size)  # (B*T, 3, H, W)
+        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+            z = encoder(images)  # (B*T, D)
         return rearrange(z, "(b t) d -> b t d", b=B)  # (B, T, D)
+
+    @torch.no_grad()
+    def encode_targets(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 frames (B, T, H, W, 3) -> the EMA target encoder's embeddings (B, T, D), with no
+        gradient. Only for a model with target "ema"."""
+        if self.target_encoder is None:
+            raise ValueError('encode_targets needs a model with target "ema"')
+        return self._embed(self.target_encoder, frames)
+
+    @torch.no_grad()
+    def update_target(self, momentum: float) -> None:
+        """target <- momentum * target + (1 - momentum) * encoder, parameter by parameter; the
+        BatchNorm running statistics are copied. No-op for a model with target "online"."""
+        if self.target_encoder is None:
+            return
+        for t, o in zip(self.target_encoder.parameters(), self.encoder.parameters(), strict=True):
+            t.lerp_(o, 1.0 - momentum)
+        for t, o in zip(self.target_encoder.buffers(), self.encoder.buffers(), strict=True):
+            t.copy_(o)
 
     def predict(
         self, z: torch.Tensor, actions: torch.Tensor, has_actions: torch.Tensor | None = None
@@ -219,11 +267,13 @@ class WorldModel(nn.Module):
         batch mixing clips with and without actions, has_actions (B,) bool."""
         c = self.config
         z = self.encode(frames)  # (B, T, D)
+        targets = z if self.target_encoder is None else self.encode_targets(frames)  # (B, T, D)
         actions = actions.to(z.device)
-        target = z[:, 1:]  # (B, T-1, D)
-        teacher = prediction_loss(self.predict(z[:, :-1], actions, has_actions), target)
+        teacher = prediction_loss(self.predict(z[:, :-1], actions, has_actions), targets[:, 1:])
         rollout = (
-            self._rollout_loss(z, actions, has_actions) if c.rollout_weight else z.new_zeros(())
+            self._rollout_loss(z, targets, actions, has_actions)
+            if c.rollout_weight
+            else z.new_zeros(())
         )
         flat = rearrange(z, "b t d -> (b t) d")  # (B*T, D)
         reg = sigreg(flat, c.sigreg_directions) if c.regularizer == "sigreg" else vicreg(flat)
@@ -242,13 +292,18 @@ class WorldModel(nn.Module):
         return total, metrics
 
     def _rollout_loss(
-        self, z: torch.Tensor, actions: torch.Tensor, has_actions: torch.Tensor | None
+        self,
+        z: torch.Tensor,
+        targets: torch.Tensor,
+        actions: torch.Tensor,
+        has_actions: torch.Tensor | None,
     ) -> torch.Tensor:
-        """Open-loop error from the first `rollout_context` frames (fewer if the clip is short)."""
+        """Open-loop error from the first `rollout_context` frames of z (fewer if the clip is
+        short) against the targets of the frames after them. z, targets (B, T, D)."""
         c0 = min(self.config.rollout_context, z.shape[1] - 1)
         past, future = actions[:, : c0 - 1], actions[:, c0 - 1 :]  # (B, c0-1, A'), (B, T-c0, A')
         pred = self.rollout(z[:, :c0], future, past, has_actions)  # (B, T-c0, D)
-        return prediction_loss(pred, z[:, c0:])
+        return prediction_loss(pred, targets[:, c0:])
 
     # ---- persistence -------------------------------------------------------------------------
 

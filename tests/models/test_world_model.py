@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from jepaworld.models.world_model import CheckpointError, WorldModel
@@ -125,3 +126,74 @@ def test_an_action_free_model_refuses_actions() -> None:
     assert model.step_action_dim == 0 and model.predictor.a_in is None
     with pytest.raises(ValueError, match="action-free"):
         model.predictor.condition(torch.zeros(1, 2, 10))
+
+
+def test_ema_target_gets_no_gradient_and_follows_the_encoder_by_its_momentum() -> None:
+    torch.manual_seed(0)
+    model = WorldModel(tiny_model(target="ema")).train()
+    assert model.target_encoder is not None
+    for t, o in zip(model.target_encoder.parameters(), model.encoder.parameters(), strict=True):
+        assert torch.equal(t, o) and not t.requires_grad  # starts as a copy
+    loss, _ = model.loss(_frames(2, 4), torch.randn(2, 3, model.step_action_dim))
+    loss.backward()
+    assert all(p.grad is None for p in model.target_encoder.parameters())
+    assert all(p.grad is not None for p in model.encoder.parameters())
+    before = [p.clone() for p in model.target_encoder.parameters()]
+    with torch.no_grad():
+        for p in model.encoder.parameters():
+            p.add_(1.0)
+    model.update_target(0.75)
+    for b, t, o in zip(
+        before, model.target_encoder.parameters(), model.encoder.parameters(), strict=True
+    ):
+        assert torch.allclose(t, 0.75 * b + 0.25 * o, atol=1e-6)
+
+
+def test_ema_targets_are_what_the_loss_predicts() -> None:
+    """With an EMA target, the teacher-forced loss is the error against the target encoder's
+    embeddings, not the online encoder's; with "online" there is no target encoder."""
+    torch.manual_seed(0)
+    model = WorldModel(tiny_model(target="ema")).train()
+    with torch.no_grad():
+        for p in model.target_encoder.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    frames, acts = _frames(2, 4), torch.randn(2, 3, model.step_action_dim)
+    _, metrics = model.loss(frames, acts)
+    with torch.no_grad():
+        pred = model.predict(model.encode(frames)[:, :-1], acts)  # (B, T-1, D)
+        to_target = float(F.mse_loss(pred, model.encode_targets(frames)[:, 1:]))
+        to_online = float(F.mse_loss(pred, model.encode(frames)[:, 1:]))
+    assert metrics["pred"] == pytest.approx(to_target, rel=1e-5)
+    assert to_online != pytest.approx(to_target, rel=1e-2)
+    assert WorldModel(tiny_model()).target_encoder is None
+
+
+def test_ema_target_is_saved_and_loaded(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = WorldModel(tiny_model(target="ema"))
+    model.update_target(0.0)  # any change would do; keeps it equal to the encoder
+    with torch.no_grad():
+        next(model.target_encoder.parameters()).add_(0.5)
+    model.save(tmp_path)
+    loaded = WorldModel.from_pretrained(tmp_path)
+    z = _frames(1, 2)
+    assert torch.equal(loaded.encode_targets(z), model.eval().encode_targets(z))
+    with pytest.raises(ValueError, match='target "ema"'):
+        WorldModel(tiny_model()).encode_targets(z)
+
+
+@pytest.mark.parametrize("encoder", ["conv", "vit"])
+def test_bfloat16_encoder_features_keep_a_float32_embedding(encoder: str) -> None:
+    """Under encoder_autocast the feature layers run in bfloat16 (the embedding moves by about
+    bfloat16's rounding) while the embedding itself is float32; unset, nothing changes."""
+    torch.manual_seed(0)
+    model = WorldModel(tiny_model(encoder=encoder, vit_dim=32, vit_depth=1, vit_heads=2)).eval()
+    frames = _frames(2, 3)
+    full = model.encode(frames)
+    model.encoder_autocast = torch.bfloat16
+    low = model.encode(frames)
+    assert low.dtype == torch.float32 and low.shape == full.shape
+    err = float((low - full).abs().max())
+    assert 0 < err < 0.1 * float(full.abs().max())
+    model.encoder_autocast = None
+    assert torch.equal(model.encode(frames), full)
