@@ -45,6 +45,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import tempfile
@@ -70,7 +71,7 @@ from jepaworld.data.collect import CollectConfig, collect
 from jepaworld.data.episodes import EpisodeStore
 from jepaworld.data.loader import ClipDataset, make_loader
 from jepaworld.models.world_model import ModelConfig, WorldModel
-from jepaworld.train import TrainConfig, batches_on
+from jepaworld.train import TrainConfig, batches_on, native_bfloat16
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAN_TARGET_S = 0.5
@@ -117,9 +118,11 @@ def seed_everything(seed: int) -> None:
 # ---- 1. matmul peak ---------------------------------------------------------------------------
 
 
-def bench_matmul(budget: Budget, device: torch.device) -> dict[str, Any]:
-    """float32 GFLOP/s of n x n matmuls, repeated for budget.matmul_seconds after a warm-up."""
-    return matmul_peak(budget.matmul_size, budget.matmul_seconds, device)
+def bench_matmul(
+    budget: Budget, device: torch.device, dtype: torch.dtype = torch.float32
+) -> dict[str, Any]:
+    """GFLOP/s of n x n matmuls in dtype, repeated for budget.matmul_seconds after a warm-up."""
+    return matmul_peak(budget.matmul_size, budget.matmul_seconds, device, dtype)
 
 
 # ---- 2. training throughput -------------------------------------------------------------------
@@ -157,15 +160,27 @@ def bench_train(budget: Budget, device: torch.device, peak: float, tmp: Path) ->
     }
 
 
-def bench_encoders(budget: Budget, device: torch.device, peak: float) -> dict[str, Any]:
-    """Model-only training throughput and fraction of the peak for each of `ENCODERS`."""
+def bench_encoders(
+    budget: Budget, device: torch.device, peak: float, bf16_peak: float | None
+) -> dict[str, Any]:
+    """Model-only training throughput and fraction of the peak for each of `ENCODERS`; where the
+    device has native bfloat16 (bf16_peak given), also with --encoder-dtype bfloat16, whose
+    GFLOP/s are compared with both peaks."""
     out = {}
-    for name, model_cfg in ENCODERS.items():
+    dtypes = ("float32", "bfloat16") if bf16_peak else ("float32",)
+    for (name, model_cfg), dtype in itertools.product(ENCODERS.items(), dtypes):
         cfg = TrainConfig(
-            data=Path("unused"), out=Path("unused"), batch_size=budget.batch_size, model=model_cfg
+            data=Path("unused"),
+            out=Path("unused"),
+            batch_size=budget.batch_size,
+            model=model_cfg,
+            encoder_dtype=dtype,
         )
         speed = train_throughput(cfg, device, peak, budget.warmup_steps, budget.train_steps)
-        out[name] = {"model": asdict(model_cfg), **speed}
+        key = name if dtype == "float32" else f"{name}, bf16 encoder"
+        out[key] = {"model": asdict(model_cfg), "encoder_dtype": dtype, **speed}
+        if dtype == "bfloat16":
+            out[key]["fraction_of_bf16_peak"] = speed["gflops"] / bf16_peak
     return out
 
 
@@ -225,6 +240,12 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
         ("cpu", f"{env['cpu_model']} ({env['cpu_count']} logical)"),
         ("CPU busy before start", f"{env['cpu_busy_fraction_start']} (fraction of all CPUs)"),
         (f"matmul peak ({mm['size']}^2 fp32)", f"{mm['gflops']:.1f} GFLOP/s"),
+    ]
+    if "matmul_bf16" in r:
+        rows.append(
+            (f"matmul peak ({mm['size']}^2 bf16)", f"{r['matmul_bf16']['gflops']:.1f} GFLOP/s")
+        )
+    rows += [
         ("train FLOPs / step (fwd+bwd)", f"{tr['flops_per_step'] / 1e9:.2f} GFLOP"),
     ]
     for name in ("model_only", "with_loader"):
@@ -245,11 +266,13 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
         )
     )
     for name, t in r["train_by_encoder"].items():
+        bf16 = t.get("fraction_of_bf16_peak")
         rows.append(
             (
                 f"train by encoder: {name}",
                 f"{t['flops_per_step'] / 1e9:.2f} GFLOP/step  {t['frames_per_s']:.0f} frames/s  "
-                f"{t['gflops']:.1f} GFLOP/s  {100 * t['fraction_of_peak']:.1f}% of peak",
+                f"{t['gflops']:.1f} GFLOP/s  {100 * t['fraction_of_peak']:.1f}% of fp32 peak"
+                + ("" if bf16 is None else f", {100 * bf16:.1f}% of bf16 peak"),
             )
         )
     for block in (pl, pl["protocol"]):
@@ -316,7 +339,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result["matmul"] = bench_matmul(budget, device)
     with tempfile.TemporaryDirectory(prefix="jepaworld-perf-") as tmp:
         result["train"] = bench_train(budget, device, result["matmul"]["gflops"], Path(tmp))
-    result["train_by_encoder"] = bench_encoders(budget, device, result["matmul"]["gflops"])
+    bf16_peak = None
+    if native_bfloat16(device):
+        result["matmul_bf16"] = bench_matmul(budget, device, torch.bfloat16)
+        bf16_peak = result["matmul_bf16"]["gflops"]
+    result["train_by_encoder"] = bench_encoders(
+        budget, device, result["matmul"]["gflops"], bf16_peak
+    )
     result["plan"] = bench_plan(budget, device)
     result["environment"]["load_average_end"] = load_average()
     result["peak_rss_mib"] = peak_rss_mib()

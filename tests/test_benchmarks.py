@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+
+from jepaworld.train import native_bfloat16
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +41,14 @@ def test_perf_quick_writes_sane_json(tmp_path: Path) -> None:
         assert 0 < t["fraction_of_peak"] < math.inf
 
     encoders = r["train_by_encoder"]
-    assert set(encoders) == {"default", "wide-conv", "vit"}
+    names = {"default", "wide-conv", "vit"}
+    if native_bfloat16(torch.device("cpu")):  # each also with a bfloat16 encoder, vs both peaks
+        assert r["matmul_bf16"]["gflops"] > 0 and r["matmul_bf16"]["dtype"] == "bfloat16"
+        bf16 = {f"{n}, bf16 encoder" for n in names}
+        assert all(0 < encoders[n]["fraction_of_bf16_peak"] < math.inf for n in bf16)
+        assert all(encoders[n]["encoder_dtype"] == "bfloat16" for n in bf16)
+        names |= bf16
+    assert set(encoders) == names
     assert encoders["wide-conv"]["flops_per_step"] > 2 * encoders["default"]["flops_per_step"]
     assert all(0 < e["fraction_of_peak"] < math.inf for e in encoders.values())
     assert "train by encoder: vit" in proc.stdout

@@ -10,6 +10,8 @@ Used by `jepaworld bench` (the report's `performance` section) and benchmarks/pe
   counted once by `torch.utils.flop_counter.FlopCounterMode` over forward + backward of the loss
   (matmuls, convolutions and their gradients; elementwise ops, norms and the optimizer step are not
   counted), so achieved GFLOP/s, and its fraction of the peak, are lower bounds on the work done.
+  A run trained with --encoder-dtype bfloat16 is timed that way (`encoder_dtype` says which), and
+  its fraction is still of the float32 peak: bfloat16 matmuls peak several times higher.
 - **plan latency**: one cold-started plan of the Two-Room protocol's CEM + MPC for one problem
   (E=1): the current frame is encoded inside the timing, the goal once outside.
 - **memory query latency**: exact nearest-neighbour queries (one query, k=10) on a memory file.
@@ -32,7 +34,7 @@ from jepaworld.bench import plan_eval
 from jepaworld.bench.protocols import TwoRoomProtocol
 from jepaworld.memory.store import MemoryStore
 from jepaworld.models.world_model import WorldModel
-from jepaworld.train import TrainConfig, train_step
+from jepaworld.train import TrainConfig, autocast_dtype, resolve_encoder_dtype, train_step
 
 Batch = dict[str, torch.Tensor]
 
@@ -61,10 +63,12 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
     }
 
 
-def matmul_peak(size: int, seconds: float, device: torch.device) -> dict[str, Any]:
-    """float32 GFLOP/s of size x size matmuls, repeated for `seconds` after a warm-up."""
+def matmul_peak(
+    size: int, seconds: float, device: torch.device, dtype: torch.dtype = torch.float32
+) -> dict[str, Any]:
+    """GFLOP/s of size x size matmuls in `dtype`, repeated for `seconds` after a warm-up."""
     g = torch.Generator().manual_seed(0)
-    a, b = (torch.randn(size, size, generator=g).to(device) for _ in range(2))
+    a, b = (torch.randn(size, size, generator=g).to(device, dtype) for _ in range(2))
     for _ in range(2):
         a @ b
     sync(device)
@@ -76,6 +80,7 @@ def matmul_peak(size: int, seconds: float, device: torch.device) -> dict[str, An
     elapsed = time.perf_counter() - t0
     return {
         "size": size,
+        "dtype": str(dtype).removeprefix("torch."),
         "repeats": reps,
         "seconds": elapsed,
         "gflops": 2 * size**3 * reps / elapsed / 1e9,
@@ -103,6 +108,7 @@ def count_step_flops(model: WorldModel, batch: Batch) -> int:
 def new_model(cfg: TrainConfig, device: torch.device) -> tuple[WorldModel, torch.optim.Optimizer]:
     torch.manual_seed(cfg.seed)
     model = WorldModel(cfg.model).to(device).train()
+    model.encoder_autocast = autocast_dtype(resolve_encoder_dtype(cfg.encoder_dtype, device))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     return model, opt
 
@@ -154,6 +160,7 @@ def train_throughput(
     return {
         "batch_size": cfg.batch_size,
         "clip_frames": cfg.clip_frames,
+        "encoder_dtype": resolve_encoder_dtype(cfg.encoder_dtype, device),
         "parameters": sum(p.numel() for p in model.parameters()),
         "flops_per_step": flops,
         "warmup_steps": warmup,
