@@ -13,10 +13,14 @@ What is measured:
    default number of workers, so decoding and batching are included).
    And *by encoder*: the model-only step for the default model and two larger encoders (conv
    channels (32, 64, 128, 128); the ViT preset), since the fraction of the peak is a property of a
-   model's arithmetic intensity more than of the training loop. Three runs on this workplace's 2
-   cores (torch 2.13 CPU, batch 64 x 4 frames): default 25-27% of the fp32 matmul peak, wide conv
-   37-38% at 40% of its frames/s, ViT 38-39% at 18%. The issue's goal (>= 40%) is printed as
-   PASS/FAIL for the default model.
+   model's arithmetic intensity more than of the training loop; where the device has native
+   bfloat16, each again with `--encoder-dtype bfloat16`, whose GFLOP/s are set against the fp32
+   and the bf16 matmul peaks (measured the same way). On this workplace's 2 cores (torch 2.13 CPU,
+   AMX, batch 64 x 4 frames): default 25-27% of the fp32 matmul peak, wide conv 37-38% at 40% of
+   its frames/s, ViT 38-39% at 18%; with a bfloat16 encoder (one run): default 2642 -> 4121
+   frames/s, 40.9% of the fp32 peak but 6.2% of the bf16 peak (368 and 2416 GFLOP/s), wide conv
+   76.5% / 11.7%, ViT no faster (38.7% / 5.9%). The issue's goal (>= 40%) is printed as PASS/FAIL
+   for the default model in float32.
 3. **seconds per plan** - the Two-Room protocol's planner (`LatentMPC` with CEM: the anchors' 300
    samples, 30 elites, 30 iterations; held actions) on the default model, cold-started, at the
    issue's target horizon 5 and at the protocol's horizon; a timed plan also encodes the current frame
