@@ -194,7 +194,10 @@ def native_bfloat16(device: torch.device) -> bool:
     AVX512-BF16 or AMX; CUDA: compute capability 8.0 or newer)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported(including_emulation=False)
-    return device.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    if device.type != "cpu":
+        return False
+    # oneDNN also runs bfloat16 on plain AVX512, by conversion: slower than float32, so not native
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 def resolve_encoder_dtype(name: str, device: torch.device) -> str:
