@@ -269,7 +269,8 @@ class WorldModel(nn.Module):
         z = self.encode(frames)  # (B, T, D)
         targets = z if self.target_encoder is None else self.encode_targets(frames)  # (B, T, D)
         actions = actions.to(z.device)
-        teacher = prediction_loss(self.predict(z[:, :-1], actions, has_actions), targets[:, 1:])
+        target = targets[:, 1:]  # (B, T-1, D); sliced before predicting, as autograd's order is
+        teacher = prediction_loss(self.predict(z[:, :-1], actions, has_actions), target)
         rollout = (
             self._rollout_loss(z, targets, actions, has_actions)
             if c.rollout_weight
