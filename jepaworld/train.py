@@ -472,7 +472,11 @@ def init_weights(model: WorldModel, cfg: TrainConfig) -> dict[str, Any]:
     the run record keeps of them: the checkpoint and its sha256."""
     assert cfg.init is not None
     record = read_run_record(cfg.init)
-    theirs, ours = record.get("model", {}), to_dict(cfg.model)
+    if not isinstance(record.get("model"), dict):
+        raise ValueError(f"--init {cfg.init}: its config.json has no model section")
+    # their config with today's defaults for the fields added since it was written
+    theirs = to_dict(from_dict(ModelConfig, record["model"], f"--init {cfg.init}"))
+    ours = to_dict(cfg.model)
     if theirs != ours:
         differ = sorted(k for k in {*theirs, *ours} if theirs.get(k) != ours.get(k))
         raise ValueError(f"--init {cfg.init}: its model config differs in {', '.join(differ)}")
@@ -668,8 +672,9 @@ def train(cfg: TrainConfig) -> Path:
     s.model.train()
     if s.cfg.freeze_encoder:
         s.model.encoder.eval()  # its BatchNorm keeps the running statistics of --init
-        if s.model.target_encoder is not None:
-            s.model.target_encoder.eval()  # and its copy, so targets are the frozen encoder's
+        if s.model.target_encoder is not None:  # targets are the frozen encoder's own
+            s.model.target_encoder.load_state_dict(s.model.encoder.state_dict())
+            s.model.target_encoder.eval()
     bar = tqdm(
         total=s.cfg.steps,
         initial=s.start,

@@ -323,3 +323,33 @@ def test_bfloat16_encoder_run_records_its_dtype_and_trains(tiny_data: Path, tmp_
     train(tiny_train(tiny_data, auto, encoder_dtype="auto", steps=1, checkpoint_every=1))
     chosen = json.loads((auto / "config.json").read_text())["train"]["encoder_dtype"]
     assert chosen == ("bfloat16" if native_bfloat16(torch.device("cpu")) else "float32")
+
+
+def test_init_accepts_a_run_recorded_before_newer_model_fields(
+    tiny_data: Path, tiny_run: Path, tmp_path: Path
+) -> None:
+    """A run whose config.json predates a model field (here target, ema_momentum) has that
+    field's default: --init from it works, and a real difference is still refused."""
+    old = tmp_path / "old"
+    shutil.copytree(tiny_run, old)
+    record = json.loads((old / "config.json").read_text())
+    del record["model"]["target"], record["model"]["ema_momentum"]
+    (old / "config.json").write_text(json.dumps(record))
+    train(tiny_train(tiny_data, tmp_path / "fz", steps=1, checkpoint_every=1, init=old))
+    with pytest.raises(ValueError, match="differs in target"):
+        train(tiny_train(tiny_data, tmp_path / "x", init=old, model=tiny_model(target="ema")))
+
+
+def test_frozen_encoder_with_an_ema_target_predicts_the_frozen_encoders_embeddings(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    ema = tmp_path / "ema"
+    model = tiny_model(target="ema", ema_momentum=0.5)
+    train(tiny_train(tiny_data, ema, model=model))
+    fz = tmp_path / "fz"
+    train(tiny_train(tiny_data, fz, steps=3, init=ema, freeze_encoder=True, model=model))
+    w = _weights(latest_checkpoint(fz))
+    encoder = {k.removeprefix("encoder."): v for k, v in w.items() if k.startswith("encoder.")}
+    target = {k.removeprefix("target_encoder."): v for k, v in w.items() if "target_" in k}
+    assert encoder.keys() == target.keys()
+    assert all(torch.equal(encoder[k], target[k]) for k in encoder)
