@@ -1,4 +1,4 @@
-"""CLI smoke run of benchmarks/perf.py with its quick budget."""
+"""CLI smoke runs of benchmarks/perf.py (its quick budget) and benchmarks/probe.py."""
 
 from __future__ import annotations
 
@@ -69,3 +69,25 @@ def test_perf_quick_writes_sane_json(tmp_path: Path) -> None:
         batch["seconds_per_batch"]
     )
     assert 10 < r["peak_rss_mib"] < 64_000
+
+
+def test_probe_script_scores_checkpoint_and_untrained_encoder(
+    tiny_run: Path, tiny_data: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "probe.json"
+    cmd = [sys.executable, "benchmarks/probe.py", "--run", str(tiny_run), "--data", str(tiny_data)]
+    cmd += ["--steps", "50", "--group", "xy:0,1", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(out.read_text())
+    assert r["groups"] == {"xy": [0, 1]} and r["angle_dims"] == []
+    assert len(r["checkpoint_sha256"]) == 64 and len(r["data_manifest_sha256"]) == 64
+    for name in ("checkpoint", "untrained"):
+        assert r[name]["episodes"] == {"train": 5, "held_out": 1}
+        assert {"linear", "mlp", "mean"} <= set(r[name])
+        assert r[name]["mlp"]["groups"]["xy"]["median"] >= 0
+    assert "checkpoint (" in proc.stdout and "untrained (" in proc.stdout
+    bad = subprocess.run(
+        [*cmd[:6], "--group", "xy", "--out", str(out)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert bad.returncode != 0 and "--group 'xy'" in bad.stderr
