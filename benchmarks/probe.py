@@ -4,8 +4,10 @@ Linear and MLP probes are fitted on the embeddings of a dataset's episodes and s
 episodes (held out), for the checkpoint and, in the same run, for an untrained encoder of the same
 architecture (random init, seed 0) and the train-mean answer. Errors are in the state's units
 (PushT: canvas px, angles in degrees). Latent planning reaches what the embedding holds: on PushT a
-goal is reached only when pusher and block are both within 20 px and the angle within 20 deg, so a
-probe error far above that names the part of the state the model cannot see.
+goal is reached only when the L2 over (pusher xy, block xy) is below 20 px (group `pose_xy`) and
+the angle is within 20 deg, so a probe error far above that names the part of the state the model
+cannot see. The probe's held-out episodes are held out from the probe only: on a run's own training
+data the world model has seen them.
 
 Usage::
 
@@ -30,7 +32,7 @@ from jepaworld.train import latest_checkpoint
 
 # state layout of the worlds whose states have named parts: (angle dims, groups)
 NAMED: dict[str, tuple[list[int], dict[str, list[int]]]] = {
-    "jepaworld/PushT-v0": ([4], {"pusher_xy": [0, 1], "block_xy": [2, 3]}),
+    "jepaworld/PushT-v0": ([4], {"pusher_xy": [0, 1], "block_xy": [2, 3], "pose_xy": [0, 1, 2, 3]}),
 }
 
 
@@ -39,9 +41,12 @@ def parse_groups(items: list[str]) -> dict[str, list[int]]:
     groups = {}
     for item in items:
         name, _, dims = item.partition(":")
-        if not name or not dims:
+        try:
+            groups[name] = [int(d) for d in dims.split(",")]
+        except ValueError:
+            groups[name] = []
+        if not name or not groups[name]:
             raise SystemExit(f"--group {item!r}: expected NAME:d,d (e.g. block_xy:2,3)")
-        groups[name] = [int(d) for d in dims.split(",")]
     return groups
 
 

@@ -88,6 +88,7 @@ def test_probe_script_scores_checkpoint_and_untrained_encoder(
         assert r[name]["mlp"]["groups"]["xy"]["median"] >= 0
     assert "checkpoint (" in proc.stdout and "untrained (" in proc.stdout
     bad = subprocess.run(
-        [*cmd[:6], "--group", "xy", "--out", str(out)], cwd=ROOT, capture_output=True, text=True
-    )
-    assert bad.returncode != 0 and "--group 'xy'" in bad.stderr
+        [*cmd[:6], "--group", "xy:0,a", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "--group 'xy:0,a'" in bad.stderr

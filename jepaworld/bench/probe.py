@@ -56,7 +56,7 @@ class ProbeConfig:
         require(self.batch_size >= 1, "batch_size", "must be >= 1")
         require(0 < self.held_out < 1, "held_out", "must be in (0, 1)")
         require(self.every >= 1, "every", "must be >= 1")
-        require(self.episodes >= 0, "episodes", "must be >= 0")
+        require(self.episodes != 1 and self.episodes >= 0, "episodes", "must be 0 (all) or >= 2")
 
 
 @torch.no_grad()
@@ -107,20 +107,48 @@ def state_errors(pred: torch.Tensor, true: torch.Tensor, angle_dims: Sequence[in
     return diff.abs()
 
 
+def safe_std(x: torch.Tensor) -> torch.Tensor:
+    """Per-column std of x (N, C); 1 where a column is constant, so that a held-out sample off
+    a constant training value is not divided by ~0."""
+    sd = x.std(0)
+    return torch.where(sd > 1e-6, sd, torch.ones_like(sd))
+
+
+def check_dims(
+    store: EpisodeStore, angle_dims: Sequence[int], groups: dict[str, Sequence[int]]
+) -> None:
+    """Angle and group dims must exist in the dataset's states; a group mixes no angle (its L2
+    is in the state's units). Checked before any frame is embedded."""
+    if len(store) < 2:
+        raise ValueError(f"{store.root}: a probe needs >= 2 episodes, the dataset has {len(store)}")
+    S = store.episode(0).states.shape[1]
+    bad = [d for d in angle_dims if not 0 <= d < S]
+    if bad:
+        raise ValueError(f"angle_dims {bad}: the states of {store.root} have {S} dims")
+    for name, dims in groups.items():
+        if not dims or any(not 0 <= d < S for d in dims):
+            raise ValueError(
+                f"group {name!r} {list(dims)}: the states of {store.root} have {S} dims"
+            )
+        if set(dims) & set(angle_dims):
+            raise ValueError(f"group {name!r} {list(dims)} holds an angle dim {list(angle_dims)}")
+
+
 def fit_probe(
     x: torch.Tensor, y: torch.Tensor, hidden: int, cfg: ProbeConfig
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """Fit a probe x (N, D) -> y (N, Y) by Adam on the mean squared error of standardised
     targets; hidden 0 is linear. Returns the fitted map (inputs and outputs in original units)."""
     g = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    x_mu, x_sd = x.mean(0), x.std(0) + 1e-6
-    y_mu, y_sd = y.mean(0), y.std(0) + 1e-6
+    x_mu, x_sd = x.mean(0), safe_std(x)
+    y_mu, y_sd = y.mean(0), safe_std(y)
     D, Y = x.shape[1], y.shape[1]
     widths = [D, hidden, hidden, Y] if hidden else [D, Y]
     layers: list[nn.Module] = []
-    for w_in, w_out in zip(widths, widths[1:], strict=False):
-        layers += [nn.Linear(w_in, w_out), nn.GELU()]
+    with torch.random.fork_rng():  # the init is seeded without touching the caller's RNG
+        torch.manual_seed(cfg.seed)
+        for w_in, w_out in zip(widths, widths[1:], strict=False):
+            layers += [nn.Linear(w_in, w_out), nn.GELU()]
     net = nn.Sequential(*layers[:-1])  # no activation after the last layer
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     xn, yn = (x - x_mu) / x_sd, (y - y_mu) / y_sd
@@ -167,16 +195,12 @@ def state_probe(
     """Linear and MLP probes of the true state from `encode`'s embeddings of `store`'s frames,
     scored on the held-out episodes, beside the train-mean answer."""
     groups = groups or {}
+    check_dims(store, angle_dims, groups)
     z, states, episode = embed_episodes(encode, store, cfg.every, cfg.episodes)
     episodes = int(episode.max()) + 1
-    if episodes < 2:
-        raise ValueError(f"{store.root}: a probe needs >= 2 episodes, the dataset gives {episodes}")
     first_held = max(1, min(episodes - 1, round(episodes * (1 - cfg.held_out))))
     train, test = episode < first_held, episode >= first_held
     S = states.shape[1]
-    bad = [d for d in angle_dims if not 0 <= d < S]
-    if bad:
-        raise ValueError(f"angle_dims {bad}: the states have {S} dims")
     y = regression_targets(states, angle_dims)
     mean_pred = y[train].mean(0, keepdim=True).expand(int(test.sum()), -1)
     result: dict[str, Any] = {

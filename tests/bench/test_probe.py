@@ -3,7 +3,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -12,6 +11,7 @@ from jepaworld.bench.probe import (
     regression_targets,
     state_errors,
     state_probe,
+    summarize_errors,
     targets_to_states,
 )
 from jepaworld.data.episodes import EpisodeStore
@@ -58,6 +58,8 @@ def test_probe_reads_the_state_an_embedding_holds_and_not_from_noise(tiny_data: 
     noise = state_probe(state_lookup_encoder(store, None), store, FAST, groups={"xy": [0, 1]})
     chance = held["mean"]["groups"]["xy"]["median"]
     assert held["episodes"] == {"train": 4, "held_out": 2}
+    frames = [len(store.episode(e).frames) for e in range(len(store))]
+    assert held["samples"] == {"train": sum(frames[:4]), "held_out": sum(frames[4:])}
     assert held["mlp"]["groups"]["xy"]["median"] < 0.25 * chance
     assert noise["mlp"]["groups"]["xy"]["median"] > 0.7 * noise["mean"]["groups"]["xy"]["median"]
     assert set(held["linear"]["dims"]) == {str(d) for d in range(S)}
@@ -72,6 +74,9 @@ def test_angles_are_regressed_as_sin_cos_and_scored_wrapped() -> None:
     err = state_errors(torch.tensor([[4.0, 2 * math.pi - 0.05]]), torch.tensor([[3.0, 0.05]]), [1])
     assert err[0, 0] == pytest.approx(1.0)
     assert err[0, 1] == pytest.approx(0.1, abs=1e-5)  # not 2 pi - 0.1
+    summary = summarize_errors(torch.tensor([[3.0, math.pi / 2]]), [1], {"a": [0]})
+    assert summary["dims"]["1"] == {"median": 90.0, "mean": 90.0, "unit": "deg"}
+    assert summary["dims"]["0"]["unit"] == "state units" and summary["groups"]["a"]["median"] == 3.0
 
 
 def test_bad_probe_input_is_named(tiny_data: Path) -> None:
@@ -79,8 +84,11 @@ def test_bad_probe_input_is_named(tiny_data: Path) -> None:
     encode = state_lookup_encoder(store, None)
     with pytest.raises(ValueError, match="angle_dims"):
         state_probe(encode, store, FAST, angle_dims=[7])
-    with pytest.raises(ValueError, match="needs >= 2 episodes"):
-        state_probe(encode, store, ProbeConfig(episodes=1, steps=1))
+    with pytest.raises(ValueError, match="group 'g'"):
+        state_probe(encode, store, FAST, groups={"g": [0, 7]})
+    with pytest.raises(ValueError, match="holds an angle"):
+        state_probe(encode, store, FAST, angle_dims=[1], groups={"g": [0, 1]})
+    with pytest.raises(ValueError, match="episodes"):
+        ProbeConfig(episodes=1)
     with pytest.raises(ValueError, match="held_out"):
         ProbeConfig(held_out=1.0)
-    assert np.isfinite(store.episode(0).states).all()
