@@ -269,7 +269,9 @@ class WorldModel(nn.Module):
         z = self.encode(frames)  # (B, T, D)
         targets = z if self.target_encoder is None else self.encode_targets(frames)  # (B, T, D)
         actions = actions.to(z.device)
-        target = targets[:, 1:]  # (B, T-1, D); sliced before predicting, as autograd's order is
+        # sliced before predicting: autograd sums z's gradients in the order the graph was built,
+        # and this order keeps an online float32 run bit-identical to the code before EMA targets
+        target = targets[:, 1:]  # (B, T-1, D)
         teacher = prediction_loss(self.predict(z[:, :-1], actions, has_actions), target)
         rollout = (
             self._rollout_loss(z, targets, actions, has_actions)
