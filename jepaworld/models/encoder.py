@@ -10,13 +10,22 @@ location). Batch statistics spread the embeddings from the first step; SIGReg th
   the flattened feature map. Cheap on a CPU (~3k frames/s training at 64x64 on two cores).
 - `ViTEncoder`: patch embedding + pre-norm transformer blocks + mean pooling, for users who want
   the V-JEPA / LeWM architecture family.
+
+Either can keep its last feature map as a grid of tokens instead (`grid=True`: the conv's last map,
+or the ViT's patch tokens), each projected to `embed_dim / N` channels; the frame's embedding is the
+N tokens concatenated, row-major, so a frame is still one (D,) vector to the losses, planners and
+surprise, and the predictor splits it back into tokens (`models/predictor.py`). A small object then
+owns the tokens of the cells it is in, where a global vector must fit it beside the whole scene.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
+from einops.layers.torch import Rearrange
 from torch import nn
 
 
@@ -33,18 +42,30 @@ def to_float_images(frames: torch.Tensor, image_size: int) -> torch.Tensor:
     return x / 127.5 - 1.0
 
 
-def embed_in_float32(head: nn.Module, norm: nn.Module, h: torch.Tensor) -> torch.Tensor:
+def embed_in_float32(
+    head: Callable[[torch.Tensor], torch.Tensor], norm: nn.Module, h: torch.Tensor
+) -> torch.Tensor:
     """norm(head(h)) in float32 even inside a lower-precision torch.autocast region (training
     may run the feature layers in bfloat16): the embedding is what the losses and every score
-    compare, so it keeps full precision. h (B, F) -> (B, D)."""
+    compare, so it keeps full precision. h (B, ...) -> (B, D)."""
     with torch.autocast(h.device.type, enabled=False):
         return norm(head(h.float()))
 
 
-class ConvEncoder(nn.Module):
-    """Strided conv stack -> linear embedding. Output (B, D)."""
+def token_width(embed_dim: int, tokens: int) -> int:
+    """Channels of each of `tokens` grid tokens that make up an embedding of size `embed_dim`."""
+    if embed_dim % tokens:
+        raise ValueError(f"embed_dim {embed_dim} must be divisible by the {tokens} grid tokens")
+    return embed_dim // tokens
 
-    def __init__(self, image_size: int, channels: tuple[int, ...], embed_dim: int) -> None:
+
+class ConvEncoder(nn.Module):
+    """Strided conv stack -> linear embedding (or, with `grid`, a 1x1 projection of each cell of
+    the last feature map). Output (B, D)."""
+
+    def __init__(
+        self, image_size: int, channels: tuple[int, ...], embed_dim: int, grid: bool = False
+    ) -> None:
         super().__init__()
         if image_size % (2 ** len(channels)):
             raise ValueError(f"image_size {image_size} must be divisible by 2**len(channels)")
@@ -59,12 +80,19 @@ class ConvEncoder(nn.Module):
             c_in = c_out
         self.convs = nn.Sequential(*layers)
         side = image_size // 2 ** len(channels)
-        self.head = nn.Linear(c_in * side * side, embed_dim)
+        self.grid, self.head = grid, self._head(c_in, side, embed_dim, grid)
         self.norm = nn.BatchNorm1d(embed_dim)
+
+    @staticmethod
+    def _head(channels: int, side: int, embed_dim: int, grid: bool) -> nn.Module:
+        if grid:  # (B, C, h, w) -> (B, h*w*d): token n is cell (n // w, n % w)
+            width = token_width(embed_dim, side * side)
+            return nn.Sequential(nn.Conv2d(channels, width, 1), Rearrange("b d h w -> b (h w d)"))
+        return nn.Linear(channels * side * side, embed_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.convs(x)  # (B, C, h, w)
-        return embed_in_float32(self.head, self.norm, h.flatten(1))  # (B, D)
+        return embed_in_float32(self.head, self.norm, h if self.grid else h.flatten(1))  # (B, D)
 
 
 class MLP(nn.Module):
@@ -77,7 +105,9 @@ class MLP(nn.Module):
 
 
 class SelfAttention(nn.Module):
-    """Multi-head self-attention; `causal` masks the future (used over time by the predictor)."""
+    """Multi-head self-attention; `causal` masks the future (used over time by the predictor):
+    with `frame_tokens` F > 1, tokens come F per frame and a token sees every token of its own
+    frame and the frames before (DINO-WM's frame-causal mask)."""
 
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
@@ -87,19 +117,32 @@ class SelfAttention(nn.Module):
         self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
 
     def forward(
-        self, x: torch.Tensor, causal: bool = False, cache: dict[str, torch.Tensor] | None = None
+        self,
+        x: torch.Tensor,
+        causal: bool = False,
+        cache: dict[str, torch.Tensor] | None = None,
+        frame_tokens: int = 1,
     ) -> torch.Tensor:
         """x (B, N, D). With `cache` (a dict kept by the caller), keys and values of earlier calls are
-        reused and extended: incremental decoding, where new tokens attend to all cached ones."""
+        reused and extended: incremental decoding, one frame (`frame_tokens` tokens) per call after
+        the first, whose tokens attend to all cached ones and to each other."""
         q, k, v = rearrange(self.qkv(x), "b n (three h d) -> three b h n d", three=3, h=self.heads)
+        mask = None
         if cache is not None and "k" in cache:
-            if x.shape[1] != 1:
-                raise ValueError("incremental attention takes one new token per call")
+            if x.shape[1] != frame_tokens:
+                raise ValueError(
+                    f"incremental attention takes one new frame ({frame_tokens} tokens) per call"
+                )
             k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
-            causal = False  # the single new token may see every cached one
+            causal = False  # the new frame may see every cached one
+        elif causal and frame_tokens > 1:
+            frame = torch.arange(x.shape[1], device=x.device) // frame_tokens  # (N,)
+            mask, causal = frame[:, None] >= frame[None, :], False  # (N, N): True may attend
         if cache is not None:
             cache["k"], cache["v"] = k, v
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=causal)  # (B, heads, N, d)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=causal
+        )  # (B, heads, N, d)
         return self.proj(rearrange(y, "b h n d -> b n (h d)"))  # (B, N, D)
 
 
@@ -115,10 +158,18 @@ class ViTBlock(nn.Module):
 
 
 class ViTEncoder(nn.Module):
-    """Patchify -> transformer -> mean-pooled tokens -> linear embedding. Output (B, D)."""
+    """Patchify -> transformer -> mean-pooled tokens -> linear embedding (or, with `grid`, each
+    token projected on its own and kept). Output (B, D)."""
 
     def __init__(
-        self, image_size: int, patch: int, dim: int, depth: int, heads: int, embed_dim: int
+        self,
+        image_size: int,
+        patch: int,
+        dim: int,
+        depth: int,
+        heads: int,
+        embed_dim: int,
+        grid: bool = False,
     ):
         super().__init__()
         if image_size % patch:
@@ -127,12 +178,16 @@ class ViTEncoder(nn.Module):
         self.patchify = nn.Conv2d(3, dim, patch, stride=patch)
         self.pos = nn.Parameter(torch.randn(1, n_tokens, dim) * 0.02)
         self.blocks = nn.ModuleList(ViTBlock(dim, heads) for _ in range(depth))
-        self.norm, self.head = nn.LayerNorm(dim), nn.Linear(dim, embed_dim)
+        self.grid = grid
+        width = token_width(embed_dim, n_tokens) if grid else embed_dim
+        self.norm, self.head = nn.LayerNorm(dim), nn.Linear(dim, width)
         self.out_norm = nn.BatchNorm1d(embed_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tokens = rearrange(self.patchify(x), "b d h w -> b (h w) d") + self.pos  # (B, N, dim)
         for block in self.blocks:
             tokens = block(tokens)
-        pooled = self.norm(tokens.float()).mean(dim=1)  # (B, dim)
-        return embed_in_float32(self.head, self.out_norm, pooled)  # (B, D)
+        tokens = self.norm(tokens.float())  # (B, N, dim)
+        if self.grid:  # each token its own head: (B, N, d) -> (B, N*d)
+            return embed_in_float32(lambda t: self.head(t).flatten(1), self.out_norm, tokens)
+        return embed_in_float32(self.head, self.out_norm, tokens.mean(dim=1))  # (B, D)

@@ -5,14 +5,20 @@ Token t is the embedding z_t; the action taken after frame t conditions that tok
 output at token t is the predicted z_{t+1}, written as z_t plus a learned change, and attention is
 causal so a prediction never sees a later frame. The AdaLN projections start at zero, so at
 initialisation every block is the identity and the predictor says "nothing changes".
+
+With a grid latent (`tokens` N > 1, see `models/encoder.py`) each frame's embedding is split into its
+N tokens, which get a learned position in the grid besides their time; every token of frame t sees
+every token of frames <= t (frame-causal attention, as DINO-WM's predictor over patch tokens), and
+all N take that frame's action. Outputs are joined back into one (D,) vector per frame.
 """
 
 from __future__ import annotations
 
 import torch
+from einops import rearrange, repeat
 from torch import nn
 
-from jepaworld.models.encoder import MLP, SelfAttention
+from jepaworld.models.encoder import MLP, SelfAttention, token_width
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -32,11 +38,16 @@ class AdaLNBlock(nn.Module):
         nn.init.zeros_(self.ada.bias)
 
     def forward(
-        self, x: torch.Tensor, c: torch.Tensor, cache: dict[str, torch.Tensor] | None = None
+        self,
+        x: torch.Tensor,
+        c: torch.Tensor,
+        cache: dict[str, torch.Tensor] | None = None,
+        frame_tokens: int = 1,
     ) -> torch.Tensor:
-        # x, c: (B, T, P)
-        s1, g1, b1, s2, g2, b2 = self.ada(c).chunk(6, dim=-1)  # each (B, T, P)
-        x = x + g1 * self.attn(modulate(self.norm1(x), b1, s1), causal=True, cache=cache)
+        # x, c: (B, T*F, P), F = frame_tokens
+        s1, g1, b1, s2, g2, b2 = self.ada(c).chunk(6, dim=-1)  # each (B, T*F, P)
+        h = modulate(self.norm1(x), b1, s1)
+        x = x + g1 * self.attn(h, causal=True, cache=cache, frame_tokens=frame_tokens)
         return x + g2 * self.mlp(modulate(self.norm2(x), b2, s2))
 
 
@@ -44,14 +55,23 @@ class Predictor(nn.Module):
     """Predicts z_{t+1} from z_{<=t} and a_t. Shapes: z (B,T,D), actions (B,T,A') -> (B,T,D).
 
     Actions of width 0 mean "no action known" (action-free video) and use a learned null action.
+    `tokens` N > 1: each embedding is N grid tokens of D/N channels (module docstring).
     """
 
     def __init__(
-        self, embed_dim: int, action_dim: int, dim: int, depth: int, heads: int, max_len: int
+        self,
+        embed_dim: int,
+        action_dim: int,
+        dim: int,
+        depth: int,
+        heads: int,
+        max_len: int,
+        tokens: int = 1,
     ):
         super().__init__()
-        self.max_len = max_len
-        self.z_in = nn.Linear(embed_dim, dim)
+        self.max_len, self.tokens = max_len, tokens
+        width = token_width(embed_dim, tokens)
+        self.z_in = nn.Linear(width, dim)
         self.a_in = (
             nn.Sequential(nn.Linear(action_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
             if action_dim
@@ -60,9 +80,11 @@ class Predictor(nn.Module):
         # the conditioning of action-free video: one model serves clips with and without actions
         self.null_action = nn.Parameter(torch.zeros(dim))
         self.pos = nn.Parameter(torch.randn(1, max_len, dim) * 0.02)
+        if tokens > 1:  # a one-token model keeps the state dict it always had
+            self.grid_pos = nn.Parameter(torch.randn(1, 1, tokens, dim) * 0.02)
         self.blocks = nn.ModuleList(AdaLNBlock(dim, heads) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
-        self.out = nn.Linear(dim, embed_dim)
+        self.out = nn.Linear(dim, width)
 
     def forward(
         self,
@@ -88,11 +110,19 @@ class Predictor(nn.Module):
             raise ValueError(
                 f"actions {tuple(actions.shape)} do not match embeddings {tuple(z.shape)}"
             )
-        h = self.z_in(z) + self.pos[:, offset : offset + T]  # (B, T, P)
-        c = self.condition(actions, has_actions)  # (B, T, P)
+        N = self.tokens
+        if N == 1:
+            h = self.z_in(z) + self.pos[:, offset : offset + T]  # (B, T, P)
+            c = self.condition(actions, has_actions)  # (B, T, P)
+        else:
+            grid = rearrange(z, "b t (n d) -> b t n d", n=N)  # (B, T, N, D/N)
+            h = self.z_in(grid) + self.pos[:, offset : offset + T, None] + self.grid_pos
+            h = rearrange(h, "b t n p -> b (t n) p")  # (B, T*N, P)
+            c = repeat(self.condition(actions, has_actions), "b t p -> b (t n) p", n=N)
         for i, block in enumerate(self.blocks):
-            h = block(h, c, None if caches is None else caches[i])
-        return z + self.out(self.norm(h))  # (B, T, D)
+            h = block(h, c, None if caches is None else caches[i], N)
+        delta = self.out(self.norm(h))  # (B, T*N, D/N)
+        return z + rearrange(delta, "b (t n) d -> b t (n d)", n=N)  # (B, T, D)
 
     def condition(
         self, actions: torch.Tensor, has_actions: torch.Tensor | None = None

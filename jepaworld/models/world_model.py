@@ -50,6 +50,11 @@ class ModelConfig:
     """D: size of a frame's embedding."""
     encoder: Literal["conv", "vit"] = "conv"
     """Encoder architecture."""
+    latent: Literal["vector", "grid"] = "vector"
+    """What a frame's embedding is: "vector", one vector pooled from the whole image, or "grid",
+    the encoder's last feature map kept as tokens (conv: its (image_size / 2**len(conv_channels))^2
+    cells; vit: its patches), each of embed_dim / tokens channels, concatenated; the predictor
+    attends over the tokens of every frame so far (DINO-WM and V-JEPA predict patch tokens)."""
     conv_channels: tuple[int, ...] = (16, 32, 64, 64)
     """Channels of the strided conv layers (each halves the image)."""
     vit_patch: int = 8
@@ -126,6 +131,16 @@ class ModelConfig:
             "conv_channels",
             f"image_size {self.image_size} must be divisible by 2**len(conv_channels)",
         )
+        require(
+            self.latent in ("vector", "grid"),
+            "latent",
+            f"must be vector or grid, got {self.latent!r}",
+        )
+        require(
+            self.embed_dim % self.grid_tokens == 0,
+            "embed_dim",
+            f"must be divisible by the {self.grid_tokens} grid tokens of latent grid",
+        )
         require(self.sigreg_directions >= 1, "sigreg_directions", "must be >= 1")
         require(self.smooth_weight >= 0, "smooth_weight", "must be >= 0")
         require(self.reg_weight >= 0, "reg_weight", "must be >= 0")
@@ -139,6 +154,14 @@ class ModelConfig:
         )
         require(0 <= self.ema_momentum <= 1, "ema_momentum", "must be in [0, 1]")
 
+    @property
+    def grid_tokens(self) -> int:
+        """Tokens per frame: 1 for latent "vector", else the encoder's grid cells."""
+        if self.latent == "vector":
+            return 1
+        cell = self.vit_patch if self.encoder == "vit" else 2 ** len(self.conv_channels)
+        return (self.image_size // cell) ** 2
+
 
 class WorldModel(nn.Module):
     """Encoder + predictor. See the module docstring for the contract."""
@@ -147,11 +170,12 @@ class WorldModel(nn.Module):
         super().__init__()
         self.config = config
         c = config
+        grid = c.latent == "grid"
         if c.encoder == "conv":
-            self.encoder: nn.Module = ConvEncoder(c.image_size, c.conv_channels, c.embed_dim)
+            self.encoder: nn.Module = ConvEncoder(c.image_size, c.conv_channels, c.embed_dim, grid)
         else:
             self.encoder = ViTEncoder(
-                c.image_size, c.vit_patch, c.vit_dim, c.vit_depth, c.vit_heads, c.embed_dim
+                c.image_size, c.vit_patch, c.vit_dim, c.vit_depth, c.vit_heads, c.embed_dim, grid
             )
         self.predictor = Predictor(
             c.embed_dim,
@@ -160,6 +184,7 @@ class WorldModel(nn.Module):
             c.pred_depth,
             c.pred_heads,
             c.max_len,
+            c.grid_tokens,
         )
         # the EMA target: same architecture, no gradient; `update_target` moves it
         self.target_encoder: nn.Module | None = None

@@ -18,10 +18,24 @@ def _frames(B: int, T: int, size: int = 64) -> torch.Tensor:
     )
 
 
-@pytest.mark.parametrize("encoder", ["conv", "vit"])
-def test_shapes(encoder: str) -> None:
+def _grid_vit(**overrides):  # a 4x4 grid of 16 px patches: 16 tokens of one channel each
+    return tiny_model(
+        encoder="vit", vit_patch=16, vit_dim=32, vit_depth=1, vit_heads=2, **overrides
+    )
+
+
+@pytest.mark.parametrize(
+    ("encoder", "latent"),
+    [("conv", "vector"), ("vit", "vector"), ("conv", "grid"), ("vit", "grid")],
+)
+def test_shapes(encoder: str, latent: str) -> None:
     torch.manual_seed(0)
-    model = WorldModel(tiny_model(encoder=encoder, vit_dim=32, vit_depth=1, vit_heads=2)).eval()
+    if encoder == "vit" and latent == "grid":
+        cfg = _grid_vit(latent="grid")
+    else:
+        cfg = tiny_model(encoder=encoder, vit_dim=32, vit_depth=1, vit_heads=2, latent=latent)
+    assert cfg.grid_tokens == (16 if latent == "grid" else 1)
+    model = WorldModel(cfg).eval()
     z = model.encode(_frames(2, 3))
     assert z.shape == (2, 3, 16)
     acts = torch.randn(2, 4, model.step_action_dim)
@@ -31,9 +45,10 @@ def test_shapes(encoder: str) -> None:
     assert loss.ndim == 0 and {"pred", "rollout", "reg", "eff_rank"} <= set(metrics)
 
 
-def test_predictor_is_causal() -> None:
+@pytest.mark.parametrize("latent", ["vector", "grid"])
+def test_predictor_is_causal(latent: str) -> None:
     torch.manual_seed(0)
-    model = WorldModel(tiny_model())
+    model = WorldModel(tiny_model(latent=latent))
     for p in model.predictor.parameters():  # AdaLN starts at zero; make blocks non-trivial
         torch.nn.init.normal_(p, std=0.2)
     z, a = torch.randn(1, 5, 16), torch.randn(1, 5, model.step_action_dim)
@@ -45,15 +60,39 @@ def test_predictor_is_causal() -> None:
     assert not torch.allclose(out[:, 3:], out2[:, 3:])
 
 
-def test_rollout_matches_teacher_forcing_on_its_own_predictions() -> None:
+@pytest.mark.parametrize("latent", ["vector", "grid"])
+def test_rollout_matches_teacher_forcing_on_its_own_predictions(latent: str) -> None:
     torch.manual_seed(0)
-    model = WorldModel(tiny_model())
+    model = WorldModel(tiny_model(latent=latent))
     for p in model.predictor.parameters():
         torch.nn.init.normal_(p, std=0.2)
     z0, acts = torch.randn(2, 1, 16), torch.randn(2, 3, model.step_action_dim)
     roll = model.rollout(z0, acts)
     seq = torch.cat([z0, roll[:, :-1]], dim=1)
     assert torch.allclose(model.predict(seq, acts), roll, atol=1e-5)
+
+
+def test_grid_tokens_of_one_frame_see_each_other_and_earlier_frames_only() -> None:
+    torch.manual_seed(0)
+    model = WorldModel(tiny_model(latent="grid"))  # 16 tokens of 1 channel: z[..., n] is token n
+    for p in model.predictor.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    z, a = torch.randn(1, 4, 16), torch.randn(1, 4, model.step_action_dim)
+    z2 = z.clone()
+    z2[0, 2, 5] += 1.0  # token 5 of frame 2 only
+    out, out2 = model.predict(z, a), model.predict(z2, a)
+    assert torch.equal(out[:, :2], out2[:, :2])  # earlier frames never see it
+    # its frame's other tokens do, before it in token order too (a token-causal mask would not)
+    assert not torch.allclose(out[0, 2, 4], out2[0, 2, 4])
+    assert not torch.allclose(out[0, 3], out2[0, 3])  # and later frames
+
+
+def test_grid_latent_checks_its_token_width_and_vector_models_keep_their_keys() -> None:
+    with pytest.raises(ValueError, match="embed_dim.*16 grid tokens"):
+        tiny_model(latent="grid", embed_dim=24)
+    vector, grid = WorldModel(tiny_model()).state_dict(), WorldModel(tiny_model(latent="grid"))
+    assert "predictor.grid_pos" not in vector and "encoder.head.weight" in vector
+    assert grid.predictor.grid_pos.shape == (1, 1, 16, grid.config.pred_dim)
 
 
 def test_wrong_image_size_is_a_clear_error() -> None:
