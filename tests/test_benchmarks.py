@@ -1,4 +1,5 @@
-"""CLI smoke runs of benchmarks/perf.py (its quick budget) and benchmarks/probe.py."""
+"""CLI smoke runs of benchmarks/perf.py (its quick budget), benchmarks/probe.py and
+benchmarks/physics_probe.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from jepaworld.models.world_model import WorldModel
 from jepaworld.train import native_bfloat16
+from tests.conftest import tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,3 +95,21 @@ def test_probe_script_scores_checkpoint_and_untrained_encoder(
         cwd=ROOT, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert bad.returncode != 0 and "--group 'xy:0,a'" in bad.stderr
+
+
+def test_physics_probe_script_probes_a_grid_checkpoint_and_its_token_under_the_ball(
+    tmp_path: Path,
+) -> None:
+    run, out = tmp_path / "run", tmp_path / "look.json"
+    torch.manual_seed(0)
+    WorldModel(tiny_model(latent="grid")).save(run / "checkpoints" / "step_00000001")
+    cmd = [sys.executable, "benchmarks/physics_probe.py", "--run", str(run), "--videos", "5"]
+    cmd += ["--steps", "20", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(out.read_text())
+    probes = r["probes"]
+    assert {"model", "model_token", "untrained", "untrained_token", "majority"} <= set(probes)
+    assert all(0 <= probes["model_token"][k] <= 1 for k in ("colour", "shape"))
+    assert probes["samples"]["held_out"] > 0 and len(r["checkpoint_sha256"]) == 64
+    assert "model_token" in proc.stdout

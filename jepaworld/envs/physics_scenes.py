@@ -545,7 +545,7 @@ def _hidden(screen: Rect, xy: NDArray, r: float) -> bool:
     return screen[0] <= ax and bx < screen[2] and screen[1] <= ay and by < screen[3]
 
 
-def _in_view(scene: Scene, xy: NDArray, r: float) -> bool:
+def in_view(scene: Scene, xy: NDArray, r: float) -> bool:
     """No pixel of the ball is behind the screen."""
     if scene.screen is None:
         return True
@@ -568,11 +568,11 @@ def _occlusion(
     for i in rng.permutation(len(scene.balls)):
         r = scene.balls[i].radius
         hidden = [_hidden(scene.screen, xy, r) for xy in track.xy[:, i]]
-        if not _in_view(scene, track.xy[0, i], r) or True not in hidden:
+        if not in_view(scene, track.xy[0, i], r) or True not in hidden:
             continue
         t_hide = hidden.index(True)
         t_out = next((t for t in range(t_hide, config.frames) if not hidden[t]), None)
-        if t_out in _window(config) and any(_in_view(scene, xy, r) for xy in track.xy[t_out:, i]):
+        if t_out in _window(config) and any(in_view(scene, xy, r) for xy in track.xy[t_out:, i]):
             return int(i), t_hide
     return None
 
@@ -610,7 +610,7 @@ def _stage_continuity(
     for i in rng.permutation(len(scene.balls)):
         r = scene.balls[i].radius
         for t in rng.permutation(_window(config)):
-            if not (_in_view(scene, track.xy[t - 1, i], r) and _in_view(scene, track.xy[t, i], r)):
+            if not (in_view(scene, track.xy[t - 1, i], r) and in_view(scene, track.xy[t, i], r)):
                 continue
             for sign in rng.permutation([-1.0, 1.0]):
                 xy = track.xy[t, i] + (sign * rng.uniform(*_JUMP_RANGE), 0.0)
@@ -618,7 +618,7 @@ def _stage_continuity(
                 if (
                     math.dist(xy, track.xy[t - 1, i]) >= _JUMP_RANGE[0]
                     and r <= xy[0] <= config.size - r
-                    and _in_view(scene, xy, r)
+                    and in_view(scene, xy, r)
                     and (scene.wall is None or not _overlaps(xy, r + 1, scene.wall))
                     and all(math.dist(xy, o) > r + config.radius_range[1] + 1 for o in others)
                 ):
@@ -636,7 +636,7 @@ def _stage_solidity(
             continue
         t, r = int(hits[0]), scene.balls[i].radius
         fast = abs(track.velocity[t - 1, i, 0]) >= 0.8  # so the ghost gets through in time
-        if fast and all(_in_view(scene, xy, r) for xy in track.xy[t - 1 : t + 3, i]):
+        if fast and all(in_view(scene, xy, r) for xy in track.xy[t - 1 : t + 3, i]):
             return _Staging(_branch(scene, track, t - 1, i, config, ghost=True), i)
     return None
 
@@ -682,7 +682,7 @@ def _crossing_flight(
         other.contact[: t + 4, ball].any()
         or not np.allclose(other.xy[t, ball], track.xy[t, ball], rtol=0.0, atol=1e-9)
         or not np.array_equal(other.xy[:, others], track.xy[:, others])
-        or not all(_in_view(scene, xy, r) for xy in other.xy[t : t + 2, ball])
+        or not all(in_view(scene, xy, r) for xy in other.xy[t : t + 2, ball])
     ):
         return None
     return other
@@ -718,7 +718,7 @@ def _stage_gravity(
                     track.contact[t : t + 4, i].any()
                     or vy <= 1.0
                     or y + r > scene.floor_y - 6
-                    or not all(_in_view(scene, xy, r) for xy in track.xy[t : t + 2, i])
+                    or not all(in_view(scene, xy, r) for xy in track.xy[t : t + 2, i])
                 ):
                     continue
                 velocity = (0.0, 0.0) if stop else (float(vx), -float(vy))
