@@ -43,19 +43,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     untrained = WorldModel(trained.config).eval()
     cfg = ProbeConfig(steps=args.steps)
     samples = look_samples(args.videos)
-    c = trained.config
     result: dict[str, Any] = {
         "environment": environment(torch.device("cpu")),
         "checkpoint": str(ckpt),
         "checkpoint_sha256": checkpoint_sha256(ckpt),
         "scenes": {"videos": args.videos, "first_seed": FIRST_SEED},
-        "probe": vars(cfg),
+        "probe": {
+            k: getattr(cfg, k) for k in ("hidden", "steps", "batch_size", "lr", "held_out", "seed")
+        },
         "probes": look_probe(
             {"model": trained.encode, "untrained": untrained.encode},
             samples,
             cfg,
-            c.grid_tokens,
-            c.image_size,
+            trained.config.grid_tokens,
         ),
     }
     probes = result["probes"]

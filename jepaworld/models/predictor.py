@@ -97,7 +97,7 @@ class Predictor(nn.Module):
         """z (B,T,D), actions (B,T,A') -> predicted next embeddings (B,T,D).
 
         With `caches` (one dict per block, from `new_caches`), this call continues a sequence whose
-        first `offset` tokens were already fed: rollouts then cost one token per step.
+        first `offset` frames were already fed: rollouts then cost one frame (N tokens) per step.
         `has_actions` (B,) bool marks the clips that have actions; the others (action-free video
         in a mixed batch) get the null action whatever their action values.
         """

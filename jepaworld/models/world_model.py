@@ -275,7 +275,7 @@ class WorldModel(nn.Module):
                 f"history {T0} + horizon {L} exceeds model.max_len {self.config.max_len}"
             )
         caches = self.predictor.new_caches()
-        # feed the history (with its actions and the first planned one), then one token per step
+        # feed the history (with its actions and the first planned one), then one frame per step
         hist_acts = torch.cat([past_actions, actions[:, :1]], dim=1)  # (B, T0, A')
         nxt = self.predictor(z_hist, hist_acts, caches, has_actions=has_actions)[:, -1:]  # (B,1,D)
         preds = [nxt]

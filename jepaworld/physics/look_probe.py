@@ -85,7 +85,7 @@ def sample_embeddings(encode: Encode, samples: LookSamples, batch: int = 16) -> 
 
 def token_under_ball(z: torch.Tensor, xy: torch.Tensor, tokens: int, size: int) -> torch.Tensor:
     """The grid token of the cell under each ball's centre. z (N, D) of `tokens` row-major
-    tokens, xy (N, 2) px -> (N, D / tokens)."""
+    tokens, xy (N, 2) px (x the column) in frames of `size` px -> (N, D / tokens)."""
     side = round(tokens**0.5)
     require(side * side == tokens, "tokens", f"must be a square grid, got {tokens}")
     cell = (xy * side / size).long().clamp(0, side - 1)  # (N, 2): column, row
@@ -113,11 +113,10 @@ def look_probe(
     samples: LookSamples,
     cfg: ProbeConfig,
     grid_tokens: int = 1,
-    size: int = 64,
 ) -> dict[str, Any]:
     """Colour and shape accuracy per encoder (and per encoder's token under the ball when
     grid_tokens > 1), beside the majority answer. The last `cfg.held_out` of the videos are scored."""
-    videos = len(samples.videos)
+    videos, size = len(samples.videos), samples.videos.shape[2]
     fit = samples.index[:, 0] < videos - max(1, round(videos * cfg.held_out))  # (N,)
     require(bool(fit.any()) and not bool(fit.all()), "videos", "too few to fit and score a probe")
     labels = {"colour": (samples.colour, len(BALL_RGBS)), "shape": (samples.square, 2)}

@@ -72,6 +72,17 @@ def test_rollout_matches_teacher_forcing_on_its_own_predictions(latent: str) -> 
     assert torch.allclose(model.predict(seq, acts), roll, atol=1e-5)
 
 
+def test_grid_rollout_from_a_history_matches_teacher_forcing() -> None:
+    torch.manual_seed(0)
+    model = WorldModel(tiny_model(latent="grid"))
+    for p in model.predictor.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    z_hist, acts = torch.randn(2, 3, 16), torch.randn(2, 5, model.step_action_dim)
+    roll = model.rollout(z_hist, acts[:, 2:], past_actions=acts[:, :2])  # (2, 3, 16)
+    seq = torch.cat([z_hist, roll[:, :-1]], dim=1)  # (2, 5, 16)
+    assert torch.allclose(model.predict(seq, acts)[:, 2:], roll, atol=1e-5)
+
+
 def test_grid_tokens_of_one_frame_see_each_other_and_earlier_frames_only() -> None:
     torch.manual_seed(0)
     model = WorldModel(tiny_model(latent="grid"))  # 16 tokens of 1 channel: z[..., n] is token n
