@@ -111,14 +111,12 @@ class Predictor(nn.Module):
                 f"actions {tuple(actions.shape)} do not match embeddings {tuple(z.shape)}"
             )
         N = self.tokens
-        if N == 1:
-            h = self.z_in(z) + self.pos[:, offset : offset + T]  # (B, T, P)
-            c = self.condition(actions, has_actions)  # (B, T, P)
-        else:
-            grid = rearrange(z, "b t (n d) -> b t n d", n=N)  # (B, T, N, D/N)
-            h = self.z_in(grid) + self.pos[:, offset : offset + T, None] + self.grid_pos
-            h = rearrange(h, "b t n p -> b (t n) p")  # (B, T*N, P)
-            c = repeat(self.condition(actions, has_actions), "b t p -> b (t n) p", n=N)
+        grid = rearrange(z, "b t (n d) -> b t n d", n=N)  # (B, T, N, D/N)
+        h = self.z_in(grid) + self.pos[:, offset : offset + T, None]  # (B, T, N, P)
+        if N > 1:
+            h = h + self.grid_pos
+        h = rearrange(h, "b t n p -> b (t n) p")  # (B, T*N, P)
+        c = repeat(self.condition(actions, has_actions), "b t p -> b (t n) p", n=N)
         for i, block in enumerate(self.blocks):
             h = block(h, c, None if caches is None else caches[i], N)
         delta = self.out(self.norm(h))  # (B, T*N, D/N)
