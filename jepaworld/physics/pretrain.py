@@ -15,6 +15,11 @@ constancy, relative accuracy, 2-core CPU):
   3500 EMA steps against 4000 with the online target: val 0.89/1.00/0.91/0.89/0.67 against
   0.73/1.00/0.99/0.88/0.57. Permanence and constancy gain, solidity loses a little; in float32
   (2250 against 2700 steps, two seeds) the same trade, with solidity lower (0.76-0.88).
+- a vector latent, not `--model.latent grid` (16 tokens of 16 channels, smoothness 0.025 to match
+  the vector's per-frame weight): 1500 steps each, protocol 0.82/0.96/0.52/0.76/0.80 against
+  grid 0.56/0.98/0.94/0.74/0.38, at a quarter of the steps per second. The grid's token under a
+  ball holds its colour better than the vector's embedding does (`benchmarks/physics_probe.py`),
+  yet its constancy fell.
 - bfloat16 encoder (`TrainConfig.encoder_dtype` auto): 1.5x the steps per second on this CPU (AMX),
   at no measured cost: online target, 4000 bfloat16 steps scored like 5400 float32 ones.
 The default, 3200 steps, is about 14 minutes on two cores with native bfloat16; without it (auto
