@@ -13,14 +13,13 @@ Shape letters: V videos, N samples, D embedding dim, K classes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
 
-from jepaworld.bench.probe import ProbeConfig, fit_probe
+from jepaworld.bench.probe import Encode, ProbeConfig, fit_probe
 from jepaworld.config import require
 from jepaworld.envs.physics_scenes import (
     BALL_RGBS,
@@ -31,7 +30,6 @@ from jepaworld.envs.physics_scenes import (
     simulate,
 )
 
-Encode = Callable[[torch.Tensor], torch.Tensor]  # uint8 frames (B, T, H, W, 3) -> (B, T, D)
 FIRST_SEED = 9_000_000
 """Seed of the first probe scene: above every training seed and every protocol pair's."""
 
