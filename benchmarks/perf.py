@@ -15,12 +15,26 @@ What is measured:
    channels (32, 64, 128, 128); the ViT preset), since the fraction of the peak is a property of a
    model's arithmetic intensity more than of the training loop; where the device has native
    bfloat16, each again with `--encoder-dtype bfloat16`, whose GFLOP/s are set against the fp32
-   and the bf16 matmul peaks (measured the same way). On this workplace's 2 cores (torch 2.13 CPU,
-   AMX, batch 64 x 4 frames): default 25-27% of the fp32 matmul peak, wide conv 37-38% at 40% of
-   its frames/s, ViT 38-39% at 18%; with a bfloat16 encoder (one run): default 2642 -> 4121
-   frames/s, 40.9% of the fp32 peak but 6.2% of the bf16 peak (368 and 2416 GFLOP/s), wide conv
-   76.5% / 11.7%, ViT no faster (38.7% / 5.9%). The issue's goal (>= 40%) is printed as PASS/FAIL
-   for the default model in float32.
+   and the bf16 matmul peaks (measured the same way). The issue's goal (>= 40%) is printed as
+   PASS/FAIL for the default model in float32.
+   On CPU, glibc malloc is first set to keep freed memory, as `jepaworld train` does
+   (`jepaworld/allocator.py`); `--system-malloc` leaves it as shipped, to measure the difference.
+   On this workplace's 2 cores (torch 2.13 CPU, AMX, batch 64 x 4 frames), one run each way
+   (2026-11-27), frames/s and fraction of the fp32 matmul peak:
+
+   | model-only training | as shipped    | kept freed memory |
+   |---------------------|---------------|-------------------|
+   | default             | 2984, 27.1%   | 3165, 30.1%       |
+   | wide conv           | 1062, 35.4%   | 1403, 49.1%       |
+   | ViT                 | 498, 38.3%    | 548, 44.2%        |
+   | default, bf16 enc.  | 4542, 41.2%   | 4614, 43.9% (6.0% of the bf16 peak) |
+   | wide conv, bf16 enc.| 1434, 47.9%   | 2595, 90.9% (12.5% of the bf16 peak) |
+
+   The default model stays below 40% in float32: of its ~80 ms step, the convolutions take ~36 ms
+   (~250 GFLOP/s, backward slower than forward), and GroupNorm + GELU over the first layer's
+   16 x 32 x 32 maps ~18 ms, bound by memory traffic (4M floats a pass, ten passes forward and
+   backward), not arithmetic; the predictor, losses and AdamW take the rest. torch.compile of the
+   encoder (or of GroupNorm + GELU alone) measured slower here, not faster.
 3. **seconds per plan** - the Two-Room protocol's planner (`LatentMPC` with CEM: the anchors' 300
    samples, 30 elites, 30 iterations; held actions) on the default model, cold-started, at the
    issue's target horizon 5 and at the protocol's horizon; a timed plan also encodes the current frame
@@ -61,6 +75,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from jepaworld.allocator import keep_freed_memory
 from jepaworld.bench.machine import environment, load_average, peak_rss_mib
 from jepaworld.bench.performance import (
     matmul_peak,
@@ -251,6 +266,7 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
         )
     rows += [
         ("train FLOPs / step (fwd+bwd)", f"{tr['flops_per_step'] / 1e9:.2f} GFLOP"),
+        ("malloc keeps freed memory", str(r["malloc_keeps_freed_memory"])),
     ]
     for name in ("model_only", "with_loader"):
         t = tr[name]
@@ -322,6 +338,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--system-malloc",
+        action="store_true",
+        help="leave glibc malloc as it is (training sets it to keep freed memory on CPU)",
+    )
     args = p.parse_args(argv)
     if args.threads < 0:
         p.error(f"argument --threads: must be >= 0, got {args.threads}")
@@ -338,7 +359,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     device = torch.device("cuda" if use_cuda else "cpu")
     budget = QUICK if args.quick else FULL
     seed_everything(args.seed)
+    kept = device.type == "cpu" and not args.system_malloc and keep_freed_memory()
     result: dict[str, Any] = {"environment": environment(device), "quick": args.quick}
+    result["malloc_keeps_freed_memory"] = kept
     result["budget"] = asdict(budget)
     result["matmul"] = bench_matmul(budget, device)
     with tempfile.TemporaryDirectory(prefix="jepaworld-perf-") as tmp:

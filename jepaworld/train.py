@@ -29,6 +29,7 @@ from typing import Any, Literal
 import torch
 from tqdm.auto import tqdm
 
+from jepaworld.allocator import keep_freed_memory
 from jepaworld.config import from_dict, read_json_object, require, to_dict
 from jepaworld.data.episodes import (
     DataError,
@@ -620,6 +621,8 @@ def _setup(cfg: TrainConfig) -> _Session:
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if device.type == "cpu":
+        keep_freed_memory()
     torch.manual_seed(cfg.seed)
     model = WorldModel(cfg.model).to(device)
     cfg.encoder_dtype = resolve_encoder_dtype(cfg.encoder_dtype, device)  # recorded resolved

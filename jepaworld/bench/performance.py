@@ -10,6 +10,8 @@ Used by `jepaworld bench` (the report's `performance` section) and benchmarks/pe
   counted once by `torch.utils.flop_counter.FlopCounterMode` over forward + backward of the loss
   (matmuls, convolutions and their gradients; elementwise ops, norms and the optimizer step are not
   counted), so achieved GFLOP/s, and its fraction of the peak, are lower bounds on the work done.
+  On CPU, glibc malloc is first set to keep freed memory, as `jepaworld train` does
+  (`jepaworld/allocator.py`); `malloc_keeps_freed_memory` records whether it was.
   A run trained with --encoder-dtype bfloat16 is timed that way (`encoder_dtype` says which), and
   its fraction is still of the float32 peak: bfloat16 matmuls peak several times higher.
 - **plan latency**: one cold-started plan of the Two-Room protocol's CEM + MPC for one problem
@@ -30,6 +32,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from jepaworld.allocator import keep_freed_memory, keeping_freed_memory
 from jepaworld.bench import plan_eval
 from jepaworld.bench.protocols import TwoRoomProtocol
 from jepaworld.memory.store import MemoryStore
@@ -161,6 +164,7 @@ def train_throughput(
         "batch_size": cfg.batch_size,
         "clip_frames": cfg.clip_frames,
         "encoder_dtype": resolve_encoder_dtype(cfg.encoder_dtype, device),
+        "malloc_keeps_freed_memory": keeping_freed_memory(),
         "parameters": sum(p.numel() for p in model.parameters()),
         "flops_per_step": flops,
         "warmup_steps": warmup,
@@ -224,6 +228,8 @@ def measure_performance(
     from jepaworld.config import from_dict
 
     train_cfg = from_dict(TrainConfig, {**record["train"], "resume": False}, "run config.train")
+    if device.type == "cpu":
+        keep_freed_memory()  # as `jepaworld train` does on CPU
     peak = matmul_peak(PEAK_SIZE, PEAK_SECONDS, device)
     section: dict[str, Any] = {"matmul": peak, "threads": torch.get_num_threads()}
     section["train"] = train_throughput(

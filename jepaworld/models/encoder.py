@@ -38,8 +38,8 @@ def to_float_images(frames: torch.Tensor, image_size: int) -> torch.Tensor:
             f"frames are {frames.shape[1]}x{frames.shape[2]} but the model expects "
             f"{image_size}x{image_size} (model.image_size)"
         )
-    x = rearrange(frames, "b h w c -> b c h w").float()  # (B, 3, H, W)
-    return x / 127.5 - 1.0
+    x = rearrange(frames, "b h w c -> b c h w").to(torch.float32, copy=True)  # (B, 3, H, W)
+    return x.div_(127.5).sub_(1.0)  # in place on the copy: one image-sized tensor, not three
 
 
 def embed_in_float32(
