@@ -14,17 +14,19 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from jepaworld.data.episodes import DataError
+from jepaworld.data.episodes import DataError, default_cache_mb
 from jepaworld.models.world_model import WorldModel
 from jepaworld.train import (
     TrainConfig,
     TrainingDiverged,
     checkpoint_dirs,
     ema_momentum_at,
+    episode_cache_mb,
     latest_checkpoint,
     load_train_state,
     lr_at,
     native_bfloat16,
+    open_dataset,
     train,
 )
 from tests.conftest import tiny_model, tiny_model_args, tiny_train
@@ -353,3 +355,14 @@ def test_frozen_encoder_with_an_ema_target_predicts_the_frozen_encoders_embeddin
     target = {k.removeprefix("target_encoder."): v for k, v in w.items() if "target_" in k}
     assert encoder.keys() == target.keys()
     assert all(torch.equal(encoder[k], target[k]) for k in encoder)
+
+
+def test_episode_cache_budget_is_shared_out(tiny_data: Path, tmp_path: Path) -> None:
+    given = TrainConfig(data=tiny_data, out=tmp_path / "a", data_cache_mb=300, workers=2)
+    assert episode_cache_mb(given, datasets=1) == 300 and episode_cache_mb(given, 3) == 100
+    auto = TrainConfig(data=tiny_data, out=tmp_path / "b", workers=2)
+    assert episode_cache_mb(auto, datasets=2) == default_cache_mb() / 4
+    store = open_dataset(given).dataset.store
+    assert store._cache_limit == 300 * 2**20
+    with pytest.raises(ValueError, match="data_cache_mb"):
+        TrainConfig(data=tiny_data, out=tmp_path / "c", data_cache_mb=-1)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import jepaworld.data.episodes as episodes
 from jepaworld.data.episodes import DataError, EpisodeStore, load_manifest
 from jepaworld.data.loader import ClipDataset, StepBatchSampler, make_loader
 from tests.conftest import copy_dir
@@ -107,6 +108,36 @@ def test_loader_with_a_worker_yields_batches(tiny_data: Path) -> None:
         batches[0]["frames"].shape == (4, 3, 64, 64, 3)
         and batches[0]["frames"].dtype == torch.uint8
     )
+
+
+def reads(store: EpisodeStore, order: list[int], monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The episodes `store` decompresses while `order` is asked for."""
+    read, done = store._read, []
+    monkeypatch.setattr(store, "_read", lambda e: done.append(e) or read(e))
+    for e in order:
+        store.episode(e)
+    return done
+
+
+def test_cache_decompresses_each_episode_once_within_its_budget(
+    tiny_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order = [0, 1, 2, 0, 1, 2, 5]
+    assert reads(EpisodeStore(tiny_data, cache_mb=64), order, monkeypatch) == [0, 1, 2, 5]
+    # a budget below one episode (30 frames of 12 KiB) keeps only the latest
+    assert reads(EpisodeStore(tiny_data, cache_mb=0.1), order, monkeypatch) == order
+
+
+def test_default_cache_is_a_quarter_of_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 2**20}  # 4 GiB
+    monkeypatch.setattr(episodes.os, "sysconf", lambda name: sizes[name])
+    assert episodes.default_cache_mb() == 1024.0
+
+    def unknown(name: str) -> int:
+        raise ValueError(name)
+
+    monkeypatch.setattr(episodes.os, "sysconf", unknown)
+    assert episodes.default_cache_mb() == episodes.FALLBACK_CACHE_MB
 
 
 def test_clips_longer_than_episodes_are_refused(tiny_data: Path) -> None:
