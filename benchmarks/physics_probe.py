@@ -5,6 +5,9 @@ a model whose embedding holds that look. This fits MLP probes of the ball's colo
 shape (disc or square) on the embeddings of one-ball scenes' frames, scores them on held-out
 videos, and does the same in the same run for the architecture untrained (seed 0) and the majority
 answer (`jepaworld/physics/look_probe.py`). For a grid latent the token under the ball is probed too.
+Two references from the frames themselves bound what the probe can do: `ball_crop` (a 12 x 12
+window on the ball: the look is there to be read) and `pixels` (the whole frame, 4 x 4-pooled: what
+the probe finds without being told where the ball is; it does not find the shape).
 
 Usage::
 

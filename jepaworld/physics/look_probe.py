@@ -6,7 +6,13 @@ from seeds that neither training (`data.voe.TRAINING_SEED_LIMIT`) nor the VoE pr
 the frames in which the ball is wholly in view, and an MLP probe (`bench.probe.fit_probe`, least
 squares on one-hot targets, the highest output wins) fitted on the first videos' frames and scored on
 the last ones'. For a grid latent (`ModelConfig.latent`), the token of the cell under the ball's
-centre is probed too, alone. The majority answer of the fitting frames is scored beside it.
+centre is probed too, alone. The majority answer of the fitting frames is scored beside it, and two
+references read from the frames themselves, probed the same way: `pixels`, the whole frame averaged
+over 4 x 4 blocks, and `ball_crop`, a 12 x 12 window centred on the ball. The crop shows the look is
+there to be read (the probe scores 1.00 on both colour and shape from it); the whole frame shows
+what the probe can find in an image where the ball is anywhere: colour 0.59, shape 0.71, which is the
+majority answer (300 videos). So a global embedding's shape score at the majority says nothing of the
+model: this probe cannot read shape from a frame it has not been told where to look in.
 
 Shape letters: V videos, N samples, D embedding dim, K classes.
 """
@@ -18,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from einops import rearrange
 
 from jepaworld.bench.probe import Encode, ProbeConfig, fit_probe
 from jepaworld.config import require
@@ -32,6 +40,10 @@ from jepaworld.envs.physics_scenes import (
 
 FIRST_SEED = 9_000_000
 """Seed of the first probe scene: above every training seed and every protocol pair's."""
+POOL = 4
+"""The `pixels` reference averages the frame over POOL x POOL blocks."""
+CROP = 12
+"""Side of the `ball_crop` reference's window, px (a ball is at most 10 px across)."""
 
 
 @dataclass
@@ -81,6 +93,25 @@ def sample_embeddings(encode: Encode, samples: LookSamples, batch: int = 16) -> 
     return z[samples.index[:, 0], samples.index[:, 1]]  # (N, D)
 
 
+def pixel_references(
+    samples: LookSamples, pool: int = POOL, crop: int = CROP
+) -> dict[str, torch.Tensor]:
+    """Features read from the sampled frames themselves: "pixels", the frame averaged over
+    pool x pool blocks, (N, 3 H W / pool^2); "ball_crop", the crop x crop window centred on the
+    ball (zeros beyond the frame), (N, 3 crop^2). Values in [0, 1]."""
+    frames = samples.videos[samples.index[:, 0], samples.index[:, 1]]  # (N, H, W, 3)
+    x = rearrange(frames, "n h w c -> n c h w").float() / 255  # (N, 3, H, W)
+    half = crop // 2
+    padded = F.pad(x, (half, half, half, half))  # (N, 3, H + 2 half, W + 2 half)
+    centre = samples.xy.round().long() + half  # (N, 2): column, row in the padded frame
+    offsets = torch.arange(-half, crop - half)  # (crop,)
+    rows = (centre[:, 1, None] + offsets)[:, :, None]  # (N, crop, 1)
+    cols = (centre[:, 0, None] + offsets)[:, None, :]  # (N, 1, crop)
+    n = torch.arange(len(x))[:, None, None]  # (N, 1, 1)
+    window = padded[n, :, rows, cols]  # (N, crop, crop, 3)
+    return {"pixels": F.avg_pool2d(x, pool).flatten(1), "ball_crop": window.flatten(1)}
+
+
 def token_under_ball(z: torch.Tensor, xy: torch.Tensor, tokens: int, size: int) -> torch.Tensor:
     """The grid token of the cell under each ball's centre. z (N, D) of `tokens` row-major
     tokens, xy (N, 2) px (x the column) in frames of `size` px -> (N, D / tokens)."""
@@ -113,7 +144,8 @@ def look_probe(
     grid_tokens: int = 1,
 ) -> dict[str, Any]:
     """Colour and shape accuracy per encoder (and per encoder's token under the ball when
-    grid_tokens > 1), beside the majority answer. The last `cfg.held_out` of the videos are scored."""
+    grid_tokens > 1), beside the majority answer and the `pixel_references`. The last
+    `cfg.held_out` of the videos are scored."""
     videos, size = len(samples.videos), samples.videos.shape[2]
     fit = samples.index[:, 0] < videos - max(1, round(videos * cfg.held_out))  # (N,)
     require(bool(fit.any()) and not bool(fit.all()), "videos", "too few to fit and score a probe")
@@ -122,11 +154,13 @@ def look_probe(
         "samples": {"fit": int(fit.sum()), "held_out": int((~fit).sum())},
         "majority": {k: majority_accuracy(y, fit) for k, (y, _) in labels.items()},
     }
+    features: dict[str, torch.Tensor] = {}
     for name, encode in encoders.items():
         z = sample_embeddings(encode, samples)  # (N, D)
-        features = {name: z}
+        features[name] = z
         if grid_tokens > 1:
             features[f"{name}_token"] = token_under_ball(z, samples.xy, grid_tokens, size)
-        for label, x in features.items():
-            result[label] = {k: probe_accuracy(x, y, n, fit, cfg) for k, (y, n) in labels.items()}
+    features.update(pixel_references(samples))
+    for label, x in features.items():
+        result[label] = {k: probe_accuracy(x, y, n, fit, cfg) for k, (y, n) in labels.items()}
     return result

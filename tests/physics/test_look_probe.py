@@ -5,7 +5,12 @@ import torch
 
 from jepaworld.bench.probe import ProbeConfig
 from jepaworld.envs.physics_scenes import BALL_RGBS
-from jepaworld.physics.look_probe import look_probe, look_samples, token_under_ball
+from jepaworld.physics.look_probe import (
+    look_probe,
+    look_samples,
+    pixel_references,
+    token_under_ball,
+)
 
 PALETTE = torch.tensor(BALL_RGBS, dtype=torch.uint8)  # (7, 3)
 
@@ -41,6 +46,26 @@ def test_a_probe_reads_a_colour_the_embedding_holds_and_not_one_it_lacks(samples
     assert result["noise"]["colour"] < result["majority"]["colour"] + 0.2
     assert result["samples"]["fit"] > result["samples"]["held_out"] > 0
     assert "palette_token" not in result
+    assert set(result["pixels"]) == set(result["ball_crop"]) == {"colour", "shape"}
+
+
+def test_the_probe_reads_the_look_from_the_window_on_the_ball_not_from_the_whole_frame() -> None:
+    result = look_probe({}, look_samples(80), ProbeConfig(steps=1000, hidden=64))
+    crop, frame, majority = result["ball_crop"], result["pixels"], result["majority"]
+    assert crop["colour"] > 0.9 and crop["shape"] > majority["shape"] + 0.1
+    assert frame["shape"] < crop["shape"] - 0.1  # measured: 0.62 against 0.81
+
+
+def test_pixel_references_hold_the_frame_and_the_window_on_the_ball(samples) -> None:
+    refs = pixel_references(samples, pool=4, crop=12)
+    N = len(samples.colour)
+    assert refs["pixels"].shape == (N, 3 * 16 * 16) and refs["ball_crop"].shape == (N, 3 * 12 * 12)
+    window = refs["ball_crop"].reshape(N, 12, 12, 3)
+    colour = PALETTE[samples.colour].float() / 255  # (N, 3)
+    assert torch.equal(window[:, 6, 6], colour)  # the window's middle pixel: the ball's centre
+    v, t = samples.index[0]
+    frame = samples.videos[v, t].float() / 255  # (H, W, 3)
+    assert torch.allclose(refs["pixels"][0].reshape(3, 16, 16)[:, 0, 0], frame[:4, :4].mean((0, 1)))
 
 
 def test_token_under_ball_picks_the_cell_of_the_ball_centre() -> None:
