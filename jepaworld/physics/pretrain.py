@@ -20,6 +20,10 @@ constancy, relative accuracy, 2-core CPU):
   grid 0.56/0.98/0.94/0.74/0.38, at a quarter of the steps per second. The grid's token under a
   ball holds its colour better than the vector's embedding does (`benchmarks/physics_probe.py`),
   yet its constancy fell.
+- SIGReg weight 0.1 (`ModelConfig.reg_weight`), not 0.3 or 1.0: 1500 steps, protocol
+  0.82/0.96/0.52/0.76/0.80 against 0.78/0.98/0.64/0.78/0.62 and 0.76/0.90/0.50/0.76/0.58. The
+  stronger weights hold more of a ball's colour (`benchmarks/physics_probe.py`: 0.53 -> 0.81,
+  0.90) and score constancy lower.
 - bfloat16 encoder (`TrainConfig.encoder_dtype` auto): 1.5x the steps per second on this CPU (AMX),
   at no measured cost: online target, 4000 bfloat16 steps scored like 5400 float32 ones.
 The default, 3200 steps, is about 14 minutes on two cores with native bfloat16; without it (auto
