@@ -20,15 +20,21 @@ What is measured:
    On CPU, glibc malloc is first set to keep freed memory, as `jepaworld train` does
    (`jepaworld/allocator.py`); `--system-malloc` leaves it as shipped, to measure the difference.
    On this workplace's 2 cores (torch 2.13 CPU, AMX, batch 64 x 4 frames), one run each way
-   (2026-11-27), frames/s and fraction of the fp32 matmul peak:
+   (2026-11-27, 10 warm-up steps), frames/s of model-only training (the fraction of the fp32
+   matmul peak in brackets; the two runs measured peaks of 403 and 392 GFLOP/s):
 
-   | model-only training | as shipped    | kept freed memory |
-   |---------------------|---------------|-------------------|
-   | default             | 2984, 27.1%   | 3165, 30.1%       |
-   | wide conv           | 1062, 35.4%   | 1403, 49.1%       |
-   | ViT                 | 498, 38.3%    | 548, 44.2%        |
-   | default, bf16 enc.  | 4542, 41.2%   | 4614, 43.9% (6.0% of the bf16 peak) |
-   | wide conv, bf16 enc.| 1434, 47.9%   | 2595, 90.9% (12.5% of the bf16 peak) |
+   | model-only training      | as shipped      | kept freed memory |
+   |--------------------------|-----------------|-------------------|
+   | default (train row)      | 3061 (27.7%)    | 3108 (29.0%)      |
+   | default (by encoder)     | 2908 (26.3%)    | 3204 (29.9%)      |
+   | default, with the loader | 2706 (24.5%)    | 3002 (28.0%)      |
+   | wide conv                | 1228 (40.9%)    | 1278 (43.9%)      |
+   | ViT                      | 498 (38.3%)     | 507 (40.1%)       |
+   | default, bf16 encoder    | 4321 (39.1%)    | 4458 (41.5%; 6.6% of the bf16 peak) |
+   | wide conv, bf16 encoder  | 2527 (84.2%)    | 2519 (86.5%; 13.8% of the bf16 peak) |
+
+   So a few percent in steady state, up to 10% (an earlier pair of runs with 2 warm-up steps
+   showed 6-32%: glibc as shipped takes several steps to settle, and those gains were mostly that).
 
    The default model stays below 40% in float32: of its ~80 ms step, the convolutions take ~36 ms
    (~250 GFLOP/s, backward slower than forward), and GroupNorm + GELU over the first layer's
@@ -120,7 +126,8 @@ class Budget:
     batch_repeats: int
 
 
-FULL = Budget(2048, 1.5, TrainConfig.batch_size, 2, 10, 20, 1, 10, 50, 2)
+# 10 warm-up steps: glibc malloc as shipped takes several steps to settle (--system-malloc)
+FULL = Budget(2048, 1.5, TrainConfig.batch_size, 10, 10, 20, 1, 10, 50, 2)
 # --quick: a smaller training batch and fewer repetitions; the CEM settings stay the anchors'.
 QUICK = Budget(1024, 0.3, 16, 1, 2, 4, 1, 2, 4, 1)
 

@@ -27,6 +27,7 @@ from jepaworld.train import (
     lr_at,
     native_bfloat16,
     open_dataset,
+    prepare_config,
     train,
 )
 from tests.conftest import tiny_model, tiny_model_args, tiny_train
@@ -364,5 +365,11 @@ def test_episode_cache_budget_is_shared_out(tiny_data: Path, tmp_path: Path) -> 
     assert episode_cache_mb(auto, datasets=2) == default_cache_mb() / 4
     store = open_dataset(given).dataset.store
     assert store._cache_limit == 300 * 2**20
-    with pytest.raises(ValueError, match="data_cache_mb"):
-        TrainConfig(data=tiny_data, out=tmp_path / "c", data_cache_mb=-1)
+    for bad in (-1, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="data_cache_mb"):
+            TrainConfig(data=tiny_data, out=tmp_path / "c", data_cache_mb=bad)
+
+
+def test_resume_takes_the_data_cache_given_now(tiny_run: Path) -> None:
+    again = prepare_config(TrainConfig(out=tiny_run, resume=True, data_cache_mb=77))
+    assert again.data_cache_mb == 77 and again.data is not None

@@ -9,10 +9,11 @@ Layout of a dataset directory::
 Action t is taken after frame t. Shards are written to a temporary name and renamed, the manifest
 is written last, so a reader never sees a half-written dataset. Reading is lazy: one episode is
 decompressed when asked for, and a bounded LRU cache keeps recently used episodes in RAM. Its default
-budget is a quarter of the machine's memory: training draws clips from random episodes, so a cache
-smaller than the decompressed dataset decompresses most episodes again and again (PushT's 1000
-episodes are 1.2 GiB: with a 512 MiB cache a training step took 133 ms on two cores, with them all
-cached 96 ms, the loader's worker taking CPU from the model).
+budget is a quarter of the machine's memory (or of the container's limit, where a cgroup sets one):
+training draws clips from random episodes, so a cache smaller than the decompressed dataset
+decompresses most episodes again and again (PushT's 1000 episodes are 1.2 GiB: with a 512 MiB cache
+1000 training steps took 134 s on two cores, with them all cached 96 s, the loader's worker no
+longer taking CPU from the model).
 """
 
 from __future__ import annotations
@@ -149,14 +150,32 @@ def load_manifest(root: Path) -> dict[str, Any]:
     return manifest
 
 
-def default_cache_mb() -> float:
-    """CACHE_FRACTION of the machine's physical memory in MiB (FALLBACK_CACHE_MB where the OS
-    does not say)."""
+CGROUP_LIMITS = (
+    Path("/sys/fs/cgroup/memory.max"),  # cgroup v2
+    Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),  # cgroup v1
+)
+
+
+def memory_bytes() -> int | None:
+    """The memory this process may use: the machine's physical memory, or the container's cgroup
+    limit where that is lower (Docker, Kubernetes, Slurm). None where neither can be read."""
     try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        total: int | None = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):
-        return FALLBACK_CACHE_MB
-    return CACHE_FRACTION * total / 2**20 if total > 0 else FALLBACK_CACHE_MB
+        total = None
+    for path in CGROUP_LIMITS:
+        try:
+            limit = int(path.read_text().strip())  # "max" (no limit) fails here
+        except (OSError, ValueError):
+            continue
+        total = limit if total is None or total <= 0 else min(total, limit)
+    return total if total is not None and total > 0 else None
+
+
+def default_cache_mb() -> float:
+    """CACHE_FRACTION of `memory_bytes()` in MiB (FALLBACK_CACHE_MB where it is unknown)."""
+    total = memory_bytes()
+    return FALLBACK_CACHE_MB if total is None else CACHE_FRACTION * total / 2**20
 
 
 class EpisodeStore:

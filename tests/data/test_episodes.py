@@ -128,15 +128,25 @@ def test_cache_decompresses_each_episode_once_within_its_budget(
     assert reads(EpisodeStore(tiny_data, cache_mb=0.1), order, monkeypatch) == order
 
 
-def test_default_cache_is_a_quarter_of_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_cache_is_a_quarter_of_memory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     sizes = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 2**20}  # 4 GiB
     monkeypatch.setattr(episodes.os, "sysconf", lambda name: sizes[name])
+    unlimited, limited = tmp_path / "v2", tmp_path / "v1"
+    unlimited.write_text("max\n")
+    monkeypatch.setattr(episodes, "CGROUP_LIMITS", (unlimited, tmp_path / "absent"))
     assert episodes.default_cache_mb() == 1024.0
+    limited.write_text(f"{2**30}\n")  # a container allowed 1 GiB
+    monkeypatch.setattr(episodes, "CGROUP_LIMITS", (unlimited, limited))
+    assert episodes.default_cache_mb() == 256.0
 
     def unknown(name: str) -> int:
         raise ValueError(name)
 
     monkeypatch.setattr(episodes.os, "sysconf", unknown)
+    assert episodes.default_cache_mb() == 256.0  # the container's limit alone
+    monkeypatch.setattr(episodes, "CGROUP_LIMITS", ())
     assert episodes.default_cache_mb() == episodes.FALLBACK_CACHE_MB
 
 

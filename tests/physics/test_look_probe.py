@@ -80,3 +80,8 @@ def test_token_under_ball_picks_the_cell_of_the_ball_centre() -> None:
 def test_too_few_videos_is_refused() -> None:
     with pytest.raises(ValueError, match="videos"):
         look_samples(1)
+
+
+def test_an_encoder_named_like_a_reference_is_refused(samples) -> None:
+    with pytest.raises(ValueError, match="encoders"):
+        look_probe({"pixels": noise}, samples, ProbeConfig(steps=1))
