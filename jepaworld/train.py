@@ -36,6 +36,8 @@ from jepaworld.data.episodes import (
     EpisodeStore,
     atomic_write,
     default_cache_mb,
+    frames_nbytes,
+    load_manifest,
     manifest_sha256,
     sha256_file,
 )
@@ -115,7 +117,7 @@ class TrainConfig:
     workers: int = 1
     """DataLoader worker processes (0 loads in the training process)."""
     data_cache_mb: float = 0.0
-    """RAM for decompressed episodes of --data (and --mix, shared out among the datasets), in MiB,
+    """RAM for decompressed episodes of --data (and --mix, shared out by dataset size), in MiB,
     in each process that reads them (each DataLoader worker has its own); 0: a quarter of the
     machine's memory (or of the container's limit) shared out among the workers. Clips come from
     random episodes, so a cache smaller than the decompressed dataset decompresses them over and
@@ -407,12 +409,18 @@ def check_action_dim(store: EpisodeStore, model: ModelConfig) -> None:
         )
 
 
-def episode_cache_mb(cfg: TrainConfig, datasets: int) -> float:
-    """Cache budget of each of `datasets` EpisodeStores in one reading process: --data-cache-mb,
-    or a quarter of the machine's memory shared out among the DataLoader workers, divided among
-    the datasets."""
-    per_process = cfg.data_cache_mb or default_cache_mb() / max(1, cfg.workers)
-    return per_process / datasets
+def episode_cache_mb(cfg: TrainConfig) -> float:
+    """Episode cache budget of one reading process: --data-cache-mb, or a quarter of the
+    machine's memory shared out among the DataLoader workers."""
+    return cfg.data_cache_mb or default_cache_mb() / max(1, cfg.workers)
+
+
+def mixture_cache_mb(cfg: TrainConfig, paths: list[Path]) -> list[float]:
+    """`episode_cache_mb` shared out among the datasets at `paths` by their decompressed size,
+    so that each holds the same share of its episodes."""
+    sizes = [frames_nbytes(load_manifest(path)) for path in paths]
+    total = sum(sizes) or 1
+    return [episode_cache_mb(cfg) * size / total for size in sizes]
 
 
 def open_dataset(cfg: TrainConfig) -> TrainingData:
@@ -421,7 +429,7 @@ def open_dataset(cfg: TrainConfig) -> TrainingData:
         return _open_videos(cfg)
     if cfg.mix:
         return _open_mixture(cfg)
-    store = EpisodeStore(cfg.data, cache_mb=episode_cache_mb(cfg, datasets=1))
+    store = EpisodeStore(cfg.data, cache_mb=episode_cache_mb(cfg))
     h, w, _ = store.frame_shape
     if h != w or h != cfg.model.image_size:
         raise DataError(
@@ -444,8 +452,8 @@ def _open_mixture(cfg: TrainConfig) -> TrainingData:
     paths = [cfg.data, *cfg.mix]
     weights = cfg.mix_weights or (1.0,) * len(paths)
     datasets, sources = [], []
-    cache_mb = episode_cache_mb(cfg, datasets=len(paths))
-    for path, weight in zip(paths, weights, strict=True):
+    budgets = mixture_cache_mb(cfg, paths)
+    for path, weight, cache_mb in zip(paths, weights, budgets, strict=True):
         store = EpisodeStore(path, cache_mb=cache_mb)
         h, w, _ = store.frame_shape
         if h != w or h < m.image_size:

@@ -14,6 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from jepaworld.data.collect import CollectConfig, collect
 from jepaworld.data.episodes import DataError, default_cache_mb
 from jepaworld.models.world_model import WorldModel
 from jepaworld.train import (
@@ -25,6 +26,7 @@ from jepaworld.train import (
     latest_checkpoint,
     load_train_state,
     lr_at,
+    mixture_cache_mb,
     native_bfloat16,
     open_dataset,
     prepare_config,
@@ -360,11 +362,14 @@ def test_frozen_encoder_with_an_ema_target_predicts_the_frozen_encoders_embeddin
 
 def test_episode_cache_budget_is_shared_out(tiny_data: Path, tmp_path: Path) -> None:
     given = TrainConfig(data=tiny_data, out=tmp_path / "a", data_cache_mb=300, workers=2)
-    assert episode_cache_mb(given, datasets=1) == 300 and episode_cache_mb(given, 3) == 100
+    assert episode_cache_mb(given) == 300
     auto = TrainConfig(data=tiny_data, out=tmp_path / "b", workers=2)
-    assert episode_cache_mb(auto, datasets=2) == default_cache_mb() / 4
-    store = open_dataset(given).dataset.store
-    assert store._cache_limit == 300 * 2**20
+    assert episode_cache_mb(auto) == default_cache_mb() / 2
+    assert open_dataset(given).dataset.store._cache_limit == 300 * 2**20
+    # a mixture shares it by decompressed size: 6 episodes of 30 frames against 2 of 30
+    small = tmp_path / "small"
+    collect(CollectConfig(out=small, episodes=2, episode_length=30))
+    assert mixture_cache_mb(given, [tiny_data, small]) == [225, 75]
     for bad in (-1, float("inf"), float("nan")):
         with pytest.raises(ValueError, match="data_cache_mb"):
             TrainConfig(data=tiny_data, out=tmp_path / "c", data_cache_mb=bad)

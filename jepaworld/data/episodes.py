@@ -172,6 +172,12 @@ def memory_bytes() -> int | None:
     return total if total is not None and total > 0 else None
 
 
+def frames_nbytes(manifest: dict[str, Any]) -> int:
+    """Bytes of a dataset's frames once decompressed (what its episodes take in a cache)."""
+    frames = sum(int(n) for shard in manifest["shards"] for n in shard["lengths"])
+    return frames * int(np.prod(manifest["frame_shape"]))  # uint8
+
+
 def default_cache_mb() -> float:
     """CACHE_FRACTION of `memory_bytes()` in MiB (FALLBACK_CACHE_MB where it is unknown)."""
     total = memory_bytes()
