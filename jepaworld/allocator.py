@@ -6,8 +6,7 @@ and free memory at the top of the heap beyond `M_TRIM_THRESHOLD` goes back to th
 step of the default world model allocates and frees dozens of activation tensors of 1 to 17 MiB
 (the first conv layer's output alone is 64 clips x 4 frames x 16 x 32 x 32 floats = 16 MiB), in an
 order that varies, so some of them keep landing in memory the process has just given back, and the
-kernel zero-fills each 4 KiB page on first touch: an element-wise op such as GELU then runs at a
-fraction of its speed.
+kernel zero-fills each 4 KiB page on first touch, inside whichever op first writes the tensor.
 
 `keep_freed_memory` sets `M_MMAP_THRESHOLD` to glibc's largest allowed value (32 MiB on 64-bit),
 so tensors up to that size come from the heap from the first step, and `M_TRIM_THRESHOLD` to the
@@ -37,10 +36,9 @@ M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_MAX = 32 * 2**20  # glibc's cap on 64-bit: 4 MiB * sizeof(long)
 TRIM_NEVER = 2**31 - 1
 
-_applied = False
-
-
 OTHER_ALLOCATORS = ("jemalloc", "tcmalloc", "mimalloc")
+
+_applied = False
 
 
 def is_glibc() -> bool:

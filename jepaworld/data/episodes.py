@@ -35,7 +35,7 @@ from jepaworld.config import read_json_object
 FORMAT = "jepaworld.episodes"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-CACHE_FRACTION = 0.25  # of physical memory, the default budget of an EpisodeStore's cache
+CACHE_FRACTION = 0.25  # of `memory_bytes()`, the default budget of an EpisodeStore's cache
 FALLBACK_CACHE_MB = 512.0  # where the memory size cannot be read
 
 
