@@ -23,7 +23,8 @@ constancy, relative accuracy, 2-core CPU):
 - SIGReg weight 0.1 (`ModelConfig.reg_weight`), not 0.3 or 1.0: 1500 steps, protocol
   0.82/0.96/0.52/0.76/0.80 against 0.78/0.98/0.64/0.78/0.62 and 0.76/0.90/0.50/0.76/0.58. The
   stronger weights hold more of a ball's colour (`benchmarks/physics_probe.py`: 0.53 -> 0.81,
-  0.90) and score constancy lower.
+  0.90) and score constancy lower, one run each; the preset's seeds 1 and 2 scored constancy 0.70
+  and 0.68 there (colour 0.56 and 0.19).
 - bfloat16 encoder (`TrainConfig.encoder_dtype` auto): 1.5x the steps per second on this CPU (AMX),
   at no measured cost: online target, 4000 bfloat16 steps scored like 5400 float32 ones.
 The default, 3200 steps, is about 14 minutes on two cores with native bfloat16; without it (auto
