@@ -1,5 +1,5 @@
-"""CLI smoke runs of benchmarks/perf.py (its quick budget), benchmarks/probe.py and
-benchmarks/physics_probe.py."""
+"""CLI smoke runs of benchmarks/perf.py (its quick budget), benchmarks/probe.py,
+benchmarks/physics_probe.py and benchmarks/constancy_breakdown.py."""
 
 from __future__ import annotations
 
@@ -113,3 +113,20 @@ def test_physics_probe_script_probes_a_grid_checkpoint_and_its_token_under_the_b
     assert all(0 <= probes["model_token"][k] <= 1 for k in ("colour", "shape"))
     assert probes["samples"]["held_out"] > 0 and len(r["checkpoint_sha256"]) == 64
     assert "model_token" in proc.stdout
+
+
+def test_constancy_breakdown_reports_the_four_videos_of_each_set_per_frame(tmp_path: Path) -> None:
+    run, out = tmp_path / "run", tmp_path / "constancy.json"
+    torch.manual_seed(0)
+    WorldModel(tiny_model(latent="grid", action_dim=0)).save(run / "checkpoints" / "step_00000001")
+    cmd = [sys.executable, "benchmarks/constancy_breakdown.py", "--run", str(run)]
+    cmd += ["--sets", "3", "--context", "4", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(out.read_text())
+    assert r["protocol"]["pairs"] == 3 and r["protocol"]["context"] == 4 and r["tokens"] > 1
+    assert sum(row["sets"] for row in r["rows"] if row["offset"] == 0) == 3  # each set once
+    for row in r["rows"]:
+        assert all(row[v] > 0 for v in ("AA", "BB", "AB", "BA")) and 0 <= row["share_above_0"] <= 1
+        total = row["AB"] + row["BA"] - row["AA"] - row["BB"]  # means of sums: the sum of means
+        assert math.isclose(row["impossible_minus_possible"], total, abs_tol=2e-5)

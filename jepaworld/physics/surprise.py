@@ -31,6 +31,16 @@ def surprise(
         (T,) float: 0 at frame 0 (nothing to predict it from), then the mean absolute error of the
         embeddings predicted from frames t-context..t-1 against the encoded frames from t on.
     """
+    return token_surprise(model, video, context, horizon, tokens=1)[:, 0]
+
+
+@torch.inference_mode()
+def token_surprise(
+    model: VideoModelLike, video: torch.Tensor, context: int = 4, horizon: int = 1, tokens: int = 1
+) -> torch.Tensor:
+    """`surprise` per token: the embedding is split into `tokens` equal parts (a grid latent's
+    tokens, `ModelConfig.grid_tokens`) and each part's error is kept. (T, tokens) float; the mean
+    over tokens is `surprise`."""
     if video.ndim != 4 or video.shape[-1] != 3:
         raise ValueError(f"video must be (T, H, W, 3) uint8, got {tuple(video.shape)}")
     if context < 1:
@@ -38,15 +48,18 @@ def surprise(
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1, got {horizon}")
     z = model.encode(video.unsqueeze(0))[0]  # (T, D)
+    if tokens < 1 or z.shape[-1] % tokens:
+        raise ValueError(f"tokens must divide the embedding size {z.shape[-1]}, got {tokens}")
     T = z.shape[0]
-    out = torch.zeros(T, device=z.device)
+    out = torch.zeros(T, tokens, device=z.device)
     for t in range(1, min(context, T)):  # short warm-up windows, one per frame
-        out[t] = _errors(model, z[None, :t], z, torch.tensor([t], device=z.device), horizon)[0]
+        start = torch.tensor([t], device=z.device)
+        out[t] = _errors(model, z[None, :t], z, start, horizon, tokens)[0]
     if context < T:
         windows = z.unfold(0, context, 1)[: T - context]  # (T-C, D, C): windows ending at t-1
         windows = windows.permute(0, 2, 1)  # (T-C, C, D)
         starts = torch.arange(context, T, device=z.device)  # (T-C,): first predicted frame
-        out[context:] = _errors(model, windows, z, starts, horizon)
+        out[context:] = _errors(model, windows, z, starts, horizon, tokens)
     return out.float().cpu()
 
 
@@ -56,17 +69,20 @@ def _errors(
     z: torch.Tensor,
     starts: torch.Tensor,
     horizon: int,
+    tokens: int,
 ) -> torch.Tensor:
-    """Mean L1 error of the `horizon` open-loop predictions after each window, counting only
-    frames inside the video. windows (N, C, D), z (T, D), starts (N,) -> (N,)."""
+    """Mean L1 error per token of the `horizon` open-loop predictions after each window, counting
+    only frames inside the video. windows (N, C, D), z (T, D), starts (N,) -> (N, tokens)."""
     T = z.shape[0]
-    seq, total, count = windows, windows.new_zeros(len(windows)), windows.new_zeros(len(windows))
+    N = len(windows)
+    seq, total, count = windows, windows.new_zeros(N, tokens), windows.new_zeros(N, 1)
     for k in range(min(horizon, T - int(starts.min()))):
         null = seq.new_zeros(*seq.shape[:2], 0)  # (N, C+k, 0): action-free
         pred = model.predict(seq, null)[:, -1]  # (N, D)
         frame = starts + k  # (N,)
-        valid = (frame < T).to(pred.dtype)
-        err = (pred - z[frame.clamp(max=T - 1)]).abs().mean(dim=-1)  # (N,)
+        valid = (frame < T).to(pred.dtype)[:, None]  # (N, 1)
+        gap = (pred - z[frame.clamp(max=T - 1)]).abs()  # (N, D)
+        err = gap.reshape(N, tokens, -1).mean(dim=-1)  # (N, tokens)
         total, count = total + valid * err, count + valid
         seq = torch.cat([seq, pred[:, None]], dim=1)  # (N, C+k+1, D)
     return total / count
