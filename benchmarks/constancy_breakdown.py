@@ -4,13 +4,18 @@ A constancy set (physics-voe v3) is four videos: the ball keeps look A (AA), kee
 changes from A to B while hidden (AB), or from B to A (BA); the set is scored by the impossible
 videos' surprise (AB + BA) against the possible ones' (AA + BB). For each of the protocol's sets
 this takes the per-token surprise (`physics.surprise.token_surprise`, the protocol's context and
-horizon) of the token under the ball (`physics.look_probe.token_under_ball`; a vector model has one
-token, its whole embedding) at the violation frame and the frames after it, and reports per frame
+horizon) of the token where the ball's look shows: the grid cell holding most of the pixels where
+the possible and impossible videos differ (at the violation frame the ball is only part out of the
+screen, its centre still behind it), or, where they do not differ, the cell of the ball's centre
+(`physics.look_probe.token_under_ball`); a vector model has one token, its whole embedding. It
+does so at the violation frame and the frames after it, and reports per frame
 offset and per kind of change (colour or shape): the mean surprise of each of the four videos, and
 the mean and the share of sets where impossible minus possible is above 0. A model that carries a
 look across the screen has AB > BB and BA > AA right where the ball comes out; a model misled by
-an earlier, same-looking ball has them the other way round in the frames after
-(`--context 4`, shorter than the occlusion, is the control: it cannot remember the look at all).
+an earlier, same-looking ball has them the other way round in the frames after. `--context 4` is
+the control: the ball hides for 4 frames or more before the violation in all but 6 of the 50
+protocol sets, so a 4-frame window sees no earlier look there, and from the third frame after
+the violation none in any set: impossible minus possible is then 0 by construction.
 
 Usage::
 
@@ -41,29 +46,43 @@ VIDEOS = ("AA", "BB", "AB", "BA")  # possible, possible mirror, impossible, impo
 OFFSETS = range(6)  # frames from the violation on
 
 
+def changed_cell(possible: np.ndarray, impossible: np.ndarray, side: int) -> int | None:
+    """The grid cell (row-major, `side` x `side`) holding most of the pixels where two frames
+    (H, W, 3) differ: where the ball's look shows, even while part of it is still behind the
+    screen. None where they do not differ."""
+    differs = (possible != impossible).any(axis=-1)  # (H, W)
+    cell = differs.shape[0] // side
+    counts = differs.reshape(side, cell, side, cell).sum(axis=(1, 3))  # (side, side)
+    return int(counts.argmax()) if counts.any() else None
+
+
 def set_rows(model: WorldModel, staged: StagedPair, context: int, horizon: int) -> list[dict]:
-    """One row per frame offset: the surprise of the token under the ball in each video."""
+    """One row per frame offset: the surprise of the token under the ball in each video. The
+    token is the cell where the look differs between the possible and impossible videos; where
+    it does not show (the ball hidden again), each video's own ball centre."""
     pair, tokens = staged.pair, model.config.grid_tokens
     videos = (pair.possible, pair.possible_mirror, pair.impossible, pair.impossible_mirror)
+    tracks = (staged.possible, staged.possible_mirror, staged.impossible, staged.impossible_mirror)
     per_token = [
         token_surprise(model, torch.from_numpy(v), context, horizon, tokens) for v in videos
     ]  # 4 x (T, tokens)
-    ball, size = staged.ball, pair.possible.shape[1]
+    ball, size, side = staged.ball, pair.possible.shape[1], round(tokens**0.5)
     changed = (staged.possible.rgb[:, ball] != staged.impossible.rgb[:, ball]).any()
     rows = []
     for offset in OFFSETS:
         t = pair.violation_frame + offset
         if t >= len(per_token[0]):
             break
-        xy = torch.as_tensor(staged.possible.xy[t, ball], dtype=torch.float32)[None]  # (1, 2)
-        under = [float(token_under_ball(s[t][None], xy, tokens, size)[0, 0]) for s in per_token]
-        rows.append(
-            {
-                "offset": offset,
-                "kind": "colour" if changed else "shape",
-                **dict(zip(VIDEOS, under, strict=True)),
-            }
-        )
+        cell = changed_cell(pair.possible[t], pair.impossible[t], side)
+        under = []
+        for s, track in zip(per_token, tracks, strict=True):
+            if cell is None:
+                xy = torch.as_tensor(track.xy[t, ball], dtype=torch.float32)[None]  # (1, 2)
+                under.append(float(token_under_ball(s[t][None], xy, tokens, size)[0, 0]))
+            else:
+                under.append(float(s[t, cell]))
+        kind = "colour" if changed else "shape"
+        rows.append({"offset": offset, "kind": kind, **dict(zip(VIDEOS, under, strict=True))})
     return rows
 
 
@@ -98,20 +117,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--context", type=int, default=protocol.context, help="frames of context")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/constancy.json"))
     args = parser.parse_args(argv)
-    if args.sets < 1 or args.context < 1:
-        parser.error("--sets and --context must be >= 1")
+    if args.sets < 1:
+        parser.error(f"argument --sets: must be >= 1, got {args.sets}")
+    if args.context < 1:
+        parser.error(f"argument --context: must be >= 1, got {args.context}")
     ckpt = latest_checkpoint(args.run)
     model = WorldModel.from_pretrained(ckpt).eval()
+    if args.context + protocol.horizon - 1 > model.config.max_len:
+        parser.error(
+            f"argument --context: {args.context} frames (+ horizon {protocol.horizon} - 1) exceed "
+            f"the model's max_len {model.config.max_len}"
+        )
     rows = []
     for k in range(args.sets):
         staged = stage_pair("constancy", pair_seed(protocol.seed, "constancy", k))
         rows += set_rows(model, staged, args.context, protocol.horizon)
     summary = summarize(rows)
-    print(
-        f"{'kind':<7} {'offset':>6} {'sets':>4}  "
-        + "  ".join(f"{v:>7}" for v in VIDEOS)
-        + "   I-P      >0"
-    )
+    header = "  ".join(f"{v:>7}" for v in VIDEOS)
+    print(f"{'kind':<7} {'offset':>6} {'sets':>4}  {header}  {'I-P':>8} {'>0':>4}")
     for r in summary:
         videos = "  ".join(f"{r[v]:7.4f}" for v in VIDEOS)
         print(

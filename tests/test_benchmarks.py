@@ -115,18 +115,34 @@ def test_physics_probe_script_probes_a_grid_checkpoint_and_its_token_under_the_b
     assert "model_token" in proc.stdout
 
 
-def test_constancy_breakdown_reports_the_four_videos_of_each_set_per_frame(tmp_path: Path) -> None:
-    run, out = tmp_path / "run", tmp_path / "constancy.json"
-    torch.manual_seed(0)
-    WorldModel(tiny_model(latent="grid", action_dim=0)).save(run / "checkpoints" / "step_00000001")
+def constancy_breakdown(run: Path, out: Path, context: int) -> dict:
     cmd = [sys.executable, "benchmarks/constancy_breakdown.py", "--run", str(run)]
-    cmd += ["--sets", "3", "--context", "4", "--out", str(out)]
+    cmd += ["--sets", "3", "--context", str(context), "--out", str(out)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    r = json.loads(out.read_text())
-    assert r["protocol"]["pairs"] == 3 and r["protocol"]["context"] == 4 and r["tokens"] > 1
-    assert sum(row["sets"] for row in r["rows"] if row["offset"] == 0) == 3  # each set once
-    for row in r["rows"]:
+    return json.loads(out.read_text())
+
+
+def test_constancy_breakdown_reports_the_four_videos_of_each_set_per_frame(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    torch.manual_seed(0)
+    WorldModel(tiny_model(latent="grid", action_dim=0)).save(run / "checkpoints" / "step_00000001")
+    short = constancy_breakdown(run, tmp_path / "short.json", context=4)
+    assert short["protocol"]["pairs"] == 3 and short["protocol"]["context"] == 4
+    assert short["tokens"] > 1 and {row["kind"] for row in short["rows"]} == {"colour", "shape"}
+    assert sum(row["sets"] for row in short["rows"] if row["offset"] == 0) == 3  # each set once
+    for row in short["rows"]:  # sets 0-2 hide the ball for 4+ frames: a 4-frame window is blind
+        assert row["AA"] == row["BA"] and row["BB"] == row["AB"], row  # ... to the earlier look
         assert all(row[v] > 0 for v in ("AA", "BB", "AB", "BA")) and 0 <= row["share_above_0"] <= 1
         total = row["AB"] + row["BA"] - row["AA"] - row["BB"]  # means of sums: the sum of means
         assert math.isclose(row["impossible_minus_possible"], total, abs_tol=2e-5)
+    cmd = [
+        sys.executable,
+        "benchmarks/constancy_breakdown.py",
+        "--run",
+        str(run),
+        "--context",
+        "30",
+    ]
+    bad = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert bad.returncode != 0 and "--context: 30 frames" in bad.stderr and "max_len" in bad.stderr

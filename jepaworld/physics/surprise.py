@@ -39,8 +39,18 @@ def token_surprise(
     model: VideoModelLike, video: torch.Tensor, context: int = 4, horizon: int = 1, tokens: int = 1
 ) -> torch.Tensor:
     """`surprise` per token: the embedding is split into `tokens` equal parts (a grid latent's
-    tokens, `ModelConfig.grid_tokens`) and each part's error is kept. (T, tokens) float; the mean
-    over tokens is `surprise`."""
+    tokens, `ModelConfig.grid_tokens`) and each part's error is kept.
+
+    Args:
+        model, video, context, horizon: as `surprise`.
+        tokens: parts of equal width the embedding is split into (1: the whole embedding).
+    Returns:
+        (T, tokens) float; its mean over tokens is `surprise` (to float rounding).
+    Raises:
+        ValueError: a bad video, context or horizon, or tokens not a divisor of the embedding size.
+    """
+    if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
+        raise ValueError(f"tokens must be an int >= 1, got {tokens!r}")
     if video.ndim != 4 or video.shape[-1] != 3:
         raise ValueError(f"video must be (T, H, W, 3) uint8, got {tuple(video.shape)}")
     if context < 1:
@@ -48,10 +58,10 @@ def token_surprise(
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1, got {horizon}")
     z = model.encode(video.unsqueeze(0))[0]  # (T, D)
-    if tokens < 1 or z.shape[-1] % tokens:
+    if z.shape[-1] % tokens:
         raise ValueError(f"tokens must divide the embedding size {z.shape[-1]}, got {tokens}")
     T = z.shape[0]
-    out = torch.zeros(T, tokens, device=z.device)
+    out = torch.zeros(T, tokens, device=z.device)  # (T, tokens)
     for t in range(1, min(context, T)):  # short warm-up windows, one per frame
         start = torch.tensor([t], device=z.device)
         out[t] = _errors(model, z[None, :t], z, start, horizon, tokens)[0]
@@ -75,7 +85,8 @@ def _errors(
     only frames inside the video. windows (N, C, D), z (T, D), starts (N,) -> (N, tokens)."""
     T = z.shape[0]
     N = len(windows)
-    seq, total, count = windows, windows.new_zeros(N, tokens), windows.new_zeros(N, 1)
+    seq = windows  # (N, C, D)
+    total, count = windows.new_zeros(N, tokens), windows.new_zeros(N, 1)  # (N, tokens), (N, 1)
     for k in range(min(horizon, T - int(starts.min()))):
         null = seq.new_zeros(*seq.shape[:2], 0)  # (N, C+k, 0): action-free
         pred = model.predict(seq, null)[:, -1]  # (N, D)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from jepaworld.models.world_model import WorldModel
-from jepaworld.physics.surprise import surprise
+from jepaworld.physics.surprise import surprise, token_surprise
 from jepaworld.physics.voe import auroc, bootstrap_ci, relative_accuracy, video_score
 from tests.conftest import tiny_model
 
@@ -107,3 +107,25 @@ def test_a_frame_by_frame_score_cannot_separate_a_matched_set() -> None:
         assert alone != pytest.approx(
             video_score(brightness(torch.from_numpy(pair.impossible)), "mean"), rel=1e-6
         )
+
+
+class QuadrantModel(ConstantMotionModel):
+    """Four tokens: the mean brightness of each quadrant of the frame, row-major; 'no change'."""
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        B, T, H, W, _ = frames.shape
+        q = frames.float().reshape(B, T, 2, H // 2, 2, W // 2, 3)  # (B, T, 2, H/2, 2, W/2, 3)
+        return q.mean(dim=(3, 5, 6)).reshape(B, T, 4)  # (B, T, 4)
+
+
+def test_token_surprise_finds_the_token_where_the_change_is() -> None:
+    video = torch.full((12, 8, 8, 3), 100, dtype=torch.uint8)
+    video[7:, :4, 4:] = 180  # the top-right quadrant (token 1) changes at frame 7
+    per_token = token_surprise(QuadrantModel(), video, context=3, tokens=4)
+    assert per_token.shape == (12, 4) and float(per_token[7, 1]) == pytest.approx(80.0)
+    assert float(per_token.abs().sum()) == pytest.approx(80.0)  # nowhere else, at no other frame
+    whole = surprise(QuadrantModel(), video, context=3)
+    assert torch.allclose(per_token.mean(dim=1), whole)
+    for bad in (0, 3, 2.0):
+        with pytest.raises(ValueError, match="tokens"):
+            token_surprise(QuadrantModel(), video, tokens=bad)
