@@ -89,7 +89,9 @@ def make_env(
 
 
 def _outcome(spec: EpisodeSpec, steps: int, info: dict[str, Any], success: bool) -> dict[str, Any]:
-    return {
+    """One episode's record; with the env's own state at the end (`final_state`) where its info
+    carries one, so a failure can be traced to the part of the goal that was missed."""
+    outcome = {
         "seed": spec.seed,
         "start": list(spec.start),
         "goal": list(spec.goal),
@@ -98,6 +100,9 @@ def _outcome(spec: EpisodeSpec, steps: int, info: dict[str, Any], success: bool)
         "steps": steps,
         "final_distance": round(float(info["distance"]), 3),
     }
+    if "state" in info:
+        outcome["final_state"] = [round(float(x), 4) for x in np.asarray(info["state"]).ravel()]
+    return outcome
 
 
 EnvFactory = Callable[[EpisodeSpec], tuple[gym.Env, np.ndarray, dict]]

@@ -57,6 +57,7 @@ def test_plan_on_pendulum_reports_the_planner_and_random_on_the_same_episodes(
     assert seeds == [1_000_000, 1_000_001]
     assert [e["seed"] for e in r["baselines"]["random"]["per_episode"]] == seeds
     assert all(e["steps"] <= 10 for e in r["per_episode"])
+    assert all(len(e["final_state"]) == 3 for e in r["per_episode"])  # Pendulum's (cos, sin, w)
 
 
 def test_an_env_without_a_success_criterion_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
