@@ -67,7 +67,8 @@ def set_rows(model: WorldModel, staged: StagedPair, context: int, horizon: int) 
         token_surprise(model, torch.from_numpy(v), context, horizon, tokens) for v in videos
     ]  # 4 x (T, tokens)
     ball, size, side = staged.ball, pair.possible.shape[1], round(tokens**0.5)
-    changed = (staged.possible.rgb[:, ball] != staged.impossible.rgb[:, ball]).any()
+    recoloured = (staged.possible.rgb[:, ball] != staged.impossible.rgb[:, ball]).any()
+    kind = "colour" if recoloured else "shape"  # each set changes one of them
     rows = []
     for offset in OFFSETS:
         t = pair.violation_frame + offset
@@ -81,7 +82,6 @@ def set_rows(model: WorldModel, staged: StagedPair, context: int, horizon: int) 
                 under.append(float(token_under_ball(s[t][None], xy, tokens, size)[0, 0]))
             else:
                 under.append(float(s[t, cell]))
-        kind = "colour" if changed else "shape"
         rows.append({"offset": offset, "kind": kind, **dict(zip(VIDEOS, under, strict=True))})
     return rows
 
