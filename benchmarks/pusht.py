@@ -10,15 +10,21 @@ saves success with its 95% Wilson interval, collect / train / eval seconds, and 
 Usage::
 
     python benchmarks/pusht.py --workdir /tmp/pusht [--reuse] [--sizes 100 300 1000]
+        [--image-size 96] [--clip-frames 6]
+
+Each point also says what its failures missed (`failure_breakdown`): runaways (the pusher ends far
+from its goal: the planner followed a wrong prediction), near misses, and missed angles.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from targets import (  # benchmarks/targets.py, beside this script
     Stages,
     report_and_save,
@@ -30,6 +36,7 @@ from jepaworld.bench.evaluate import PlanConfig
 from jepaworld.bench.machine import environment, peak_rss_mib
 from jepaworld.bench.trajectory_eval import evaluate_trajectory
 from jepaworld.data.collect import CollectConfig, collect
+from jepaworld.envs.pusht import SUCCESS_ANGLE, pusht_errors
 from jepaworld.models.world_model import ModelConfig
 from jepaworld.train import TrainConfig, resolve_device, train
 
@@ -45,23 +52,56 @@ def pusht_model() -> ModelConfig:
     return ModelConfig(smooth_weight=0.0)
 
 
-def point(work: Path, episodes: int, steps: int, eval_episodes: int, reuse: bool) -> dict[str, Any]:
+RUNAWAY_PX = 150.0
+"""A failure whose pusher ends farther than this from its goal position (canvas px) went the wrong
+way, rather than missing by a little."""
+NEAR_MISS_PX = 40.0
+"""A failure whose (pusher, block) position error is below this (L2, canvas px; success needs 20)."""
+
+
+def failure_breakdown(per_episode: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the failed episodes missed, from each episode's `final_state` and `goal`: how many
+    ran away (pusher > RUNAWAY_PX from its goal), how many nearly made it (position error <
+    NEAR_MISS_PX), how many missed the angle, and the median errors of the failures."""
+    failed = [e for e in per_episode if not e["success"]]
+    errors = np.array([pusht_errors(e["final_state"], e["goal"]) for e in failed]).reshape(-1, 3)
+    position = np.hypot(errors[:, 0], errors[:, 1])  # the criterion's L2 over both positions
+    median = np.median(errors, axis=0) if failed else None
+    return {
+        "failures": len(failed),
+        "runaway": int((errors[:, 0] > RUNAWAY_PX).sum()),
+        "near_miss": int((position < NEAR_MISS_PX).sum()),
+        "angle_missed": int((errors[:, 2] >= SUCCESS_ANGLE).sum()),
+        "median_pusher_px": None if median is None else float(median[0]),
+        "median_block_px": None if median is None else float(median[1]),
+        "median_angle_deg": None if median is None else float(np.degrees(median[2])),
+    }
+
+
+def point(
+    work: Path, episodes: int, steps: int, eval_episodes: int, reuse: bool, size: int, clip: int
+) -> dict[str, Any]:
     """Collect N episodes, train, evaluate; each stage in `work` (skipped with `reuse` if done)."""
     stage = Stages(work, reuse)
-    data, run_dir = work / f"data{episodes}", work / f"run{episodes}_{steps}"
-    collect_cfg = CollectConfig(out=data, env=ENV, episodes=episodes, image_size=64)
+    tag = f"{episodes}" if size == 64 else f"{episodes}_{size}px"
+    data, run_dir = work / f"data{tag}", work / f"run{tag}_{steps}_clip{clip}"
+    collect_cfg = CollectConfig(out=data, env=ENV, episodes=episodes, image_size=size)
     stage("collect", data / "manifest.json", lambda: collect(collect_cfg))
-    cfg = TrainConfig(out=run_dir, data=data, steps=steps, model=pusht_model())
+    model = dataclasses.replace(pusht_model(), image_size=size)
+    cfg = TrainConfig(out=run_dir, data=data, steps=steps, clip_frames=clip, model=model)
     stage("train", run_dir / "checkpoints", lambda: train(cfg))
     result: dict[str, Any] = {}
-    out = work / f"eval{episodes}_{steps}"
+    out = work / f"eval{tag}_{steps}_clip{clip}"
     plan = PlanConfig(run=run_dir, out=out, env=ENV, episodes=eval_episodes)
     stage("plan", None, lambda: result.update(evaluate_trajectory(plan)))
     return {
         "episodes": episodes,
         "steps": steps,
         "batch_size": cfg.batch_size,
+        "image_size": size,
+        "clip_frames": clip,
         **success_summary(result),
+        "failures": failure_breakdown(result["per_episode"]),
         "seconds": stage.seconds,
         "protocol": result["protocol"],
     }
@@ -73,18 +113,33 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000])
     parser.add_argument("--steps", type=int, default=3000, help="training steps per model")
     parser.add_argument("--eval-episodes", type=int, default=50)
+    parser.add_argument("--image-size", type=int, default=64, help="frames and model, px")
+    parser.add_argument(
+        "--clip-frames", type=int, default=4, help="model steps per training clip (T)"
+    )
     args = parser.parse_args(argv)
     env = environment(resolve_device("auto"))
     curve = []
     with tempfile.TemporaryDirectory() as tmp:
         work = args.workdir or Path(tmp)
         for n in args.sizes:
-            curve.append(point(work, n, args.steps, args.eval_episodes, args.reuse))
-            p = curve[-1]
+            p = point(
+                work,
+                n,
+                args.steps,
+                args.eval_episodes,
+                args.reuse,
+                args.image_size,
+                args.clip_frames,
+            )
+            curve.append(p)
+            f = p["failures"]
             print(
                 f"{n:>6} episodes: success {p['success_rate']:.2f} {p['success_ci95']}"
                 f" (random {p['random_success_rate']:.2f}); seconds "
                 + ", ".join(f"{k} {v:.0f}" for k, v in p["seconds"].items())
+                + f"; failures {f['failures']}: {f['runaway']} ran away, {f['near_miss']} near"
+                f" misses, {f['angle_missed']} missed the angle"
             )
     best = curve[-1]["success_rate"]
     result = {

@@ -1,8 +1,10 @@
 """CLI smoke runs of benchmarks/perf.py (its quick budget), benchmarks/probe.py,
-benchmarks/physics_probe.py and benchmarks/constancy_breakdown.py."""
+benchmarks/physics_probe.py and benchmarks/constancy_breakdown.py; benchmarks/pusht.py's failure
+breakdown on hand-made episodes."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import subprocess
@@ -146,3 +148,28 @@ def test_constancy_breakdown_reports_the_four_videos_of_each_set_per_frame(tmp_p
     ]
     bad = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert bad.returncode != 0 and "--context: 30 frames" in bad.stderr and "max_len" in bad.stderr
+
+
+def test_pusht_failure_breakdown_sorts_failures_by_what_they_missed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    pusht = importlib.import_module("pusht")  # benchmarks/pusht.py
+    goal = [100.0, 100.0, 300.0, 300.0, 1.0]
+
+    def episode(final: list[float], success: bool = False) -> dict:
+        return {"goal": goal, "final_state": final, "success": success}
+
+    episodes = [
+        episode(goal, success=True),  # successes are not failures
+        episode([400.0, 100.0, 300.0, 300.0, 1.0]),  # pusher 300 px off: ran away
+        episode([110.0, 100.0, 300.0, 320.0, 1.0]),  # 10 + 20 px: L2 22.4, a near miss
+        episode([100.0, 100.0, 300.0, 300.0, 1.5]),  # right place, 29 degrees off
+    ]
+    b = pusht.failure_breakdown(episodes)
+    assert (b["failures"], b["runaway"], b["near_miss"], b["angle_missed"]) == (3, 1, 2, 1)
+    assert b["median_pusher_px"] == pytest.approx(10.0)
+    assert b["median_block_px"] == pytest.approx(0.0)
+    assert b["median_angle_deg"] == pytest.approx(0.0)
+    none = pusht.failure_breakdown(episodes[:1])
+    assert none["failures"] == 0 and none["median_block_px"] is None

@@ -11,7 +11,7 @@ import pytest
 
 from jepaworld.envs.geometry import angle_error
 from jepaworld.envs.gym_adapter import GoalState, make_pixel_env
-from jepaworld.envs.pusht import pusht_success
+from jepaworld.envs.pusht import pusht_errors, pusht_success
 
 GOAL = np.array([100.0, 100.0, 300.0, 300.0, 1.0])
 
@@ -31,6 +31,17 @@ def test_success_criterion_on_hand_made_states() -> None:
     assert angle_error(0.1, 2 * math.pi - 0.1) == pytest.approx(0.2)
     with pytest.raises(ValueError, match="5 entries"):
         pusht_success(GOAL[:4], GOAL)
+
+
+def test_errors_name_the_part_of_the_goal_missed() -> None:
+    state = GOAL + [3.0, 4.0, -6.0, 8.0, 0.0]
+    state[4] = 2 * math.pi + GOAL[4] - 0.3  # wrapped: 0.3 rad off
+    pusher, block, angle = pusht_errors(state, GOAL)
+    assert (pusher, block) == (pytest.approx(5.0), pytest.approx(10.0))
+    assert angle == pytest.approx(0.3)
+    assert pusht_success(state, GOAL)[0] == pytest.approx(math.hypot(pusher, block))
+    with pytest.raises(ValueError, match="5 entries"):
+        pusht_errors(GOAL, GOAL[:3])
 
 
 pytest.importorskip("gym_pusht", reason="needs the [pusht] extra")
