@@ -223,7 +223,8 @@ class Controller(Protocol):
     """What the lock-step runner drives: flat MPC, or MPC guided by memory."""
 
     def start(self, frames: torch.Tensor, goals: torch.Tensor) -> None:
-        """Begin E problems: current frames and goal frames, uint8 (E, H, W, 3)."""
+        """Begin E problems: current frames and goal frames, uint8 (E, H, W, 3) (or goal clips
+        (E, G, H, W, 3), where the episodes' info has a "goal_clip": FlatController only)."""
         ...
 
     def plan(
@@ -241,7 +242,7 @@ class FlatController:
         self.z_goal = torch.empty(0)
 
     def start(self, frames: torch.Tensor, goals: torch.Tensor) -> None:
-        self.z_goal = self.mpc.encode_frames(goals)  # (E, D)
+        self.z_goal = self.mpc.encode_goal(goals)  # (E, D) or clips' (E, G, D)
         self.mpc.reset()
 
     def plan(
@@ -288,11 +289,12 @@ def _run_batch(
 
     def stacked(key: str) -> torch.Tensor:
         arrays = [live[i].obs if key == "obs" else live[i].info[key] for i in active]
-        frames = torch.from_numpy(np.stack(arrays))  # (E, H, W, 3)
+        frames = torch.from_numpy(np.stack(arrays))  # (E, H, W, 3) or clips (E, G, H, W, 3)
         return (resize_frames(frames, frame_size) if frame_size else frames).to(device)
 
     if active:
-        controller.start(stacked("obs"), stacked("goal"))
+        clips = "goal_clip" in live[active[0]].info  # a goal of several frames (GoalState)
+        controller.start(stacked("obs"), stacked("goal_clip" if clips else "goal"))
     plan_time, solved, calls, keep = 0.0, 0, 0, None
     bar = tqdm(total=budget, desc="plan", unit="step", dynamic_ncols=True)
     while active:
@@ -371,10 +373,11 @@ def plan_latency(
     planner: str = "cem",
     bounds: ActionBounds | None = None,
 ) -> list[float]:
-    """Seconds for one single-problem plan (E=1) with the protocol's planner, `repeats` times."""
+    """Seconds for one single-problem plan (E=1) with the protocol's planner, `repeats` times,
+    toward `goal`, an image (H, W, 3) or a clip (G, H, W, 3)."""
     device = next(model.parameters()).device
     mpc = make_mpc(protocol, model, model.config.action_dim, planner=planner, bounds=bounds)
-    z_goal = mpc.encode_frames(torch.from_numpy(goal[None]).to(device))
+    z_goal = mpc.encode_goal(torch.from_numpy(goal[None]).to(device))
     gen = torch.Generator().manual_seed(0)
     times = []
     for _ in range(repeats):

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from jepaworld.config import require
 from jepaworld.memory.guided import GraphSettings, GuidedConfig
 
 P = TypeVar("P", bound="EpisodicProtocol")
@@ -174,8 +175,9 @@ class MazeProtocol(EpisodicProtocol):
 
 
 TRAJECTORY_SUCCESS: dict[str, dict[str, Any]] = {
-    # (cos, sin, angular velocity): angle and speed, L2 within 0.5
-    "Pendulum-v1": {"state_dims": 3, "tolerance": 0.5},
+    # (cos, sin, angular velocity): angle and speed, L2 within 0.5. One image shows no speed, so
+    # the goal is two frames a model step apart (version 3; version 2 gave one image)
+    "Pendulum-v1": {"state_dims": 3, "tolerance": 0.5, "goal_frames": 2, "version": "3"},
     # (x, y) of the ball; 0.45 is gymnasium-robotics' own radius
     "PointMaze_UMaze-v3": {"state_dims": 2, "tolerance": 0.45},
     # DINO-WM's criterion on (agent xy, block xy, block angle); goals from the scripted pusher,
@@ -203,6 +205,9 @@ class TrajectoryProtocol(EpisodicProtocol):
     same start. Success: the first `state_dims` entries of the env's own observation within
     `tolerance` (L2) of the goal's (and the `angle_dim` entry within `angle_tolerance`, when
     set), within `budget` steps. PushT's protocol is this one under the name pusht-goal.
+    With `goal_frames` G > 1 the goal is a clip: the trajectory's frames at goal_steps - (G-1) *
+    frame_stride .. goal_steps, one model step apart, which the planner's last G predicted
+    embeddings must match (a goal that shows velocity).
     """
 
     env_id: str
@@ -216,7 +221,7 @@ class TrajectoryProtocol(EpisodicProtocol):
     """The held-out trajectories' policy: 'random' (persistent random, `persistence`, `noise`) or
     'scripted' (the world's own collection policy with `noise`), as `jepaworld collect --policy`."""
     name: str = "trajectory-goal"
-    version: str = "2"  # 2: lock-step batches of `chunk`
+    version: str = "2"  # 2: lock-step batches of `chunk`; Pendulum-v1's 3: two-frame goal clips
     episodes: int = 50
     seed: int = 1_000_000
     chunk: int = 10
@@ -224,7 +229,25 @@ class TrajectoryProtocol(EpisodicProtocol):
     budget: int = 50
     persistence: float = 0.9
     noise: float = 0.1
+    goal_frames: int = 1
+    """G: frames of the goal, one model step (`planner.frame_stride` env steps) apart, ending at
+    `goal_steps`; 1: a goal image."""
     planner: PlannerSettings = field(default_factory=lambda: PlannerSettings(horizon=5))
+
+    def __post_init__(self) -> None:
+        require(self.goal_steps >= 1, "goal_steps", f"must be >= 1, got {self.goal_steps}")
+        h, span = self.planner.horizon, (self.goal_frames - 1) * self.planner.frame_stride
+        require(
+            1 <= self.goal_frames <= h,
+            "goal_frames",
+            f"must be in [1, planner horizon {h}], got {self.goal_frames}",
+        )
+        require(
+            span < self.goal_steps,
+            "goal_frames",
+            f"{self.goal_frames} frames span {span} env steps, must be < goal_steps "
+            f"{self.goal_steps}",
+        )
 
     @classmethod
     def for_env(cls, env_id: str) -> TrajectoryProtocol:

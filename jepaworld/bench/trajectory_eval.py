@@ -1,7 +1,8 @@
 """`jepaworld plan --env ID` for environments nobody here wrote: trajectory goals, flat MPC, random.
 
 Under protocol trajectory-goal (bench/protocols.py), each episode's goal image is the frame
-`goal_steps` ahead on a held-out exploration trajectory from the episode's own start; the planner
+`goal_steps` ahead on a held-out exploration trajectory from the episode's own start (or, with
+`goal_frames` G > 1, the clip of its last G frames one model step apart); the planner
 (CEM + MPC, the env's own action bounds) and random actions run on the same episodes, and success
 compares the env's own state with the goal's (GoalState).
 """
@@ -27,21 +28,27 @@ from jepaworld.data.collect import exploration_policy
 from jepaworld.envs.gym_adapter import GoalState, make_pixel_env
 from jepaworld.planning.protocols import ActionBounds
 
-Goal = tuple[np.ndarray, np.ndarray]  # frame (H, W, 3), state (S,)
+Goal = tuple[np.ndarray, np.ndarray]  # frames (G, H, W, 3) ending at the goal, state (S,)
 
 
 def held_out_goal(protocol: TrajectoryProtocol, seed: int, size: int) -> tuple[np.ndarray, Goal]:
-    """(start state, (goal frame, goal state)): `goal_steps` steps of the collection policy from
-    the start that `reset(seed=seed)` gives."""
+    """(start state, (goal frames, goal state)): `goal_steps` steps of the collection policy from
+    the start that `reset(seed=seed)` gives; the frames are the last `goal_frames` one model step
+    apart, the last at the goal."""
     env = make_pixel_env(protocol.env_id, size)
     _, info = env.reset(seed=seed)
     start = info["state"]
     rng = np.random.default_rng([seed, 1])
     policy = exploration_policy(env, protocol.policy, protocol.persistence, protocol.noise, rng)
-    for _ in range(protocol.goal_steps):
+    stride = protocol.planner.frame_stride
+    kept = {protocol.goal_steps - g * stride for g in range(protocol.goal_frames)}
+    frames = []
+    for step in range(1, protocol.goal_steps + 1):
         obs, _, _, _, info = env.step(policy())
+        if step in kept:
+            frames.append(obs)
     env.close()
-    return start, (obs, info["state"])
+    return start, (np.stack(frames), info["state"])  # (G, H, W, 3)
 
 
 def goal_env_factory(
@@ -50,10 +57,11 @@ def goal_env_factory(
     """Episode spec -> the adapted env with its goal, reset to the episode's start."""
 
     def make(spec: plan_eval.EpisodeSpec) -> tuple[gym.Env, np.ndarray, dict]:
-        frame, state = goals[spec.seed]
+        frames, state = goals[spec.seed]
         env = GoalState(
-            make_pixel_env(protocol.env_id, size), frame, state, protocol.state_dims,
+            make_pixel_env(protocol.env_id, size), frames[-1], state, protocol.state_dims,
             protocol.tolerance, protocol.angle_dim, protocol.angle_tolerance,
+            frames if len(frames) > 1 else None,
         )  # fmt: skip
         obs, info = env.reset(seed=spec.seed)
         return env, obs, info
@@ -93,12 +101,12 @@ def evaluate_trajectory(
     sha = plan_eval.checkpoint_sha256(ckpt)
     baselines = {"random": random}
     results = plan_results(protocol, record, ckpt, sha, cfg.planner, outcomes, timings, baselines)
-    first_goal = next(iter(goals.values()))[0]
+    first_goal = next(iter(goals.values()))[0]  # (G, H, W, 3): a clip of 1 plans as an image
     results["plan_latency_seconds"] = plan_eval.plan_latency(
         model, protocol, frames[0][0], first_goal, cfg.latency_repeats, cfg.planner, bounds
     )
     media = plan_eval.write_media(
-        cfg.out / "media", frames, [g[0] for g in goals.values()], cfg.media
+        cfg.out / "media", frames, [g[0][-1] for g in goals.values()], cfg.media
     )
     results["media"] = [f"media/{m}" for m in media]
     results["eval_seconds"] = time.perf_counter() - t0

@@ -205,7 +205,9 @@ class GoalState(gym.Wrapper):
     `"distance"` (L2 over the first `dims` state entries) and `"success"` (distance <= tolerance,
     and the `angle_dim` entry within `angle_tolerance` of the goal's, wrapped, when given); a step
     that succeeds terminates the episode, as in jepaworld's own worlds. The wrapped env's own goal,
-    if it has one (an info "success"), is replaced: its success no longer ends the episode."""
+    if it has one (an info "success"), is replaced: its success no longer ends the episode.
+    With `goal_clip` (G, H, W, 3), the frames leading to the goal, ending with `goal_frame`, it is
+    `info["goal_clip"]` too: a goal that shows motion."""
 
     def __init__(
         self,
@@ -216,9 +218,15 @@ class GoalState(gym.Wrapper):
         tolerance: float,
         angle_dim: int | None = None,
         angle_tolerance: float = 0.0,
+        goal_clip: NDArray[np.uint8] | None = None,
     ) -> None:
         super().__init__(env)
+        if goal_clip is not None and (
+            goal_clip.ndim != 4 or not np.array_equal(goal_clip[-1], goal_frame)
+        ):
+            raise ValueError("goal_clip must be (G, H, W, 3) frames ending with goal_frame")
         self.goal_frame, self.goal_state = goal_frame, np.asarray(goal_state, np.float32)
+        self.goal_clip = goal_clip
         self.dims, self.tolerance = dims, tolerance
         self.angle_dim, self.angle_tolerance = angle_dim, angle_tolerance
 
@@ -231,9 +239,11 @@ class GoalState(gym.Wrapper):
     def _info(self, info: dict[str, Any]) -> dict[str, Any]:
         gap = info["state"][: self.dims] - self.goal_state[: self.dims]
         distance = float(np.linalg.norm(gap))
+        clip = {} if self.goal_clip is None else {"goal_clip": self.goal_clip.copy()}
         return {
             **info,
             "goal": self.goal_frame.copy(),
+            **clip,
             "goal_state": self.goal_state.copy(),
             "distance": distance,
             "success": distance <= self.tolerance and self._angle_ok(info["state"]),

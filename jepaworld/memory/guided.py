@@ -194,6 +194,11 @@ class MemoryGuidedMPC:
 
     def start(self, frames: torch.Tensor, goals: torch.Tensor) -> None:
         """Begin E problems: current frames and goal frames, (E, H, W, 3)."""
+        if goals.ndim != 4:
+            raise ValueError(
+                f"goals: memory-guided planning takes goal images (E, H, W, 3), got "
+                f"{tuple(goals.shape)}"
+            )
         z_now = self.mpc.encode_frames(frames).cpu()  # (E, D)
         self.z_goal = self.mpc.encode_frames(goals).float().cpu()  # (E, D)
         self.paths = [self.route(z, g) for z, g in zip(z_now, self.z_goal, strict=True)]

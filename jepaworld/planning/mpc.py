@@ -3,6 +3,11 @@
 At each decision the current frame and the goal frame are encoded; the planner searches action
 sequences whose predicted embeddings end near the goal's; the first `receding` model steps are
 executed and the rest warm-start the next search (shifted by what was executed).
+
+A goal may also be a short clip of G frames, one model step apart (`LatentMPC.encode_goal`): the
+last G predicted embeddings are then compared with the clip's, in order. One image shows where
+things are, not how fast they move; two frames show both (a pendulum that must pass an angle at a
+given speed).
 """
 
 from __future__ import annotations
@@ -36,7 +41,10 @@ class MPCConfig:
 
 
 class LatentGoalCost:
-    """cost(actions (E,S,L,A)) = ||z_L - z_goal||^2 + w * mean_l<L ||z_l - z_goal||^2, per sample."""
+    """cost(actions (E,S,L,A)) = ||z_L - z_goal||^2 + w * mean_l<L ||z_l - z_goal||^2, per sample.
+
+    With a goal clip z_goal (E, G, D), the final term is the mean of ||z_{L-G+g} - z_goal_g||^2
+    over its G frames, and the intermediate term compares the steps before them with its last."""
 
     def __init__(
         self,
@@ -46,7 +54,8 @@ class LatentGoalCost:
         intermediate_weight: float,
         repeat: int = 1,
     ) -> None:
-        self.model, self.z_now, self.z_goal = model, z_now, z_goal  # (E, 1, D), (E, D)
+        self.model, self.z_now = model, z_now  # (E, 1, D)
+        self.z_goal = z_goal if z_goal.ndim == 3 else z_goal.unsqueeze(1)  # (E, G, D)
         self.w, self.repeat = intermediate_weight, repeat
 
     def __call__(self, actions: torch.Tensor) -> torch.Tensor:
@@ -61,15 +70,18 @@ class LatentGoalCost:
         self, actions: torch.Tensor, z_now: torch.Tensor, z_goal: torch.Tensor
     ) -> torch.Tensor:
         E, S, L, A = actions.shape
+        G = z_goal.shape[1]
+        if G > L:
+            raise ValueError(f"z_goal: a goal clip of {G} frames needs horizon >= {G}, got {L}")
         z0 = z_now.repeat_interleave(S, dim=0)  # (E*S, 1, D)
         acts = actions.reshape(E * S, L, A).to(z_now.device)  # (E*S, L, A)
         acts = acts.repeat(1, 1, self.repeat)  # held actions: (E*S, L, repeat*A)
         pred = self.model.rollout(z0, acts)  # (E*S, L, D)
-        goal = z_goal.repeat_interleave(S, dim=0).unsqueeze(1)  # (E*S, 1, D)
-        dist = (pred - goal).pow(2).sum(-1)  # (E*S, L)
-        cost = dist[:, -1]
-        if L > 1 and self.w:
-            cost = cost + self.w * dist[:, :-1].mean(dim=1)
+        goal = z_goal.repeat_interleave(S, dim=0)  # (E*S, G, D)
+        cost = (pred[:, L - G :] - goal).pow(2).sum(-1).mean(dim=1)  # (E*S,)
+        if L > G and self.w:
+            early = (pred[:, : L - G] - goal[:, -1:]).pow(2).sum(-1)  # (E*S, L-G)
+            cost = cost + self.w * early.mean(dim=1)
         return cost.reshape(E, S).float().cpu()  # (E, S)
 
 
@@ -114,6 +126,19 @@ class LatentMPC:
         """uint8 (E, H, W, 3) -> (E, D)."""
         return self.model.encode(frames.unsqueeze(1))[:, 0]
 
+    @torch.inference_mode()
+    def encode_goal(self, goals: torch.Tensor) -> torch.Tensor:
+        """Goal images uint8 (E, H, W, 3) -> (E, D), or goal clips (E, G, H, W, 3), frames one
+        model step apart, -> (E, G, D)."""
+        if goals.ndim == 4:
+            return self.encode_frames(goals)
+        if goals.ndim != 5 or goals.shape[1] > self.config.horizon:
+            raise ValueError(
+                f"goals must be (E, H, W, 3) images or (E, G, H, W, 3) clips of at most the "
+                f"horizon ({self.config.horizon}) frames, got {tuple(goals.shape)}"
+            )
+        return self.model.encode(goals)  # (E, G, D)
+
     def to_env_actions(self, plan: torch.Tensor) -> torch.Tensor:
         """Planner actions (E, n, A_plan) -> environment actions (E, n * k, A) in execution order."""
         E = plan.shape[0]
@@ -129,7 +154,8 @@ class LatentMPC:
         keep: torch.Tensor | None = None,
         z_now: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Plan for the current frames (E, H, W, 3); returns env actions to execute (E, receding*k, A).
+        """Plan for the current frames (E, H, W, 3) toward z_goal (E, D), or goal clips' (E, G, D)
+        (`encode_goal`); returns env actions to execute (E, receding*k, A).
 
         Args:
             keep: optional bool (E_prev,) mask of which previous problems are still active, used to

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from jepaworld.bench.evaluate import PlanConfig
 from jepaworld.bench.image_goal import image_goal_protocol, plan_to_image
@@ -26,16 +27,32 @@ TINY = TrajectoryProtocol.for_env("Pendulum-v1")
 
 def test_replaying_the_held_out_actions_reaches_the_goal() -> None:
     protocol = TrajectoryProtocol.for_env("Pendulum-v1")
+    assert protocol.goal_frames == 2 and protocol.version == "3"  # a goal that shows speed
     seed = 1_000_003
     start, goal = held_out_goal(protocol, seed, 32)
     env, obs, info = goal_env_factory(protocol, {seed: goal}, 32)(EpisodeSpec(seed, (), (), 25.0))
     assert np.allclose(info["state"], start) and not info["success"]
-    assert info["goal"].shape == (32, 32, 3) and np.array_equal(info["goal"], goal[0])
+    assert info["goal"].shape == (32, 32, 3) and np.array_equal(info["goal"], goal[0][-1])
+    assert info["goal_clip"].shape == (2, 32, 32, 3)
     policy = PersistentRandomPolicy(env.action_space, 0.9, 0.1, np.random.default_rng([seed, 1]))
-    for _ in range(protocol.goal_steps):
+    stride = protocol.planner.frame_stride
+    for step in range(1, protocol.goal_steps + 1):
         obs, _, terminated, _, info = env.step(policy())
+        if step == protocol.goal_steps - stride:  # the clip's first frame, a model step before
+            assert np.array_equal(obs, goal[0][0]) and not np.array_equal(obs, goal[0][1])
     assert info["success"] and terminated and info["distance"] < 1e-5
     env.close()
+
+
+def test_goal_clips_longer_than_the_horizon_or_the_trajectory_are_refused() -> None:
+    with pytest.raises(ValueError, match="goal_frames: must be in"):
+        dataclasses.replace(TINY, goal_frames=TINY.planner.horizon + 1, goal_steps=100)
+    with pytest.raises(ValueError, match="goal_frames: 3 frames span 10 env steps"):
+        dataclasses.replace(TINY, goal_frames=3, goal_steps=10)
+    with pytest.raises(ValueError, match="goal_frames: must be in"):
+        dataclasses.replace(TINY, goal_frames=0)
+    with pytest.raises(ValueError, match="goal_steps: must be >= 1"):
+        dataclasses.replace(TINY, goal_steps=0)
 
 
 def test_plan_on_pendulum_reports_the_planner_and_random_on_the_same_episodes(
@@ -44,7 +61,7 @@ def test_plan_on_pendulum_reports_the_planner_and_random_on_the_same_episodes(
     collect(CollectConfig(out=tmp_path / "d", env="Pendulum-v1", episodes=3, episode_length=30))
     train(tiny_train(tmp_path / "d", tmp_path / "run", steps=2, model=tiny_model(action_dim=1)))
     small = TrajectoryProtocol(
-        env_id="Pendulum-v1", state_dims=2, tolerance=0.2, budget=10,
+        env_id="Pendulum-v1", state_dims=2, tolerance=0.2, budget=10, goal_frames=2,
         planner=PlannerSettings(samples=16, elites=4, iterations=2, horizon=2),
     )  # fmt: skip
     cfg = PlanConfig(
@@ -53,6 +70,7 @@ def test_plan_on_pendulum_reports_the_planner_and_random_on_the_same_episodes(
     r = evaluate_trajectory(cfg, small)
     assert json.loads((tmp_path / "e" / "results.json").read_text())["episodes"] == 2
     assert r["protocol"]["name"] == "trajectory-goal" and r["protocol"]["env_id"] == "Pendulum-v1"
+    assert r["protocol"]["goal_frames"] == 2  # planned toward two-frame goal clips
     seeds = [e["seed"] for e in r["per_episode"]]
     assert seeds == [1_000_000, 1_000_001]
     assert [e["seed"] for e in r["baselines"]["random"]["per_episode"]] == seeds
@@ -95,3 +113,37 @@ def test_plan_toward_a_png_goal_in_any_env(
     assert main([*args, "--out", str(tmp_path / "b"), "--goal", str(tmp_path / "bad.png")]) == 2
     assert f"--goal {tmp_path / 'bad.png'}: not a readable image" in capsys.readouterr().err
     assert not (tmp_path / "b" / "results.json").exists()
+
+
+def test_the_lockstep_runner_hands_goal_clips_to_the_controller() -> None:
+    from jepaworld.bench.plan_eval import _Live, run_lockstep
+
+    class Still:
+        """An env that stays put: every step returns the same frame and info."""
+
+        def __init__(self, info: dict) -> None:
+            self.info = info
+
+        def step(self, action: np.ndarray) -> tuple:
+            return np.zeros((8, 8, 3), np.uint8), 0.0, False, False, self.info
+
+    class Recorder:
+        goals: tuple[int, ...] = ()
+
+        def start(self, frames: torch.Tensor, goals: torch.Tensor) -> None:
+            self.goals = tuple(goals.shape)
+
+        def plan(
+            self, frames: torch.Tensor, generator: torch.Generator, keep: object
+        ) -> torch.Tensor:
+            return torch.zeros(len(frames), 1, 1)  # (E, n, A)
+
+    frame = np.zeros((8, 8, 3), np.uint8)
+    for info, shape in (
+        ({"goal": frame, "success": False}, (2, 8, 8, 3)),
+        ({"goal": frame, "goal_clip": np.stack([frame] * 3), "success": False}, (2, 3, 8, 8, 3)),
+    ):
+        live = [_Live(EpisodeSpec(s, (), (), 1.0), Still(info), frame, info, []) for s in (0, 1)]
+        recorder = Recorder()
+        run_lockstep(live, recorder, budget=1, device=torch.device("cpu"))
+        assert recorder.goals == shape and all(ep.steps == 1 for ep in live)

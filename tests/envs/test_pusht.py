@@ -90,6 +90,12 @@ def test_goal_state_wrapper_applies_the_angle_condition() -> None:
     assert info["distance"] == pytest.approx(0.0, abs=1e-3) and not info["success"]
     lenient = GoalState(env, frame, turned, 4, 20.0)  # no angle condition
     assert lenient.reset(seed=0, options={"start": start})[1]["success"]
+    assert "goal_clip" not in info
+    clip = np.stack([frame + 1, frame])  # (G, H, W, 3), ending with the goal frame
+    moving = GoalState(env, frame, turned, 4, 20.0, goal_clip=clip)
+    assert np.array_equal(moving.reset(seed=0, options={"start": start})[1]["goal_clip"], clip)
+    with pytest.raises(ValueError, match="ending with goal_frame"):
+        GoalState(env, frame, turned, 4, 20.0, goal_clip=clip[::-1])
     env.close()
 
 

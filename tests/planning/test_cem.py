@@ -91,3 +91,39 @@ def test_latent_goal_cost_prefers_moving_toward_the_goal() -> None:
     )  # (E, S, L, A), held twice: to (0.1, -0.1)
     away = torch.tensor([-1.0, 1.0]).expand(1, 1, 1, 2)
     assert float(cost(toward)) < float(cost(away))
+
+
+def test_a_goal_clip_asks_for_where_and_how_fast() -> None:
+    """Goal clip (g1, g2): the last two predicted positions must be g1 then g2, so the last held
+    action is fixed at (g2 - g1) / 0.1; a goal image g2 alone is met at any speed."""
+    model = PointModel()
+    mpc = LatentMPC(
+        model, CEM(CEMConfig(samples=300, elites=20, iterations=30)), MPCConfig(horizon=3),
+        ActionBounds.box(-1, 1, 2), env_action_dim=2,
+    )  # fmt: skip
+    g1, g2 = torch.tensor([0.05, 0.05]), torch.tensor([0.15, 0.0])
+    clip = torch.zeros(1, 2, 1, 1, 3)  # (E, G, H, W, 3): positions written into pixel (0, 0)
+    clip[0, 0, 0, 0, :2], clip[0, 1, 0, 0, :2] = g1, g2
+    z_goal = mpc.encode_goal(clip)
+    assert z_goal.shape == (1, 2, 2)
+    cost = LatentGoalCost(model, torch.zeros(1, 1, 2), z_goal, 0.1, repeat=2)
+    plan = mpc.planner.solve_batch(
+        cost, 1, 3, mpc.bounds, torch.Generator().manual_seed(0)
+    )  # (1, L, A)
+    path = model.rollout(torch.zeros(1, 1, 2), plan.repeat(1, 1, 2))[0]  # (L, 2)
+    assert torch.allclose(path[1], g1, atol=0.01) and torch.allclose(path[2], g2, atol=0.01)
+    assert torch.allclose(plan[0, -1], torch.tensor([1.0, -0.5]), atol=0.1)
+
+    # one frame: the same as a goal image; the early steps are compared with the clip's last
+    actions = torch.rand(1, 5, 3, 2, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    one = LatentGoalCost(model, torch.zeros(1, 1, 2), z_goal[:, 1:], 0.1, repeat=2)(actions)
+    image = LatentGoalCost(model, torch.zeros(1, 1, 2), z_goal[:, 1], 0.1, repeat=2)(actions)
+    pred = model.rollout(torch.zeros(5, 1, 2), actions[0].repeat(1, 1, 2))  # (S, L, 2)
+    dist = (pred - g2).pow(2).sum(-1)  # (S, L)
+    assert torch.equal(one, image)
+    assert torch.allclose(image[0], dist[:, -1] + 0.1 * dist[:, :-1].mean(dim=1))
+
+    with pytest.raises(ValueError, match="z_goal: a goal clip of 2 frames needs horizon >= 2"):
+        LatentGoalCost(model, torch.zeros(1, 1, 2), z_goal, 0.1, repeat=2)(actions[:, :, :1])
+    with pytest.raises(ValueError, match="at most the horizon"):
+        mpc.encode_goal(torch.zeros(1, 4, 1, 1, 3))
