@@ -12,8 +12,8 @@ Usage::
     python benchmarks/pusht.py --workdir /tmp/pusht [--reuse] [--sizes 100 300 1000]
         [--image-size 96] [--clip-frames 6]
 
-Each point also says what its failures missed (`failure_breakdown`): runaways (the pusher ends far
-from its goal: the planner followed a wrong prediction), near misses, and missed angles.
+Each point also says what its failures missed (`failure_breakdown`): the positions, the angle,
+or both; runaways (the pusher ends far from its goal) and near misses.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from jepaworld.bench.evaluate import PlanConfig
 from jepaworld.bench.machine import environment, peak_rss_mib
 from jepaworld.bench.trajectory_eval import evaluate_trajectory
 from jepaworld.data.collect import CollectConfig, collect
-from jepaworld.envs.pusht import SUCCESS_ANGLE, pusht_errors
+from jepaworld.envs.pusht import SUCCESS_ANGLE, SUCCESS_POSITION_PX, pusht_errors
 from jepaworld.models.world_model import ModelConfig
 from jepaworld.train import TrainConfig, resolve_device, train
 
@@ -61,17 +61,20 @@ NEAR_MISS_PX = 40.0
 
 def failure_breakdown(per_episode: list[dict[str, Any]]) -> dict[str, Any]:
     """What the failed episodes missed, from each episode's `final_state` and `goal`: how many
-    ran away (pusher > RUNAWAY_PX from its goal), how many nearly made it (position error <
-    NEAR_MISS_PX), how many missed the angle, and the median errors of the failures."""
+    missed the positions (the criterion's L2 over pusher and block >= 20 px) and how many the
+    angle (a failure may miss both), how many ran away (pusher > RUNAWAY_PX from its goal) and
+    how many nearly made it (position error < NEAR_MISS_PX), and the median errors of the
+    failures."""
     failed = [e for e in per_episode if not e["success"]]
     errors = np.array([pusht_errors(e["final_state"], e["goal"]) for e in failed]).reshape(-1, 3)
     position = np.hypot(errors[:, 0], errors[:, 1])  # the criterion's L2 over both positions
     median = np.median(errors, axis=0) if failed else None
     return {
         "failures": len(failed),
+        "position_missed": int((position >= SUCCESS_POSITION_PX).sum()),
+        "angle_missed": int((errors[:, 2] >= SUCCESS_ANGLE).sum()),
         "runaway": int((errors[:, 0] > RUNAWAY_PX).sum()),
         "near_miss": int((position < NEAR_MISS_PX).sum()),
-        "angle_missed": int((errors[:, 2] >= SUCCESS_ANGLE).sum()),
         "median_pusher_px": None if median is None else float(median[0]),
         "median_block_px": None if median is None else float(median[1]),
         "median_angle_deg": None if median is None else float(np.degrees(median[2])),
@@ -138,8 +141,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"{n:>6} episodes: success {p['success_rate']:.2f} {p['success_ci95']}"
                 f" (random {p['random_success_rate']:.2f}); seconds "
                 + ", ".join(f"{k} {v:.0f}" for k, v in p["seconds"].items())
-                + f"; failures {f['failures']}: {f['runaway']} ran away, {f['near_miss']} near"
-                f" misses, {f['angle_missed']} missed the angle"
+                + f"; failures {f['failures']}: {f['position_missed']} missed the positions,"
+                f" {f['angle_missed']} the angle; {f['runaway']} ran away, {f['near_miss']} near"
+                " misses"
             )
     best = curve[-1]["success_rate"]
     result = {

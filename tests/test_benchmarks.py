@@ -168,6 +168,7 @@ def test_pusht_failure_breakdown_sorts_failures_by_what_they_missed(
     ]
     b = pusht.failure_breakdown(episodes)
     assert (b["failures"], b["runaway"], b["near_miss"], b["angle_missed"]) == (3, 1, 2, 1)
+    assert b["position_missed"] == 2  # the angle-only failure is within 20 px
     assert b["median_pusher_px"] == pytest.approx(10.0)
     assert b["median_block_px"] == pytest.approx(0.0)
     assert b["median_angle_deg"] == pytest.approx(0.0)

@@ -46,12 +46,18 @@ AGENT_RADIUS = 15.0
 """gym-pusht's pusher radius (canvas px)."""
 
 
-def pusht_errors(state: ArrayLike, goal: ArrayLike) -> tuple[float, float, float]:
-    """(pusher error px, block position error px, block angle error radians, wrapped) of a state
-    (agent x, y, block x, y, angle) against a goal state: which part of the goal was missed."""
+def _states(state: ArrayLike, goal: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """A state and a goal as float arrays, each checked to be 5 entries."""
     s, g = np.asarray(state, np.float64), np.asarray(goal, np.float64)
     if s.shape[-1] != 5 or g.shape[-1] != 5:
         raise ValueError(f"PushT states have 5 entries, got {s.shape} and {g.shape}")
+    return s, g
+
+
+def pusht_errors(state: ArrayLike, goal: ArrayLike) -> tuple[float, float, float]:
+    """(pusher error px, block position error px, block angle error radians, wrapped) of a state
+    (agent x, y, block x, y, angle) against a goal state: which part of the goal was missed."""
+    s, g = _states(state, goal)
     return (
         float(np.linalg.norm(s[:2] - g[:2])),
         float(np.linalg.norm(s[2:4] - g[2:4])),
@@ -62,9 +68,7 @@ def pusht_errors(state: ArrayLike, goal: ArrayLike) -> tuple[float, float, float
 def pusht_success(state: ArrayLike, goal: ArrayLike) -> tuple[float, bool]:
     """(position error in canvas px, success) of a state (agent x, y, block x, y, angle) against a
     goal state, by DINO-WM's criterion (L2 over the first four entries < 20, angle error < pi/9)."""
-    s, g = np.asarray(state, np.float64), np.asarray(goal, np.float64)
-    if s.shape[-1] != 5 or g.shape[-1] != 5:
-        raise ValueError(f"PushT states have 5 entries, got {s.shape} and {g.shape}")
+    s, g = _states(state, goal)
     distance = float(np.linalg.norm(s[:4] - g[:4]))
     return distance, bool(
         distance < SUCCESS_POSITION_PX and angle_error(s[4], g[4]) < SUCCESS_ANGLE
