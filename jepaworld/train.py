@@ -586,30 +586,52 @@ class MetricsSink:
 # ---- the loop ---------------------------------------------------------------------------------
 
 
+def make_optimizer(params: Iterable[torch.nn.Parameter], cfg: TrainConfig, device: torch.device):
+    """AdamW with the run's lr and weight decay; on CUDA the fused kernel (one launch for all
+    parameters: a step of the default model is launch-bound on a GPU)."""
+    fused = True if device.type == "cuda" else None
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
+
+
+def check_finite(loss: torch.Tensor, grad_norm: torch.Tensor, step: int) -> None:
+    """Raise TrainingDiverged naming the loss or the gradient norm if either is NaN or infinite;
+    one host sync for both."""
+    finite = torch.isfinite(torch.stack([loss.detach().float(), grad_norm.float()])).tolist()
+    if not finite[0]:
+        raise TrainingDiverged(f"loss is {float(loss)} at step {step}")
+    if not finite[1]:
+        raise TrainingDiverged(f"gradient norm is {float(grad_norm)} at step {step}")
+
+
 def train_step(
     model: WorldModel,
     opt: torch.optim.Optimizer,
     batch: dict[str, torch.Tensor],
     step: int,
     cfg: TrainConfig,
-) -> dict[str, float]:
-    """One optimizer step; raises TrainingDiverged on a non-finite loss (before updating)."""
+    log: bool = True,
+) -> dict[str, float] | None:
+    """One optimizer step; raises TrainingDiverged on a non-finite loss or gradient norm (before
+    updating). Returns the step's metrics when `log`, else None: reading them is a host sync on a
+    GPU, and the effective rank an SVD, so the loop asks only on the steps it logs."""
     for group in opt.param_groups:
         group["lr"] = lr_at(step, cfg)
-    loss, metrics = model.loss(batch["frames"], batch["actions"], batch.get("has_actions"))
-    if not torch.isfinite(loss):
-        raise TrainingDiverged(f"loss is {float(loss)} at step {step}")
+    loss, metrics = model.loss(
+        batch["frames"], batch["actions"], batch.get("has_actions"), rank=log
+    )
     opt.zero_grad(set_to_none=True)
     loss.backward()
     max_norm = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
-    grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm))
-    if not math.isfinite(grad_norm):
-        raise TrainingDiverged(f"gradient norm is {grad_norm} at step {step}")
-    metrics["grad_norm"] = grad_norm
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    check_finite(loss, grad_norm, step)
     opt.step()
     model.update_target(ema_momentum_at(step, cfg))
-    metrics["lr"] = opt.param_groups[0]["lr"]
-    return metrics
+    if not log:
+        return None
+    out = {name: float(value) for name, value in metrics.items()}
+    out["grad_norm"] = float(grad_norm)
+    out["lr"] = opt.param_groups[0]["lr"]
+    return out
 
 
 def _restore(cfg: TrainConfig, model: WorldModel, opt: torch.optim.Optimizer) -> int:
@@ -661,8 +683,7 @@ def _setup(cfg: TrainConfig) -> _Session:
     model.encoder_autocast = autocast_dtype(cfg.encoder_dtype)
     log.info("encoder dtype in training: %s", cfg.encoder_dtype)
     model.encoder.requires_grad_(not cfg.freeze_encoder)
-    trained = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(trained, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg, device)
     if cfg.resume:
         start, last = _restore(cfg, model, opt), latest_checkpoint(cfg.out)
     else:
@@ -679,20 +700,22 @@ def _run_steps(s: _Session, sink: MetricsSink, bar: Any) -> Path | None:
     loader = make_loader(s.dataset, cfg.batch_size, cfg.seed, s.start, end, cfg.workers)
     t0, seen = time.perf_counter(), 0
     for step, batch in enumerate(batches_on(loader, s.device), start=s.start):
+        seen, done = seen + cfg.batch_size, step + 1
         try:
-            metrics = train_step(s.model, s.opt, batch, step, cfg)
+            metrics = train_step(
+                s.model, s.opt, batch, step, cfg, log=done % cfg.log_every == 0 or done == end
+            )
         except TrainingDiverged as e:
             where = f"; last good checkpoint: {last}" if last else "; no checkpoint was written"
             raise TrainingDiverged(f"{e}{where}. Try a lower --lr.") from None
-        seen, done = seen + cfg.batch_size, step + 1
-        rate = seen / (time.perf_counter() - t0)
-        if done % cfg.log_every == 0 or done == end:
+        if metrics is not None:
+            rate = seen / (time.perf_counter() - t0)
             sink.write(
                 done, {**metrics, "samples_per_s": rate, "elapsed_s": time.perf_counter() - t0}
             )
-        bar.set_postfix(
-            loss=f"{metrics['loss']:.4f}", rank=f"{metrics['eff_rank']:.1f}", sps=f"{rate:.0f}"
-        )
+            bar.set_postfix(
+                loss=f"{metrics['loss']:.4f}", rank=f"{metrics['eff_rank']:.1f}", sps=f"{rate:.0f}"
+            )
         bar.update(1)
         if done % cfg.checkpoint_every == 0 or done == end:
             last = save_checkpoint(cfg.out, s.model, s.opt, done, cfg, s.data_sha)

@@ -26,11 +26,13 @@ from jepaworld.train import (
     latest_checkpoint,
     load_train_state,
     lr_at,
+    make_optimizer,
     mixture_cache_mb,
     native_bfloat16,
     open_dataset,
     prepare_config,
     train,
+    train_step,
 )
 from tests.conftest import tiny_model, tiny_model_args, tiny_train
 
@@ -101,8 +103,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(
     real_loss = WorldModel.loss
     calls = {"n": 0}
 
-    def poisoned(self, frames, actions, has_actions=None):
-        loss, metrics = real_loss(self, frames, actions, has_actions)
+    def poisoned(self, frames, actions, has_actions=None, rank=True):
+        loss, metrics = real_loss(self, frames, actions, has_actions, rank)
         calls["n"] += 1
         return (loss * float("nan"), metrics) if calls["n"] > 4 else (loss, metrics)
 
@@ -213,9 +215,9 @@ def test_non_finite_gradients_stop_training(
 ) -> None:
     real_loss = WorldModel.loss
 
-    def inf_grad(self, frames, actions, has_actions=None):  # a finite loss whose gradient is not
+    def inf_grad(self, frames, actions, has_actions=None, rank=True):  # finite loss, inf gradient
         self.predictor.out.bias.register_hook(lambda g: g * float("inf"))
-        return real_loss(self, frames, actions, has_actions)
+        return real_loss(self, frames, actions, has_actions, rank)
 
     monkeypatch.setattr(WorldModel, "loss", inf_grad)
     with pytest.raises(TrainingDiverged, match="gradient norm is"):
@@ -378,3 +380,23 @@ def test_episode_cache_budget_is_shared_out(tiny_data: Path, tmp_path: Path) -> 
 def test_resume_takes_the_data_cache_given_now(tiny_run: Path) -> None:
     again = prepare_config(TrainConfig(out=tiny_run, resume=True, data_cache_mb=77))
     assert again.data_cache_mb == 77 and again.data is not None
+
+
+def test_a_step_without_metrics_trains_exactly_as_one_with_them() -> None:
+    """The loop reads metrics (a host sync, and an SVD for the effective rank) only on the steps it
+    logs; a step that skips them updates the weights identically and returns None."""
+    cfg = tiny_train(Path("d"), Path("o"))
+    g, S = torch.Generator().manual_seed(0), cfg.model.image_size
+    batch = {
+        "frames": torch.randint(0, 256, (4, 3, S, S, 3), generator=g, dtype=torch.uint8),
+        "actions": torch.randn(4, 2, cfg.model.frame_stride * cfg.model.action_dim, generator=g),
+    }
+    after, metrics = [], []
+    for log in (True, False):
+        torch.manual_seed(0)  # same init and SIGReg directions
+        model = WorldModel(cfg.model).train()
+        opt = make_optimizer(model.parameters(), cfg, torch.device("cpu"))
+        metrics.append(train_step(model, opt, batch, 0, cfg, log=log))
+        after.append({k: v.clone() for k, v in model.state_dict().items()})
+    assert metrics[1] is None and {"loss", "eff_rank", "grad_norm", "lr"} <= set(metrics[0])
+    assert _same(*after)

@@ -37,7 +37,13 @@ from jepaworld.bench import plan_eval
 from jepaworld.bench.protocols import TwoRoomProtocol
 from jepaworld.memory.store import MemoryStore
 from jepaworld.models.world_model import WorldModel
-from jepaworld.train import TrainConfig, autocast_dtype, resolve_encoder_dtype, train_step
+from jepaworld.train import (
+    TrainConfig,
+    autocast_dtype,
+    make_optimizer,
+    resolve_encoder_dtype,
+    train_step,
+)
 
 Batch = dict[str, torch.Tensor]
 
@@ -112,7 +118,7 @@ def new_model(cfg: TrainConfig, device: torch.device) -> tuple[WorldModel, torch
     torch.manual_seed(cfg.seed)
     model = WorldModel(cfg.model).to(device).train()
     model.encoder_autocast = autocast_dtype(resolve_encoder_dtype(cfg.encoder_dtype, device))
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(model.parameters(), cfg, device)
     return model, opt
 
 
@@ -125,13 +131,14 @@ def run_steps(
     steps: int,
     device: torch.device,
 ) -> float:
-    """Seconds for `steps` train_steps after `warmup` untimed ones."""
+    """Seconds for `steps` train_steps after `warmup` untimed ones; metrics are read every
+    `cfg.log_every` steps, as `jepaworld train` reads them."""
     for step in range(warmup):
         train_step(model, opt, next(batches), step, cfg)
     sync(device)
     t0 = time.perf_counter()
     for step in range(warmup, warmup + steps):
-        train_step(model, opt, next(batches), step, cfg)
+        train_step(model, opt, next(batches), step, cfg, log=(step + 1) % cfg.log_every == 0)
     sync(device)
     return time.perf_counter() - t0
 

@@ -81,10 +81,15 @@ def vicreg(z: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
 
 
 @torch.no_grad()
-def effective_rank(z: torch.Tensor) -> float:
-    """exp(entropy) of the normalised singular values of centred (N, D) embeddings, in [1, D]."""
+def effective_rank_tensor(z: torch.Tensor) -> torch.Tensor:
+    """`effective_rank` as a 0-dim tensor on z's device (no host sync)."""
     z = z.float() - z.float().mean(dim=0)
     s = torch.linalg.svdvals(z)
     p = s / s.sum().clamp_min(1e-12)
     entropy = -(p * torch.log(p.clamp_min(1e-12))).sum()
-    return float(torch.exp(entropy))
+    return torch.exp(entropy)
+
+
+def effective_rank(z: torch.Tensor) -> float:
+    """exp(entropy) of the normalised singular values of centred (N, D) embeddings, in [1, D]."""
+    return float(effective_rank_tensor(z))

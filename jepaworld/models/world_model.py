@@ -25,7 +25,7 @@ from torch import nn
 
 from jepaworld.config import from_dict, require, to_dict
 from jepaworld.models.encoder import ConvEncoder, ViTEncoder, to_float_images
-from jepaworld.models.losses import effective_rank, prediction_loss, sigreg, vicreg
+from jepaworld.models.losses import effective_rank_tensor, prediction_loss, sigreg, vicreg
 from jepaworld.models.predictor import Predictor
 
 WEIGHTS = "model.safetensors"
@@ -286,10 +286,18 @@ class WorldModel(nn.Module):
         return torch.cat(preds, dim=1)  # (B, L, D)
 
     def loss(
-        self, frames: torch.Tensor, actions: torch.Tensor, has_actions: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+        self,
+        frames: torch.Tensor,
+        actions: torch.Tensor,
+        has_actions: torch.Tensor | None = None,
+        rank: bool = True,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Training loss on a clip batch: frames (B,T,H,W,3) uint8, actions (B,T-1,A'), and for a
-        batch mixing clips with and without actions, has_actions (B,) bool."""
+        batch mixing clips with and without actions, has_actions (B,) bool.
+
+        Metrics are detached 0-dim tensors on the model's device, so that a training loop reads
+        them (a host sync on a GPU) only when it logs; `rank` False leaves out "eff_rank", whose
+        SVD is the costliest of them."""
         c = self.config
         z = self.encode(frames)  # (B, T, D)
         targets = z if self.target_encoder is None else self.encode_targets(frames)  # (B, T, D)
@@ -310,13 +318,14 @@ class WorldModel(nn.Module):
         )
         total = teacher + c.rollout_weight * rollout + c.reg_weight * reg + c.smooth_weight * smooth
         metrics = {
-            "loss": float(total.detach()),
-            "pred": float(teacher.detach()),
-            "rollout": float(rollout.detach()),
-            "reg": float(reg.detach()),
-            "smooth": float(smooth.detach()),
-            "eff_rank": effective_rank(flat.detach()),
+            "loss": total.detach(),
+            "pred": teacher.detach(),
+            "rollout": rollout.detach(),
+            "reg": reg.detach(),
+            "smooth": smooth.detach(),
         }
+        if rank:
+            metrics["eff_rank"] = effective_rank_tensor(flat.detach())
         return total, metrics
 
     def _rollout_loss(
