@@ -54,15 +54,19 @@ On a GPU the default model is launch-bound, not arithmetic-bound. On one NVIDIA 
 of the 46 TFLOP/s fp32 peak measured at 2048^2 (7166 frames/s against about 3100 on the 2-core
 CPU). A profile of 5 steps showed about 1100 kernel launches per step, 4.6 ms of GPU time per step,
 and two things that need not run every step: the effective-rank metric's SVD (a quarter of the GPU
-time) and the host syncs that read every metric. Since then the loss returns its metrics as
-tensors, the training loop reads them (and computes the rank) only on the steps it logs, both
-non-finite checks share one sync, and AdamW is the fused kernel on CUDA: 37.9 -> 30.2 ms per step
-at batch 64 and 38.7 -> 32.7 ms at batch 256 on the same H200 (`.item()`-free steps, 200 timed
-after 10 warm-up, old and new in one call; absolute times vary between calls: the old step took
-26 ms in the profiling call), and on the 2-core CPU 94.5 -> 90.3 and 103.4 -> 95.6 ms (two alternating pairs,
-80 steps each). With the loader, the GPU step stays at 40 ms (`with_loader`, one worker): the data
-path is next. Batch 1024 took 35 ms a step against 26 ms for batch 64 (profiled run): on a GPU, a
-larger batch is nearly free.
+time) and the host syncs that read every metric. Since then (70e75bc) the loss returns its metrics
+as tensors, the training loop reads them (and computes the rank) only on the steps it logs, both
+non-finite checks share one sync, and AdamW is the fused kernel on CUDA. On the same H200, with
+metrics read every 25th step, 200 timed steps after 10 warm-up, old and new code in one call:
+37.9 -> 30.2 ms per step at batch 64 and 38.7 -> 32.7 ms at batch 256. Absolute times vary between
+calls (the old step took 26 ms in the profiling call). On the 2-core CPU: 94.5 -> 90.3 and
+103.4 -> 95.6 ms (two alternating pairs, 80 steps each). With the loader, the GPU step stays at
+40 ms (`with_loader`, one worker): the data path is next. Batch 1024 took 35 ms a step against
+26 ms for batch 64 (the profiling call): 35% more time for 16 times the clips.
+
+The CPU table above was measured before the timed steps stopped reading metrics on every step;
+later runs read them every `log_every` steps, as training does, which alone made the step 4-8%
+faster in the two pairs above.
 
 Before anything runs, the CPU use of other processes is sampled for 0.5 s from /proc/stat; when they
 use half a CPU or more the table warns that timings are disturbed. On a shared CPU, two torch threads

@@ -586,7 +586,9 @@ class MetricsSink:
 # ---- the loop ---------------------------------------------------------------------------------
 
 
-def make_optimizer(params: Iterable[torch.nn.Parameter], cfg: TrainConfig, device: torch.device):
+def make_optimizer(
+    params: Iterable[torch.nn.Parameter], cfg: TrainConfig, device: torch.device
+) -> torch.optim.AdamW:
     """AdamW with the run's lr and weight decay; on CUDA the fused kernel (one launch for all
     parameters: a step of the default model is launch-bound on a GPU)."""
     fused = True if device.type == "cuda" else None
@@ -639,6 +641,10 @@ def _restore(cfg: TrainConfig, model: WorldModel, opt: torch.optim.Optimizer) ->
     ckpt = latest_checkpoint(cfg.out)
     load_weights_strict(model, ckpt / "model.safetensors")
     state = load_train_state(ckpt)
+    # the saved groups carry the device they were made on (fused AdamW on CUDA); resume with this
+    # device's choice, so a CPU resume of a GPU run uses the same optimizer as a CPU run
+    for saved, current in zip(state["optimizer"]["param_groups"], opt.param_groups, strict=True):
+        saved["fused"] = current["fused"]
     opt.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["torch_rng"])
     log.info("resumed from %s", ckpt)

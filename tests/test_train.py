@@ -20,6 +20,7 @@ from jepaworld.models.world_model import WorldModel
 from jepaworld.train import (
     TrainConfig,
     TrainingDiverged,
+    _setup,
     checkpoint_dirs,
     ema_momentum_at,
     episode_cache_mb,
@@ -384,19 +385,47 @@ def test_resume_takes_the_data_cache_given_now(tiny_run: Path) -> None:
 
 def test_a_step_without_metrics_trains_exactly_as_one_with_them() -> None:
     """The loop reads metrics (a host sync, and an SVD for the effective rank) only on the steps it
-    logs; a step that skips them updates the weights identically and returns None."""
+    logs; steps that skip them update the weights, the EMA target, the optimizer and the RNG
+    identically, and return None."""
     cfg = tiny_train(Path("d"), Path("o"))
+    cfg.model = tiny_model(target="ema")
     g, S = torch.Generator().manual_seed(0), cfg.model.image_size
     batch = {
         "frames": torch.randint(0, 256, (4, 3, S, S, 3), generator=g, dtype=torch.uint8),
         "actions": torch.randn(4, 2, cfg.model.frame_stride * cfg.model.action_dim, generator=g),
     }
-    after, metrics = [], []
+    after, metrics, opt_states, rng = [], [], [], []
     for log in (True, False):
         torch.manual_seed(0)  # same init and SIGReg directions
         model = WorldModel(cfg.model).train()
         opt = make_optimizer(model.parameters(), cfg, torch.device("cpu"))
-        metrics.append(train_step(model, opt, batch, 0, cfg, log=log))
+        metrics += [train_step(model, opt, batch, step, cfg, log=log) for step in (0, 1)]
         after.append({k: v.clone() for k, v in model.state_dict().items()})
-    assert metrics[1] is None and {"loss", "eff_rank", "grad_norm", "lr"} <= set(metrics[0])
-    assert _same(*after)
+        opt_states.append(opt.state_dict()["state"])
+        rng.append(torch.get_rng_state())
+    assert metrics[2] is None and metrics[3] is None
+    assert {"loss", "eff_rank", "grad_norm", "lr"} <= set(metrics[0])
+    assert _same(*after) and torch.equal(*rng)
+    for p, state in opt_states[0].items():
+        assert all(torch.equal(v, opt_states[1][p][k]) for k, v in state.items())
+
+
+def test_metrics_are_written_only_on_logged_steps(tiny_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "logged"
+    train(tiny_train(tiny_data, out, log_every=4))
+    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [4, 6]  # every 4th step and the last
+
+
+def test_resume_uses_this_devices_optimizer(tiny_data: Path, tmp_path: Path) -> None:
+    """A checkpoint made with fused AdamW (as on CUDA) resumes on the CPU with the CPU's choice."""
+    out = tmp_path / "fused"
+    train(tiny_train(tiny_data, out, stop_at=3))
+    ckpt = latest_checkpoint(out)
+    state = load_train_state(ckpt)
+    for group in state["optimizer"]["param_groups"]:
+        group["fused"] = True
+    torch.save(state, ckpt / "train_state.pt")
+    cfg = tiny_train(tiny_data, out, resume=True)
+    s = _setup(cfg)
+    assert all(group["fused"] is None for group in s.opt.param_groups)

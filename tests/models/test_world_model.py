@@ -213,7 +213,7 @@ def test_ema_targets_are_what_the_loss_predicts() -> None:
         pred = model.predict(model.encode(frames)[:, :-1], acts)  # (B, T-1, D)
         to_target = float(F.mse_loss(pred, model.encode_targets(frames)[:, 1:]))
         to_online = float(F.mse_loss(pred, model.encode(frames)[:, 1:]))
-    assert metrics["pred"] == pytest.approx(to_target, rel=1e-5)
+    assert float(metrics["pred"]) == pytest.approx(to_target, rel=1e-5)
     assert to_online != pytest.approx(to_target, rel=1e-2)
     assert WorldModel(tiny_model()).target_encoder is None
 
