@@ -52,7 +52,7 @@ What is measured:
 On a GPU the default model is launch-bound, not arithmetic-bound. On one NVIDIA H200 (torch
 2.11+cu130, 2026-11-27, `--device cuda`), a step of batch 64 x 4 frames took 36 ms model-only: 0.6%
 of the 46 TFLOP/s fp32 peak measured at 2048^2 (7166 frames/s against about 3100 on the 2-core
-CPU). A profile of 5 steps showed about 1100 kernel launches per step, 4.6 ms of GPU time per step,
+CPU). A profile of 5 steps showed about 1200 kernel launches per step, 4.6 ms of GPU time per step,
 and two things that need not run every step: the effective-rank metric's SVD (a quarter of the GPU
 time) and the host syncs that read every metric. Since then (70e75bc) the loss returns its metrics
 as tensors, the training loop reads them (and computes the rank) only on the steps it logs, both
@@ -62,7 +62,7 @@ metrics read every 25th step, 200 timed steps after 10 warm-up, old and new code
 calls (the old step took 26 ms in the profiling call). On the 2-core CPU: 94.5 -> 90.3 and
 103.4 -> 95.6 ms (two alternating pairs, 80 steps each). With the loader, the GPU step stays at
 40 ms (`with_loader`, one worker): the data path is next. Batch 1024 took 35 ms a step against
-26 ms for batch 64 (the profiling call): 35% more time for 16 times the clips.
+26 ms for batch 64 (the profiling call): 38% more time for 16 times the clips.
 
 The CPU table above was measured before the timed steps stopped reading metrics on every step;
 later runs read them every `log_every` steps, as training does, which alone made the step 4-8%
