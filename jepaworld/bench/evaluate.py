@@ -55,6 +55,11 @@ class PlanConfig:
     memory: Path | None = None
     """Memory file from `jepaworld memory build` (same checkpoint): plan through remembered
     states (needed for jepaworld/Maze-v0, whose goals are rooms away)."""
+    history: int = 0
+    """Observed frames the predictor sees at each decision, the current one and earlier
+    decisions' with the actions between them (DINO-WM and LeWM use 3); 0 keeps the protocol's
+    (1). history + horizon should not exceed the model's training clip length (--clip-frames);
+    a change is recorded in results.json's protocol block."""
 
     def __post_init__(self) -> None:
         self.run, self.out = Path(self.run), Path(self.out)
@@ -63,6 +68,7 @@ class PlanConfig:
         require(self.episodes >= 1, "episodes", f"must be >= 1, got {self.episodes}")
         require(self.media >= 0, "media", "must be >= 0")
         require(self.latency_repeats >= 0, "latency_repeats", "must be >= 0")
+        require(self.history >= 0, "history", f"must be >= 0, got {self.history}")
         require(
             self.planner in plan_eval.PLANNERS,
             "planner",
@@ -140,7 +146,11 @@ def load_checked_model(
             c.frame_stride == p.frame_stride,
             f"has frame_stride {c.frame_stride}, the protocol plans with {p.frame_stride}",
         ),
-        (c.max_len >= p.horizon, f"has max_len {c.max_len} < the protocol's horizon {p.horizon}"),
+        (
+            c.max_len >= p.horizon + p.history - 1,
+            f"has max_len {c.max_len} < the planner's horizon {p.horizon} + history "
+            f"{p.history} - 1",
+        ),
     ]
     for ok, what in problems:
         if not ok:
@@ -179,7 +189,7 @@ def plan_results(
 
 def evaluate(cfg: PlanConfig, protocol: TwoRoomProtocol | None = None) -> dict[str, Any]:
     """Run the planner and both baselines on the protocol's episodes; write results.json."""
-    protocol = (protocol or TwoRoomProtocol()).with_episodes(cfg.episodes)
+    protocol = (protocol or TwoRoomProtocol()).with_episodes(cfg.episodes).with_history(cfg.history)
     record = read_checked_run(cfg.run, protocol)
     env_config = two_room.TwoRoomConfig(success_radius=protocol.success_radius)
     space = two_room.TwoRoomEnv(env_config).action_space

@@ -203,6 +203,7 @@ def make_mpc(
         receding=p.receding,
         hold=p.hold,
         intermediate_weight=p.intermediate_weight,
+        history=p.history,
     )
     bounds = bounds or ActionBounds.box(-1.0, 1.0, env_action_dim)
     return LatentMPC(model, make_planner(p, planner), mpc_cfg, bounds, env_action_dim)

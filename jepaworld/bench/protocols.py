@@ -41,6 +41,18 @@ class EpisodicProtocol:
             raise ValueError(f"episodes: must be >= 1, got {episodes}")
         return dataclasses.replace(self, episodes=episodes)  # type: ignore[type-var]
 
+    def with_history(self: P, history: int) -> P:
+        """Same protocol whose planner sees `history` observed frames (0 keeps the protocol's;
+        recorded in the result's protocol block)."""
+        if history < 0:
+            raise ValueError(f"history: must be >= 0, got {history}")
+        planner = getattr(self, "planner", None)
+        if not history or planner is None:
+            return self
+        return dataclasses.replace(  # type: ignore[type-var]
+            self, planner=dataclasses.replace(planner, history=history)
+        )
+
 
 @dataclass(frozen=True)
 class PlannerSettings:
@@ -64,6 +76,9 @@ class PlannerSettings:
     intermediate_weight: float = 0.1
     frame_stride: int = 5
     """Environment steps per model step; a model with another frame_stride is refused."""
+    history: int = 1
+    """Observed frames the predictor sees at each decision (MPCConfig.history); every protocol's
+    own is 1, `jepaworld plan --history` overrides it and the result records the change."""
 
 
 @dataclass(frozen=True)

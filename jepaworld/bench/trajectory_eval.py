@@ -73,7 +73,11 @@ def evaluate_trajectory(
     cfg: PlanConfig, protocol: TrajectoryProtocol | None = None
 ) -> dict[str, Any]:
     """The checkpoint's MPC and random actions on the protocol's episodes; writes results.json."""
-    protocol = (protocol or TrajectoryProtocol.for_env(cfg.env)).with_episodes(cfg.episodes)
+    protocol = (
+        (protocol or TrajectoryProtocol.for_env(cfg.env))
+        .with_episodes(cfg.episodes)
+        .with_history(cfg.history)
+    )
     record = read_checked_run(cfg.run, protocol)
     size = int(record["model"]["image_size"])
     probe = make_pixel_env(protocol.env_id, size)

@@ -4,6 +4,10 @@ At each decision the current frame and the goal frame are encoded; the planner s
 sequences whose predicted embeddings end near the goal's; the first `receding` model steps are
 executed and the rest warm-start the next search (shifted by what was executed).
 
+With `history` H > 1 the predictor also sees the frames of up to H-1 earlier decisions and the
+actions executed between them, as DINO-WM and LeWM condition on 3 frames: one frame shows where
+things are, several show how fast they move (a pusher still coasting from its last push).
+
 A goal may also be a short clip of G frames, one model step apart (`LatentMPC.encode_goal`): the
 last G predicted embeddings are then compared with the clip's, in order. One image shows where
 things are, not how fast they move; two frames show both (a pendulum that must pass an angle at a
@@ -33,18 +37,31 @@ class MPCConfig:
     hold: bool = True
     """Plan one action per model step, held for its frame_stride env steps (k times fewer dimensions
     and coherent motion in every sample); false plans every env action."""
+    history: int = 1
+    """H: observed frames the predictor sees, the current one and up to H-1 earlier decisions'
+    (one model step apart, so receding must be 1), with the actions executed between them. A
+    model predicts from as many frames as its training clips gave it: history + horizon should
+    not exceed the clip length it was trained on (`train --clip-frames`)."""
 
     def __post_init__(self) -> None:
         require(self.horizon >= 1, "horizon", "must be >= 1")
         require(1 <= self.receding <= self.horizon, "receding", "must be in [1, horizon]")
         require(self.intermediate_weight >= 0, "intermediate_weight", "must be >= 0")
+        require(self.history >= 1, "history", "must be >= 1")
+        require(
+            self.history == 1 or self.receding == 1,
+            "history",
+            f"needs receding 1 (frames one model step apart), got receding {self.receding}",
+        )
 
 
 class LatentGoalCost:
     """cost(actions (E,S,L,A)) = ||z_L - z_goal||^2 + w * mean_l<L ||z_l - z_goal||^2, per sample.
 
     With a goal clip z_goal (E, G, D), the final term is the mean of ||z_{L-G+g} - z_goal_g||^2
-    over its G frames, and the intermediate term compares the steps before them with its last."""
+    over its G frames, and the intermediate term compares the steps before them with its last.
+    z_now (E, H, D) may hold H observed frames, the last the current one, with `past_actions`
+    (E, H-1, A') the model-step actions executed between them."""
 
     def __init__(
         self,
@@ -53,8 +70,17 @@ class LatentGoalCost:
         z_goal: torch.Tensor,
         intermediate_weight: float,
         repeat: int = 1,
+        past_actions: torch.Tensor | None = None,
     ) -> None:
-        self.model, self.z_now = model, z_now  # (E, 1, D)
+        H = z_now.shape[1]
+        if past_actions is None and H > 1:
+            z_now = z_now[:, -1:]  # without the actions between them, earlier frames say nothing
+        elif past_actions is not None and past_actions.shape[1] != H - 1:
+            raise ValueError(
+                f"past_actions: {H} observed frames need {H - 1} actions between them, "
+                f"got {past_actions.shape[1]}"
+            )
+        self.model, self.z_now, self.past = model, z_now, past_actions  # (E, H, D), (E, H-1, A')
         self.z_goal = z_goal if z_goal.ndim == 3 else z_goal.unsqueeze(1)  # (E, G, D)
         self.w, self.repeat = intermediate_weight, repeat
 
@@ -62,21 +88,30 @@ class LatentGoalCost:
         """Differentiable when `actions` requires grad (gradient planners); else no autograd."""
         if not actions.requires_grad:
             with torch.inference_mode():
-                return self._cost(actions, self.z_now, self.z_goal)
-        # embeddings made under inference_mode cannot enter autograd; plain copies can
-        return self._cost(actions, self.z_now.clone(), self.z_goal.clone())
+                return self._cost(actions, self.z_now, self.z_goal, self.past)
+        # tensors made under inference_mode cannot enter autograd; plain copies can
+        past = None if self.past is None else self.past.clone()
+        return self._cost(actions, self.z_now.clone(), self.z_goal.clone(), past)
 
     def _cost(
-        self, actions: torch.Tensor, z_now: torch.Tensor, z_goal: torch.Tensor
+        self,
+        actions: torch.Tensor,
+        z_now: torch.Tensor,
+        z_goal: torch.Tensor,
+        past: torch.Tensor | None,
     ) -> torch.Tensor:
         E, S, L, A = actions.shape
         G = z_goal.shape[1]
         if G > L:
             raise ValueError(f"z_goal: a goal clip of {G} frames needs horizon >= {G}, got {L}")
-        z0 = z_now.repeat_interleave(S, dim=0)  # (E*S, 1, D)
+        z0 = z_now.repeat_interleave(S, dim=0)  # (E*S, H, D)
         acts = actions.reshape(E * S, L, A).to(z_now.device)  # (E*S, L, A)
         acts = acts.repeat(1, 1, self.repeat)  # held actions: (E*S, L, repeat*A)
-        pred = self.model.rollout(z0, acts)  # (E*S, L, D)
+        if past is None or past.shape[1] == 0:
+            pred = self.model.rollout(z0[:, -1:], acts)  # (E*S, L, D)
+        else:
+            past = past.to(z_now.device).repeat_interleave(S, dim=0)  # (E*S, H-1, A')
+            pred = self.model.rollout(z0, acts, past)  # (E*S, L, D)
         goal = z_goal.repeat_interleave(S, dim=0)  # (E*S, G, D)
         cost = (pred[:, L - G :] - goal).pow(2).sum(-1).mean(dim=1)  # (E*S,)
         if L > G and self.w:
@@ -117,9 +152,11 @@ class LatentMPC:
         )  # planner's box
         self.env_action_dim = env_action_dim
         self.warm: torch.Tensor | None = None  # (E, L, A_plan)
+        self.z_past: torch.Tensor | None = None  # earlier decisions' embeddings (E, h, D)
+        self.a_past: torch.Tensor | None = None  # model-step actions executed after them (E, h, A')
 
     def reset(self) -> None:
-        self.warm = None
+        self.warm = self.z_past = self.a_past = None
 
     @torch.inference_mode()
     def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
@@ -164,11 +201,10 @@ class LatentMPC:
         """
         c = self.config
         z_now = (self.encode_frames(frames) if z_now is None else z_now).unsqueeze(1)  # (E, 1, D)
-        init = self.warm if self.warm is None or keep is None else self.warm[keep]
-        if init is not None and init.shape[0] != frames.shape[0]:
-            init = None
+        init = self._carried(self.warm, keep, frames.shape[0])
+        z_ctx, past = self._context(z_now, keep)  # (E, H, D), (E, H-1, A') or None
         repeat = self.k if c.hold else 1
-        cost = LatentGoalCost(self.model, z_now, z_goal, c.intermediate_weight, repeat)
+        cost = LatentGoalCost(self.model, z_ctx, z_goal, c.intermediate_weight, repeat, past)
         plan = self.planner.solve_batch(
             cost, frames.shape[0], c.horizon, self.bounds, generator, init
         )
@@ -177,4 +213,32 @@ class LatentMPC:
         self.warm = torch.cat(
             [plan[:, c.receding :], tail], dim=1
         )  # shifted warm start (E, L, A_plan)
+        if c.history > 1:  # remember this frame and the model-step action about to be executed
+            executed = plan[:, :1].repeat(1, 1, repeat).to(z_ctx.device)  # (E, 1, A')
+            self.z_past = z_ctx[:, -c.history + 1 :]  # (E, <=H-1, D)
+            a_past = executed if past is None else torch.cat([past, executed], dim=1)
+            self.a_past = a_past[:, -c.history + 1 :]  # (E, <=H-1, A')
         return self.to_env_actions(plan[:, : c.receding])  # (E, receding*k, A)
+
+    @staticmethod
+    def _carried(
+        state: torch.Tensor | None, keep: torch.Tensor | None, n: int
+    ) -> torch.Tensor | None:
+        """Per-problem state of the last call (E_prev, ...) narrowed to the problems still active,
+        or None when it no longer lines up with the n problems planned now."""
+        if state is not None and keep is not None:
+            state = state[keep.to(state.device)]
+        return state if state is not None and state.shape[0] == n else None
+
+    def _context(
+        self, z_now: torch.Tensor, keep: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The current embedding (E, 1, D) after the remembered ones: (E, h+1, D), and the h
+        actions executed between them (E, h, A'), or None without history."""
+        if self.config.history == 1:
+            return z_now, None
+        z_past = self._carried(self.z_past, keep, z_now.shape[0])
+        a_past = self._carried(self.a_past, keep, z_now.shape[0])
+        if z_past is None or a_past is None:
+            return z_now, None
+        return torch.cat([z_past, z_now], dim=1), a_past

@@ -28,8 +28,12 @@ class WorldModelLike(Protocol):
         """uint8 frames (B, T, H, W, 3) -> embeddings (B, T, D)."""
         ...
 
-    def rollout(self, z_hist: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """z_hist (B, T, D), actions (B, L, A) -> predicted embeddings (B, L, D)."""
+    def rollout(
+        self, z_hist: torch.Tensor, actions: torch.Tensor, past_actions: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """z_hist (B, T, D), actions (B, L, A) -> predicted embeddings (B, L, D). Without
+        past_actions (B, T-1, A), the actions taken between the observed frames, only the last
+        frame is used."""
         ...
 
 

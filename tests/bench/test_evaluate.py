@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -12,6 +13,7 @@ from jepaworld.bench.evaluate import PlanConfig, check_seeds_disjoint, evaluate
 from jepaworld.bench.media import filmstrip
 from jepaworld.bench.protocols import TwoRoomProtocol
 from jepaworld.envs import two_room
+from jepaworld.models.world_model import CheckpointError
 
 
 def test_protocol_episodes_meet_the_goal_distance() -> None:
@@ -85,3 +87,18 @@ def test_each_planner_drives_the_same_evaluation_and_is_recorded(
         assert res["planner"] == name and res["per_episode"][0]["steps"] >= 1
     with pytest.raises(ValueError, match="planner: must be one of cem, mppi, gradient"):
         PlanConfig(run=tiny_run, out=tmp_path, planner="random")
+
+
+def test_plan_history_is_recorded_and_checked_against_the_model(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    cfg = PlanConfig(run=tiny_run, out=tmp_path / "h", episodes=1, media=0, latency_repeats=0)
+    small = TwoRoomProtocol(budget=10)
+    assert evaluate(cfg, small)["protocol"]["planner"]["history"] == 1  # the protocol's
+    res = evaluate(dataclasses.replace(cfg, history=2), small)
+    assert res["protocol"]["planner"]["history"] == 2 and res["per_episode"][0]["steps"] >= 1
+    max_len = json.loads((tiny_run / "config.json").read_text())["model"]["max_len"]
+    with pytest.raises(CheckpointError, match="horizon 10 \\+ history"):
+        evaluate(dataclasses.replace(cfg, history=max_len), small)
+    with pytest.raises(ValueError, match="history: must be >= 0"):
+        PlanConfig(run=tiny_run, out=tmp_path, history=-1)

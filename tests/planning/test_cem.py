@@ -127,3 +127,91 @@ def test_a_goal_clip_asks_for_where_and_how_fast() -> None:
         LatentGoalCost(model, torch.zeros(1, 1, 2), z_goal, 0.1, repeat=2)(actions[:, :, :1])
     with pytest.raises(ValueError, match="at most the horizon"):
         mpc.encode_goal(torch.zeros(1, 4, 1, 1, 3))
+
+
+class CoastModel:
+    """A point that keeps half its last push: a model step moves it by 0.05 * (a_t + a_{t-1}), so
+    where it ends depends on the action before the plan, which only a history shows. Records what
+    the planner handed it."""
+
+    step_action_dim = 2
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[torch.Tensor, torch.Tensor | None]] = []
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        return frames.float()[..., 0, 0, :2]  # (B, T, 2) read from pixel (0, 0)
+
+    def rollout(
+        self, z_hist: torch.Tensor, actions: torch.Tensor, past_actions: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        self.calls.append((z_hist, past_actions))
+        prev = torch.zeros_like(actions[:, :1])  # (B, 1, A): no history, no coasting known
+        if past_actions is not None and past_actions.shape[1]:
+            prev = past_actions[:, -1:]
+        moves = 0.05 * (actions + torch.cat([prev, actions[:, :-1]], dim=1))  # (B, L, A)
+        return z_hist[:, -1:] + moves.cumsum(dim=1)
+
+
+def frames_at(pos: torch.Tensor) -> torch.Tensor:
+    """(E, 2) positions -> uint8-like (E, 1, 1, 3) frames holding them in pixel (0, 0)."""
+    frames = torch.zeros(pos.shape[0], 1, 1, 3)
+    frames[:, 0, 0, :2] = pos
+    return frames
+
+
+def test_history_lets_the_cost_plan_for_a_coasting_point() -> None:
+    """The point was pushed by (1, 1) just before the plan. With that action known (two observed
+    frames and the action between them) the planned actions land on the goal; from one frame the
+    model ignores the coasting, and the same search misses by about the coast, 0.05 * |(1, 1)|."""
+    model, goal, prev = CoastModel(), torch.tensor([[0.2, -0.1]]), torch.ones(1, 1, 2)
+    z = torch.stack([torch.zeros(2), torch.full((2,), 0.05)])[None]  # (E, H=2, D)
+    cem = CEM(CEMConfig(samples=300, elites=20, iterations=30))
+
+    def miss(cost: LatentGoalCost) -> float:
+        plan = cem.solve_batch(
+            cost, 1, 3, ActionBounds.box(-1, 1, 2), torch.Generator().manual_seed(0)
+        )
+        true_end = CoastModel().rollout(z, plan, prev)[:, -1]  # (E, D): what the world does
+        return float(torch.dist(true_end, goal))
+
+    assert miss(LatentGoalCost(model, z, goal, 0.0, 1, prev)) < 0.01
+    assert miss(LatentGoalCost(model, z, goal, 0.0, 1)) > 0.05
+
+
+def test_history_hands_the_model_past_frames_and_executed_actions() -> None:
+    model = CoastModel()
+    cem = CEM(CEMConfig(samples=20, elites=5, iterations=2))
+    mpc = LatentMPC(model, cem, MPCConfig(horizon=2, history=3), ActionBounds.box(-1, 1, 2), 2)
+    goal, gen = torch.ones(2, 2) * 0.2, torch.Generator().manual_seed(0)
+    pos = [torch.tensor([[0.0, 0.0], [0.1, 0.0]])]
+    acts = []
+    for t in range(3):
+        acts.append(mpc.plan(frames_at(pos[-1]), goal, gen)[:, 0])  # (2, 2)
+        pos.append(pos[-1] + 0.1)
+        z_hist, past = model.calls[-1]
+        assert z_hist.shape[1] == min(t + 1, 3)  # grows to H = 3, then slides
+    # the last call saw frames 0, 1, 2 with the actions executed after frames 0 and 1
+    z_hist, past = model.calls[-1]
+    assert past is not None
+    assert torch.equal(z_hist[::20, :, :], torch.stack(pos[:3], dim=1))  # one row per problem
+    assert torch.equal(past[::20], torch.stack(acts[:2], dim=1))
+    # problem 0 finishes: the survivor keeps its own history
+    mpc.plan(frames_at(pos[3][1:]), goal[1:], gen, keep=torch.tensor([False, True]))
+    z_hist, past = model.calls[-1]
+    assert torch.equal(z_hist[0], torch.stack([p[1] for p in pos[1:4]]))
+    assert torch.equal(past[0], torch.stack([a[1] for a in acts[1:3]]))
+    mpc.reset()
+    mpc.plan(frames_at(pos[0]), goal, gen)
+    assert model.calls[-1][1] is None and model.calls[-1][0].shape[1] == 1
+
+
+def test_history_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="history"):
+        MPCConfig(history=0)
+    with pytest.raises(ValueError, match="needs receding 1"):
+        MPCConfig(horizon=3, receding=2, history=2)
+    with pytest.raises(ValueError, match="3 observed frames need 2 actions"):
+        LatentGoalCost(
+            CoastModel(), torch.zeros(1, 3, 2), torch.zeros(1, 2), 0.0, 1, torch.zeros(1, 1, 2)
+        )

@@ -59,13 +59,22 @@ def test_the_gradient_planner_refuses_a_cost_without_gradients() -> None:
         GradientPlanner().solve(cost, 3, ActionBounds.box(-1, 1, 2), torch.Generator())
 
 
+@pytest.mark.parametrize("history", [1, 2])
 @pytest.mark.parametrize("planner", [CEM(), MPPI(), GradientPlanner(GradientConfig(iterations=20))])
-def test_every_planner_lowers_the_latent_goal_cost_of_a_world_model(planner: Planner) -> None:
+def test_every_planner_lowers_the_latent_goal_cost_of_a_world_model(
+    planner: Planner, history: int
+) -> None:
+    """Also from two observed frames and the action between them, all made as LatentMPC makes
+    them (under inference_mode), which the gradient planner must still differentiate through."""
     torch.manual_seed(0)
     model = WorldModel(tiny_model()).eval()
-    with torch.inference_mode():  # as LatentMPC encodes
-        z = model.encode(torch.randint(0, 256, (2, 2, 64, 64, 3), dtype=torch.uint8))  # (2, 2, D)
-    cost = LatentGoalCost(model, z[:, :1], z[:, 1], 0.1, repeat=model.config.frame_stride)
+    with torch.inference_mode():  # as LatentMPC encodes and remembers
+        z = model.encode(torch.randint(0, 256, (2, 3, 64, 64, 3), dtype=torch.uint8))  # (2, 3, D)
+        past = torch.rand(2, history - 1, model.step_action_dim) * 2 - 1  # (E, H-1, A')
+    z_now = z[:, 2 - history : 2]  # (E, H, D)
+    cost = LatentGoalCost(
+        model, z_now, z[:, 2], 0.1, model.config.frame_stride, past if history > 1 else None
+    )
     b = ActionBounds.box(-1, 1, model.config.action_dim)
     plan = planner.solve_batch(cost, 2, 3, b, torch.Generator().manual_seed(0))  # (E, L, A)
     base = cost(torch.zeros(2, 1, 3, 2))[:, 0]
