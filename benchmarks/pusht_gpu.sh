@@ -32,13 +32,13 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; nproc; fre
 $PY -c "import torch,gym_pusht,pymunk,jepaworld.envs.pusht;print(torch.__version__,torch.cuda.is_available() and torch.cuda.get_device_name())" || exit 4
 fin() { tar -czf $OUT/logs.tgz -C $W $(cd $W && ls *.log) 2>/dev/null; }
 BASE="--clip-frames 6 --model.smooth-weight 0 --model.action-dim 2 --device $DEV --workers 2 --log-every 50"
-each() { while read -r name batch max args; do [ -z "$name" ] || "$@" "$name" "$batch" "$max" "$args"; done <<< "$RUNS"; }
+each() { while read -r -u 3 name batch max args; do [ -z "$name" ] || "$@" "$name" "$batch" "$max" "$args"; done 3<<< "$RUNS"; }
 echo "[$(el)] smoke: $SM steps of every run at once"
 for k in 0 1; do $J collect --env jepaworld/PushT-v0 --episodes 16 --seed $((500000+k*16)) --out $W/s$k > $W/smoke_c$k.log 2>&1 & done; wait
 smoke() { $J train --data $W/s0 --mix $W/s1 --out $W/smoke_$1 --steps $SM --batch-size $2 $BASE $4 > $W/smoke_$1.log 2>&1 & }
 each smoke; wait
 if [ "$PLAN_SMOKE" = 1 ]; then
-  first=$(echo "$RUNS" | head -1 | cut -d' ' -f1)
+  first=$(echo "$RUNS" | awk 'NF {print $1; exit}')
   for p in cem gradient mppi; do $J plan --run $W/smoke_$first --out $W/p_$p --env jepaworld/PushT-v0 --episodes 2 --media 1 --latency-repeats 2 --device $DEV --planner $p > $W/smoke_plan_$p.log 2>&1 & done; wait
   for p in cem gradient mppi; do cp $W/p_$p/results.json $OUT/smoke_plan_$p.json || { echo "plan $p failed"; fin; exit 5; }; done
 fi
@@ -57,6 +57,7 @@ for k in $(seq 0 $((NP-1))); do $J collect --env jepaworld/PushT-v0 --episodes $
 for k in $(seq 0 $((NP-1))); do test -f $W/d$k/manifest.json || { echo "collect $k failed"; tail -3 $W/c$k.log; fin; exit 7; }; done
 MIX="--data $W/d0 --mix $(for k in $(seq 1 $((NP-1))); do printf "$W/d$k "; done)"
 AV=$(( T0 + LIMIT - 40 - $(date +%s) ))
+[ "$AV" -gt 60 ] || { echo "no time left to train (${AV}s): raise LIMIT or collect fewer episodes"; fin; exit 8; }
 echo "[$(el)] train for ${AV}s"
 go() { local r=$(grep "^  $1:" $W/rates.txt | awk '{print $2}')
   local n=$($PY -c "print(max(0, min($3, int($r * $AV * $MARGIN) // 50 * 50)))")

@@ -117,7 +117,23 @@ def read_checked_run(
         raise ValueError(f"{run}: trained on {', '.join(trained)}, not {protocol.env_id!r}")
     for source in sources:
         check_seeds_disjoint(protocol, {"data_seeds": source.get("seeds")}, run)
+    warn_untrained_positions(record, protocol, run)
     return record
+
+
+def warn_untrained_positions(
+    record: dict[str, Any], protocol: TwoRoomProtocol | MazeProtocol | TrajectoryProtocol, run: Path
+) -> None:
+    """Log a warning when planning from a history of frames reaches predictor positions the
+    run's training clips never covered (learned absolute positions: history + horizon frames
+    need clips at least that long)."""
+    p, clip = protocol.planner, record.get("train", {}).get("clip_frames")
+    if p.history > 1 and isinstance(clip, int) and p.history + p.horizon > clip:
+        log.warning(
+            "%s: history %d + horizon %d frames exceed the %d-frame clips it was trained on; "
+            "the predictor's later positions are untrained",
+            run, p.history, p.horizon, clip,
+        )  # fmt: skip
 
 
 def load_checked_model(

@@ -375,16 +375,20 @@ def plan_latency(
     bounds: ActionBounds | None = None,
 ) -> list[float]:
     """Seconds for one single-problem plan (E=1) with the protocol's planner, `repeats` times,
-    toward `goal`, an image (H, W, 3) or a clip (G, H, W, 3)."""
+    toward `goal`, an image (H, W, 3) or a clip (G, H, W, 3). With a planner history H, each timed
+    plan follows H-1 untimed ones from the same frame, so it predicts from H frames."""
     device = next(model.parameters()).device
     mpc = make_mpc(protocol, model, model.config.action_dim, planner=planner, bounds=bounds)
     z_goal = mpc.encode_goal(torch.from_numpy(goal[None]).to(device))
+    now = torch.from_numpy(frames[None]).to(device)  # (1, H, W, 3)
     gen = torch.Generator().manual_seed(0)
     times = []
     for _ in range(repeats):
         mpc.reset()
+        for _ in range(mpc.config.history - 1):
+            mpc.plan(now, z_goal, gen)
         t0 = time.perf_counter()
-        mpc.plan(torch.from_numpy(frames[None]).to(device), z_goal, gen)
+        mpc.plan(now, z_goal, gen)
         times.append(time.perf_counter() - t0)
     return times
 

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from jepaworld.bench import plan_eval
 from jepaworld.bench.evaluate import PlanConfig, check_seeds_disjoint, evaluate
 from jepaworld.bench.media import filmstrip
 from jepaworld.bench.protocols import TwoRoomProtocol
 from jepaworld.envs import two_room
-from jepaworld.models.world_model import CheckpointError
+from jepaworld.models.world_model import CheckpointError, WorldModel
 
 
 def test_protocol_episodes_meet_the_goal_distance() -> None:
@@ -90,13 +91,32 @@ def test_each_planner_drives_the_same_evaluation_and_is_recorded(
 
 
 def test_plan_history_is_recorded_and_checked_against_the_model(
-    tiny_run: Path, tmp_path: Path
+    tiny_run: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     cfg = PlanConfig(run=tiny_run, out=tmp_path / "h", episodes=1, media=0, latency_repeats=0)
     small = TwoRoomProtocol(budget=10)
     assert evaluate(cfg, small)["protocol"]["planner"]["history"] == 1  # the protocol's
-    res = evaluate(dataclasses.replace(cfg, history=2), small)
+    seen: list[int] = []  # frames each rollout was given, 0 when only the last one is used
+    rollout = WorldModel.rollout
+
+    def spy(
+        self: WorldModel,
+        z_hist: torch.Tensor,
+        actions: torch.Tensor,
+        past_actions: torch.Tensor | None = None,
+        has_actions: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        seen.append(0 if past_actions is None else z_hist.shape[1])
+        return rollout(self, z_hist, actions, past_actions, has_actions)
+
+    monkeypatch.setattr(WorldModel, "rollout", spy)
+    res = evaluate(dataclasses.replace(cfg, history=2, latency_repeats=1), small)
     assert res["protocol"]["planner"]["history"] == 2 and res["per_episode"][0]["steps"] >= 1
+    assert seen[0] == 0 and 2 in seen  # the first decision has no past; later ones see 2 frames
+    assert "exceed the 3-frame clips" in caplog.text  # tiny_run trained on 3-frame clips
     max_len = json.loads((tiny_run / "config.json").read_text())["model"]["max_len"]
     with pytest.raises(CheckpointError, match="horizon 10 \\+ history"):
         evaluate(dataclasses.replace(cfg, history=max_len), small)

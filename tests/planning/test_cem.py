@@ -206,6 +206,34 @@ def test_history_hands_the_model_past_frames_and_executed_actions() -> None:
     assert model.calls[-1][1] is None and model.calls[-1][0].shape[1] == 1
 
 
+class RecordingPointModel(PointModel):
+    """PointModel (k = 2 env actions per model step) that keeps the past actions it is handed."""
+
+    def __init__(self) -> None:
+        self.past: list[torch.Tensor | None] = []
+
+    def rollout(
+        self, z_hist: torch.Tensor, actions: torch.Tensor, past_actions: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        self.past.append(past_actions)
+        return super().rollout(z_hist, actions)
+
+
+@pytest.mark.parametrize("hold", [True, False])
+def test_history_records_the_model_step_action_the_env_executes(hold: bool) -> None:
+    """k = 2: the remembered model-step action is the two env actions just returned, in order."""
+    model = RecordingPointModel()
+    cem = CEM(CEMConfig(samples=10, elites=3, iterations=2))
+    config = MPCConfig(horizon=2, hold=hold, history=2)
+    mpc = LatentMPC(model, cem, config, ActionBounds.box(-1, 1, 2), env_action_dim=2)
+    goal, gen = torch.full((1, 2), 0.2), torch.Generator().manual_seed(0)
+    env_actions = mpc.plan(frames_at(torch.zeros(1, 2)), goal, gen)  # (1, k=2, 2)
+    mpc.plan(frames_at(torch.full((1, 2), 0.05)), goal, gen)
+    past = model.past[-1]
+    assert past is not None and past.shape == (10, 1, 4)  # (E*S, H-1, k*A)
+    assert torch.equal(past[0, 0], env_actions.reshape(4))
+
+
 def test_history_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="history"):
         MPCConfig(history=0)
