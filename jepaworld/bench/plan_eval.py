@@ -375,8 +375,8 @@ def plan_latency(
     bounds: ActionBounds | None = None,
 ) -> list[float]:
     """Seconds for one single-problem plan (E=1) with the protocol's planner, `repeats` times,
-    toward `goal`, an image (H, W, 3) or a clip (G, H, W, 3). With a planner history H, each timed
-    plan follows H-1 untimed ones from the same frame, so it predicts from H frames."""
+    toward `goal`, an image (H, W, 3) or a clip (G, H, W, 3). With a planner history of T frames,
+    each timed plan follows T-1 untimed ones from the same frame, so it predicts from T frames."""
     device = next(model.parameters()).device
     mpc = make_mpc(protocol, model, model.config.action_dim, planner=planner, bounds=bounds)
     z_goal = mpc.encode_goal(torch.from_numpy(goal[None]).to(device))

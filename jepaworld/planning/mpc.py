@@ -4,7 +4,7 @@ At each decision the current frame and the goal frame are encoded; the planner s
 sequences whose predicted embeddings end near the goal's; the first `receding` model steps are
 executed and the rest warm-start the next search (shifted by what was executed).
 
-With `history` H > 1 the predictor also sees the frames of up to H-1 earlier decisions and the
+With `history` T > 1 the predictor also sees the frames of up to T-1 earlier decisions and the
 actions executed between them, as DINO-WM and LeWM condition on 3 frames: one frame shows where
 things are, several show how fast they move (a pusher still coasting from its last push).
 
@@ -38,7 +38,7 @@ class MPCConfig:
     """Plan one action per model step, held for its frame_stride env steps (k times fewer dimensions
     and coherent motion in every sample); false plans every env action."""
     history: int = 1
-    """H: observed frames the predictor sees, the current one and up to H-1 earlier decisions'
+    """T: observed frames the predictor sees, the current one and up to T-1 earlier decisions'
     (one model step apart, so receding must be 1), with the actions executed between them. A
     model predicts from as many frames as its training clips gave it: history + horizon should
     not exceed the clip length it was trained on (`train --clip-frames`)."""
@@ -60,8 +60,8 @@ class LatentGoalCost:
 
     With a goal clip z_goal (E, G, D), the final term is the mean of ||z_{L-G+g} - z_goal_g||^2
     over its G frames, and the intermediate term compares the steps before them with its last.
-    z_now (E, H, D) may hold H observed frames, the last the current one, with `past_actions`
-    (E, H-1, A') the model-step actions executed between them."""
+    z_now (E, T, D) may hold T observed frames, the last the current one, with `past_actions`
+    (E, T-1, A') the model-step actions executed between them."""
 
     def __init__(
         self,
@@ -72,15 +72,15 @@ class LatentGoalCost:
         repeat: int = 1,
         past_actions: torch.Tensor | None = None,
     ) -> None:
-        H = z_now.shape[1]
-        if past_actions is None and H > 1:
+        T = z_now.shape[1]
+        if past_actions is None and T > 1:
             z_now = z_now[:, -1:]  # without the actions between them, earlier frames say nothing
-        elif past_actions is not None and past_actions.shape[1] != H - 1:
+        elif past_actions is not None and past_actions.shape[1] != T - 1:
             raise ValueError(
-                f"past_actions: {H} observed frames need {H - 1} actions between them, "
+                f"past_actions: {T} observed frames need {T - 1} actions between them, "
                 f"got {past_actions.shape[1]}"
             )
-        self.model, self.z_now, self.past = model, z_now, past_actions  # (E, H, D), (E, H-1, A')
+        self.model, self.z_now, self.past = model, z_now, past_actions  # (E, T, D), (E, T-1, A')
         self.z_goal = z_goal if z_goal.ndim == 3 else z_goal.unsqueeze(1)  # (E, G, D)
         self.w, self.repeat = intermediate_weight, repeat
 
@@ -104,13 +104,13 @@ class LatentGoalCost:
         G = z_goal.shape[1]
         if G > L:
             raise ValueError(f"z_goal: a goal clip of {G} frames needs horizon >= {G}, got {L}")
-        z0 = z_now.repeat_interleave(S, dim=0)  # (E*S, H, D)
+        z0 = z_now.repeat_interleave(S, dim=0)  # (E*S, T, D)
         acts = actions.reshape(E * S, L, A).to(z_now.device)  # (E*S, L, A)
         acts = acts.repeat(1, 1, self.repeat)  # held actions: (E*S, L, repeat*A)
         if past is None or past.shape[1] == 0:
-            pred = self.model.rollout(z0[:, -1:], acts)  # (E*S, L, D)
+            pred = self.model.rollout(z0, acts)  # one frame (__init__): (E*S, L, D)
         else:
-            past = past.to(z_now.device).repeat_interleave(S, dim=0)  # (E*S, H-1, A')
+            past = past.to(z_now.device).repeat_interleave(S, dim=0)  # (E*S, T-1, A')
             pred = self.model.rollout(z0, acts, past)  # (E*S, L, D)
         goal = z_goal.repeat_interleave(S, dim=0)  # (E*S, G, D)
         cost = (pred[:, L - G :] - goal).pow(2).sum(-1).mean(dim=1)  # (E*S,)
@@ -202,7 +202,7 @@ class LatentMPC:
         c = self.config
         z_now = (self.encode_frames(frames) if z_now is None else z_now).unsqueeze(1)  # (E, 1, D)
         init = self._carried(self.warm, keep, frames.shape[0])
-        z_ctx, past = self._context(z_now, keep)  # (E, H, D), (E, H-1, A') or None
+        z_ctx, past = self._context(z_now, keep)  # (E, T, D), (E, T-1, A') or None
         repeat = self.k if c.hold else 1
         cost = LatentGoalCost(self.model, z_ctx, z_goal, c.intermediate_weight, repeat, past)
         plan = self.planner.solve_batch(
@@ -215,9 +215,9 @@ class LatentMPC:
         )  # shifted warm start (E, L, A_plan)
         if c.history > 1:  # remember this frame and the model-step action about to be executed
             executed = plan[:, :1].repeat(1, 1, repeat).to(z_ctx.device)  # (E, 1, A')
-            self.z_past = z_ctx[:, -c.history + 1 :]  # (E, <=H-1, D)
+            self.z_past = z_ctx[:, -c.history + 1 :]  # (E, <=T-1, D)
             a_past = executed if past is None else torch.cat([past, executed], dim=1)
-            self.a_past = a_past[:, -c.history + 1 :]  # (E, <=H-1, A')
+            self.a_past = a_past[:, -c.history + 1 :]  # (E, <=T-1, A')
         return self.to_env_actions(plan[:, : c.receding])  # (E, receding*k, A)
 
     @staticmethod

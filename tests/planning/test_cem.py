@@ -165,7 +165,7 @@ def test_history_lets_the_cost_plan_for_a_coasting_point() -> None:
     frames and the action between them) the planned actions land on the goal; from one frame the
     model ignores the coasting, and the same search misses by about the coast, 0.05 * |(1, 1)|."""
     model, goal, prev = CoastModel(), torch.tensor([[0.2, -0.1]]), torch.ones(1, 1, 2)
-    z = torch.stack([torch.zeros(2), torch.full((2,), 0.05)])[None]  # (E, H=2, D)
+    z = torch.stack([torch.zeros(2), torch.full((2,), 0.05)])[None]  # (E, T=2, D)
     cem = CEM(CEMConfig(samples=300, elites=20, iterations=30))
 
     def miss(cost: LatentGoalCost) -> float:
@@ -190,7 +190,7 @@ def test_history_hands_the_model_past_frames_and_executed_actions() -> None:
         acts.append(mpc.plan(frames_at(pos[-1]), goal, gen)[:, 0])  # (2, 2)
         pos.append(pos[-1] + 0.1)
         z_hist, past = model.calls[-1]
-        assert z_hist.shape[1] == min(t + 1, 3)  # grows to H = 3, then slides
+        assert z_hist.shape[1] == min(t + 1, 3)  # grows to T = 3, then slides
     # the last call saw frames 0, 1, 2 with the actions executed after frames 0 and 1
     z_hist, past = model.calls[-1]
     assert past is not None
@@ -230,7 +230,7 @@ def test_history_records_the_model_step_action_the_env_executes(hold: bool) -> N
     env_actions = mpc.plan(frames_at(torch.zeros(1, 2)), goal, gen)  # (1, k=2, 2)
     mpc.plan(frames_at(torch.full((1, 2), 0.05)), goal, gen)
     past = model.past[-1]
-    assert past is not None and past.shape == (10, 1, 4)  # (E*S, H-1, k*A)
+    assert past is not None and past.shape == (10, 1, 4)  # (E*S, T-1, k*A)
     assert torch.equal(past[0, 0], env_actions.reshape(4))
 
 

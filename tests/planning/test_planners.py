@@ -70,8 +70,8 @@ def test_every_planner_lowers_the_latent_goal_cost_of_a_world_model(
     model = WorldModel(tiny_model()).eval()
     with torch.inference_mode():  # as LatentMPC encodes and remembers
         z = model.encode(torch.randint(0, 256, (2, 3, 64, 64, 3), dtype=torch.uint8))  # (2, 3, D)
-        past = torch.rand(2, history - 1, model.step_action_dim) * 2 - 1  # (E, H-1, A')
-    z_now = z[:, 2 - history : 2]  # (E, H, D)
+        past = torch.rand(2, history - 1, model.step_action_dim) * 2 - 1  # (E, T-1, A')
+    z_now = z[:, 2 - history : 2]  # (E, T, D)
     cost = LatentGoalCost(
         model, z_now, z[:, 2], 0.1, model.config.frame_stride, past if history > 1 else None
     )
