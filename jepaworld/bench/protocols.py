@@ -46,9 +46,11 @@ class EpisodicProtocol:
         recorded in the result's protocol block)."""
         if history < 0:
             raise ValueError(f"history: must be >= 0, got {history}")
-        planner = getattr(self, "planner", None)
-        if not history or planner is None:
+        if not history:
             return self
+        planner = getattr(self, "planner", None)
+        if planner is None:
+            raise ValueError(f"history: {type(self).__name__} has no planner to give it to")
         return dataclasses.replace(  # type: ignore[type-var]
             self, planner=dataclasses.replace(planner, history=history)
         )

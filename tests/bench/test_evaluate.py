@@ -12,7 +12,7 @@ import torch
 from jepaworld.bench import plan_eval
 from jepaworld.bench.evaluate import PlanConfig, check_seeds_disjoint, evaluate
 from jepaworld.bench.media import filmstrip
-from jepaworld.bench.protocols import TwoRoomProtocol
+from jepaworld.bench.protocols import EpisodicProtocol, TwoRoomProtocol
 from jepaworld.envs import two_room
 from jepaworld.models.world_model import CheckpointError, WorldModel
 
@@ -122,3 +122,22 @@ def test_plan_history_is_recorded_and_checked_against_the_model(
         evaluate(dataclasses.replace(cfg, history=max_len), small)
     with pytest.raises(ValueError, match="history: must be >= 0"):
         PlanConfig(run=tiny_run, out=tmp_path, history=-1)
+
+
+def test_with_history_replaces_only_the_planners_history() -> None:
+    base = TwoRoomProtocol()
+    assert base.with_history(0) is base  # 0 keeps the protocol's
+    three = base.with_history(3)
+    assert three.planner.history == 3
+    assert dataclasses.replace(three.planner, history=1) == base.planner
+    with pytest.raises(ValueError, match="history: must be >= 0"):
+        base.with_history(-1)
+
+    @dataclasses.dataclass(frozen=True)
+    class NoPlanner(EpisodicProtocol):
+        episodes: int = 1
+        seed: int = 0
+        chunk: int = 1
+
+    with pytest.raises(ValueError, match="history: NoPlanner has no planner"):
+        NoPlanner().with_history(2)
