@@ -6,7 +6,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -86,6 +86,15 @@ class PlanConfig:
             "memory",
             "is required for jepaworld/Maze-v0's protocol and only used there (not with --goal)",
         )
+
+
+EP = TypeVar("EP", TwoRoomProtocol, MazeProtocol, TrajectoryProtocol)
+
+
+def configured(protocol: EP, cfg: PlanConfig) -> EP:
+    """The protocol with the episode count and planner history `cfg` asks for, both recorded in
+    the result's protocol block."""
+    return protocol.with_episodes(cfg.episodes).with_history(cfg.history)
 
 
 def check_seeds_disjoint(
@@ -205,7 +214,7 @@ def plan_results(
 
 def evaluate(cfg: PlanConfig, protocol: TwoRoomProtocol | None = None) -> dict[str, Any]:
     """Run the planner and both baselines on the protocol's episodes; write results.json."""
-    protocol = (protocol or TwoRoomProtocol()).with_episodes(cfg.episodes).with_history(cfg.history)
+    protocol = configured(protocol or TwoRoomProtocol(), cfg)
     record = read_checked_run(cfg.run, protocol)
     env_config = two_room.TwoRoomConfig(success_radius=protocol.success_radius)
     space = two_room.TwoRoomEnv(env_config).action_space

@@ -21,6 +21,7 @@ import torch
 from jepaworld.bench import plan_eval
 from jepaworld.bench.evaluate import (
     PlanConfig,
+    configured,
     load_checked_model,
     plan_results,
     read_checked_run,
@@ -45,7 +46,7 @@ def load_memory(path: Path, sha: str, device: torch.device) -> dict[str, Any]:
 
 def evaluate_maze(cfg: PlanConfig, protocol: MazeProtocol | None = None) -> dict[str, Any]:
     """Memory-guided MPC, flat MPC and random on the maze protocol's episodes; writes results.json."""
-    protocol = (protocol or MazeProtocol()).with_episodes(cfg.episodes).with_history(cfg.history)
+    protocol = configured(protocol or MazeProtocol(), cfg)
     assert cfg.memory is not None  # PlanConfig requires it for the maze
     record = read_checked_run(cfg.run, protocol)
     env_config = maze.MazeConfig(

@@ -19,6 +19,7 @@ import torch
 from jepaworld.bench import plan_eval
 from jepaworld.bench.evaluate import (
     PlanConfig,
+    configured,
     load_checked_model,
     plan_results,
     read_checked_run,
@@ -73,11 +74,7 @@ def evaluate_trajectory(
     cfg: PlanConfig, protocol: TrajectoryProtocol | None = None
 ) -> dict[str, Any]:
     """The checkpoint's MPC and random actions on the protocol's episodes; writes results.json."""
-    protocol = (
-        (protocol or TrajectoryProtocol.for_env(cfg.env))
-        .with_episodes(cfg.episodes)
-        .with_history(cfg.history)
-    )
+    protocol = configured(protocol or TrajectoryProtocol.for_env(cfg.env), cfg)
     record = read_checked_run(cfg.run, protocol)
     size = int(record["model"]["image_size"])
     probe = make_pixel_env(protocol.env_id, size)
