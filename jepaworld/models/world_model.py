@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from jepaworld.config import from_dict, require, to_dict
+from jepaworld.models.decoder import PixelDecoder
 from jepaworld.models.encoder import ConvEncoder, ViTEncoder, to_float_images
 from jepaworld.models.losses import effective_rank_tensor, prediction_loss, sigreg, vicreg
 from jepaworld.models.predictor import Predictor
@@ -95,6 +97,18 @@ class ModelConfig:
     ema_momentum: float = 0.996
     """With target "ema": the EMA momentum at the first step; it rises linearly to 1 at the last
     (I-JEPA's schedule)."""
+    recon_weight: float = 0.0
+    """Weight of a pixel-reconstruction auxiliary: a conv decoder (models/decoder.py) redraws the
+    first frame of each training clip from its embedding (mean squared error in [-1, 1] pixels),
+    and its gradient reaches the encoder, so the embedding keeps what the actions rarely move
+    (PushT's block). 0: no decoder (the model has none)."""
+    recon_rollout_weight: float = 0.0
+    """Weight of the same pixel term on the rollout loss's last open-loop prediction, redrawn by
+    the decoder against the clip's last frame: it asks the predictor to carry what the decoder
+    draws, where the latent rollout loss weighs each feature by its share of the embedding. Its
+    gradient reaches the predictor, the encoder (through the observed frames the rollout starts
+    from) and the decoder, which so learns to redraw predictions too. Needs recon_weight > 0 and
+    rollout_weight > 0."""
 
     def __post_init__(self) -> None:
         self.conv_channels = tuple(self.conv_channels)
@@ -153,6 +167,20 @@ class ModelConfig:
             f"must be online or ema, got {self.target!r}",
         )
         require(0 <= self.ema_momentum <= 1, "ema_momentum", "must be in [0, 1]")
+        require(self.recon_weight >= 0, "recon_weight", "must be >= 0")
+        require(
+            self.recon_rollout_weight == 0
+            or (
+                self.recon_rollout_weight > 0 and self.recon_weight > 0 and self.rollout_weight > 0
+            ),
+            "recon_rollout_weight",
+            "must be >= 0, and > 0 needs recon_weight > 0 (the decoder) and rollout_weight > 0",
+        )
+        require(
+            not self.recon_weight or self.encoder == "conv",
+            "recon_weight",
+            "the pixel decoder mirrors the conv encoder (--model.encoder conv)",
+        )
 
     @property
     def grid_tokens(self) -> int:
@@ -190,6 +218,9 @@ class WorldModel(nn.Module):
         self.target_encoder: nn.Module | None = None
         if c.target == "ema":
             self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
+        self.decoder: PixelDecoder | None = None
+        if c.recon_weight:
+            self.decoder = PixelDecoder(c.embed_dim, c.image_size, c.conv_channels)
         self.encoder_autocast: torch.dtype | None = None
         """A run-time choice, not part of the config: when set (training with --encoder-dtype
         bfloat16), the encoders' feature layers run under torch.autocast to this dtype; their
@@ -213,11 +244,36 @@ class WorldModel(nn.Module):
     def _embed(self, encoder: nn.Module, frames: torch.Tensor) -> torch.Tensor:
         """uint8 frames (B, T, H, W, 3) through `encoder` -> (B, T, D) float32."""
         B, dtype = frames.shape[0], self.encoder_autocast
-        flat = rearrange(frames.to(self.device), "b t h w c -> (b t) h w c")  # (B*T, H, W, 3)
-        images = to_float_images(flat, self.config.image_size)  # (B*T, 3, H, W)
+        images = self._images(frames)  # (B*T, 3, H, W)
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
             z = encoder(images)  # (B*T, D)
         return rearrange(z, "(b t) d -> b t d", b=B)  # (B, T, D)
+
+    def _images(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 frames (B, T, H, W, 3) -> float (B*T, 3, H, W) in [-1, 1] on the model's device."""
+        flat = rearrange(frames.to(self.device), "b t h w c -> (b t) h w c")  # (B*T, H, W, 3)
+        return to_float_images(flat, self.config.image_size)
+
+    def _redraw(self, z: torch.Tensor) -> torch.Tensor:
+        """z (N, D) -> the decoder's float images (N, 3, H, W), under the encoder's autocast."""
+        if self.decoder is None:
+            raise ValueError(
+                "this model has no pixel decoder (trained with --model.recon-weight 0)"
+            )
+        dtype = self.encoder_autocast
+        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+            return self.decoder(z).float()
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Embeddings (B, T, D), observed or predicted -> the decoder's uint8 frames (B, T, H, W, 3):
+        what the model thinks the frames look like. Only for a model trained with recon_weight > 0."""
+        if z.ndim != 3:
+            raise ValueError(f"z must be (B, T, D), got {tuple(z.shape)}")
+        B = z.shape[0]
+        x = self._redraw(rearrange(z, "b t d -> (b t) d"))  # (B*T, 3, H, W)
+        x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        return rearrange(x, "(b t) c h w -> b t h w c", b=B)  # (B, T, H, W, 3)
 
     @torch.no_grad()
     def encode_targets(self, frames: torch.Tensor) -> torch.Tensor:
@@ -306,10 +362,10 @@ class WorldModel(nn.Module):
         # and this order keeps an online float32 run bit-identical to the code before EMA targets
         target = targets[:, 1:]  # (B, T-1, D)
         teacher = prediction_loss(self.predict(z[:, :-1], actions, has_actions), target)
-        rollout = (
+        rollout, z_roll = (
             self._rollout_loss(z, targets, actions, has_actions)
             if c.rollout_weight
-            else z.new_zeros(())
+            else (z.new_zeros(()), None)
         )
         flat = rearrange(z, "b t d -> (b t) d")  # (B*T, D)
         reg = sigreg(flat, c.sigreg_directions) if c.regularizer == "sigreg" else vicreg(flat)
@@ -324,6 +380,18 @@ class WorldModel(nn.Module):
             "reg": reg.detach(),
             "smooth": smooth.detach(),
         }
+        if self.decoder is not None:
+            # one frame per clip (the first) keeps the cost a T-th of redrawing every frame
+            redrawn = self._redraw(z[:, 0])  # (B, 3, H, W)
+            recon = F.mse_loss(redrawn, self._images(frames[:, :1]))
+            total = total + c.recon_weight * recon
+            metrics["loss"], metrics["recon"] = total.detach(), recon.detach()
+        if self.decoder is not None and z_roll is not None and c.recon_rollout_weight:
+            # the last open-loop prediction, redrawn, against the clip's last frame
+            imagined = self._redraw(z_roll[:, -1])  # (B, 3, H, W)
+            recon_roll = F.mse_loss(imagined, self._images(frames[:, -1:]))
+            total = total + c.recon_rollout_weight * recon_roll
+            metrics["loss"], metrics["recon_rollout"] = total.detach(), recon_roll.detach()
         if rank:
             metrics["eff_rank"] = effective_rank_tensor(flat.detach())
         return total, metrics
@@ -334,13 +402,14 @@ class WorldModel(nn.Module):
         targets: torch.Tensor,
         actions: torch.Tensor,
         has_actions: torch.Tensor | None,
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Open-loop error from the first `rollout_context` frames of z (fewer if the clip is
-        short) against the targets of the frames after them. z, targets (B, T, D)."""
+        short) against the targets of the frames after them, and the predictions (B, T-c0, D).
+        z, targets (B, T, D)."""
         c0 = min(self.config.rollout_context, z.shape[1] - 1)
         past, future = actions[:, : c0 - 1], actions[:, c0 - 1 :]  # (B, c0-1, A'), (B, T-c0, A')
         pred = self.rollout(z[:, :c0], future, past, has_actions)  # (B, T-c0, D)
-        return prediction_loss(pred, targets[:, c0:])
+        return prediction_loss(pred, targets[:, c0:]), pred
 
     # ---- persistence -------------------------------------------------------------------------
 

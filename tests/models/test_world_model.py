@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -247,3 +248,115 @@ def test_bfloat16_encoder_features_keep_a_float32_embedding(encoder: str) -> Non
     assert 0 < err < 0.1 * float(full.abs().max())
     model.encoder_autocast = None
     assert torch.equal(model.encode(frames), full)
+
+
+def _squares(n: int, size: int = 64, side: int = 16) -> torch.Tensor:
+    """n white frames (n, 1, size, size, 3) uint8, each with a black square somewhere else."""
+    frames = torch.full((n, 1, size, size, 3), 255, dtype=torch.uint8)
+    for i in range(n):
+        y, x = (i * 13) % (size - side), (i * 29) % (size - side)
+        frames[i, 0, y : y + side, x : x + side] = 0
+    return frames
+
+
+def test_pixel_decoder_redraws_what_the_embedding_holds() -> None:
+    """Trained on the reconstruction term, encoder and decoder together redraw each frame's square
+    where it is: closer to every frame than the mean frame is, which a decoder that ignored the
+    embedding could not beat."""
+    torch.manual_seed(0)
+    model = WorldModel(tiny_model(recon_weight=1.0)).train()
+    frames = _squares(8)
+    target = frames.float()
+    opt = torch.optim.Adam([*model.encoder.parameters(), *model.decoder.parameters()], lr=3e-3)
+    for _ in range(150):
+        redrawn = model._redraw(model.encode(frames)[:, 0])  # (N, 3, H, W)
+        loss = F.mse_loss(redrawn, model._images(frames))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    decoded = model.decode(model.encode(frames)).float()  # (N, 1, H, W, 3)
+    assert decoded.shape == frames.shape
+    to_frame = (decoded - target).pow(2).mean(dim=(1, 2, 3, 4))  # (N,)
+    to_mean = (target.mean(0, keepdim=True) - target).pow(2).mean(dim=(1, 2, 3, 4))  # (N,)
+    assert bool((to_frame < 0.5 * to_mean).all()), (to_frame, to_mean)
+
+
+def _loss_grads(cfg, state, params: str, frames, acts) -> list[torch.Tensor]:
+    """Gradients of model.loss's total on the parameters under `params`, for a model of config
+    `cfg` loaded with `state` (train mode: BatchNorm uses the batch, the same for every call)."""
+    model = WorldModel(cfg).train()
+    model.load_state_dict(state)
+    torch.manual_seed(1)  # SIGReg's random directions (its weight is 0 here anyway)
+    total, _ = model.loss(frames, acts)
+    chosen = [p for n, p in model.named_parameters() if n.startswith(params)]
+    return list(torch.autograd.grad(total, chosen, allow_unused=True))
+
+
+def test_recon_term_is_in_the_loss_and_its_gradient_reaches_the_encoder() -> None:
+    """The term is the first frame redrawn against itself, and the loss's gradient on the encoder
+    grows with its weight: loss(w=4) - loss(w=2) differentiates to 2x the term's gradient."""
+    torch.manual_seed(0)
+    cfg = tiny_model(recon_weight=2.0, reg_weight=0.0, smooth_weight=0.0)
+    model = WorldModel(cfg).train()
+    frames, acts = _frames(2, 3), torch.randn(2, 2, model.step_action_dim)
+    total, metrics = model.loss(frames, acts)
+    parts = metrics["pred"] + metrics["rollout"]
+    assert float(total) == pytest.approx(float(parts + 2.0 * metrics["recon"]), rel=1e-5)
+    z = model.encode(frames)
+    recon = F.mse_loss(model._redraw(z[:, 0]), model._images(frames[:, :1]))
+    assert float(metrics["recon"]) == pytest.approx(float(recon), rel=1e-5)
+    state = model.state_dict()
+    g2 = _loss_grads(cfg, state, "encoder.", frames, acts)
+    g4 = _loss_grads(dataclasses.replace(cfg, recon_weight=4.0), state, "encoder.", frames, acts)
+    term = torch.autograd.grad(recon, [p for _, p in model.encoder.named_parameters()])
+    diff = g4[0] - g2[0]  # the first conv
+    assert float((diff - 2 * term[0]).abs().max()) < 1e-2 * float(term[0].abs().max()), (diff, term)
+    assert float(term[0].abs().sum()) > 0
+    assert "recon" not in WorldModel(tiny_model()).loss(frames, acts)[1]
+
+
+def test_recon_model_is_saved_with_its_decoder_and_others_have_none(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = WorldModel(tiny_model(recon_weight=1.0)).eval()
+    model.save(tmp_path)
+    assert any(k.startswith("decoder.") for k in load_file(str(tmp_path / "model.safetensors")))
+    loaded = WorldModel.from_pretrained(tmp_path)
+    z = model.encode(_frames(1, 2))
+    assert torch.equal(loaded.decode(z), model.decode(z))
+    plain = WorldModel(tiny_model())
+    assert plain.decoder is None
+    with pytest.raises(ValueError, match="no pixel decoder"):
+        plain.decode(z)
+    with pytest.raises(ValueError, match="recon_weight"):
+        tiny_model(recon_weight=1.0, encoder="vit")
+    with pytest.raises(ValueError, match="recon_weight"):
+        tiny_model(recon_weight=-1.0)
+
+
+def test_recon_rollout_term_redraws_the_last_open_loop_prediction() -> None:
+    """The term is the decoder's picture of the rollout's last prediction against the clip's last
+    frame, and its gradient reaches the predictor (the latent terms aside)."""
+    torch.manual_seed(0)
+    cfg = tiny_model(recon_weight=1.0, recon_rollout_weight=3.0, smooth_weight=0.0)
+    model = WorldModel(cfg).eval()  # eval: BatchNorm uses running statistics, so z is repeatable
+    frames, acts = _frames(2, 4), torch.randn(2, 3, model.step_action_dim)
+    total, metrics = model.loss(frames, acts)
+    with torch.no_grad():
+        z = model.encode(frames)
+        last = model.rollout(z[:, :1], acts)[:, -1]  # (B, D)
+        expected = F.mse_loss(model._redraw(last), model._images(frames[:, -1:]))
+    assert float(metrics["recon_rollout"]) == pytest.approx(float(expected), rel=1e-5)
+    parts = metrics["pred"] + metrics["rollout"] + 0.1 * metrics["reg"] + metrics["recon"]
+    assert float(total) == pytest.approx(float(parts + 3.0 * metrics["recon_rollout"]), rel=1e-5)
+    state = model.state_dict()
+    g3 = _loss_grads(cfg, state, "predictor.", frames, acts)
+    g6 = _loss_grads(
+        dataclasses.replace(cfg, recon_rollout_weight=6.0), state, "predictor.", frames, acts
+    )
+    moved = [float((b - a).abs().sum()) for a, b in zip(g3, g6, strict=True) if a is not None]
+    assert max(moved) > 0  # the term's weight changes the predictor's gradient
+    assert "recon_rollout" not in WorldModel(tiny_model(recon_weight=1.0)).loss(frames, acts)[1]
+    for bad in ({"recon_weight": 0.0}, {"rollout_weight": 0.0}, {"recon_rollout_weight": -1.0}):
+        with pytest.raises(ValueError, match="recon_rollout_weight"):
+            tiny_model(**{"recon_weight": 1.0, "recon_rollout_weight": 1.0, **bad})
