@@ -56,6 +56,18 @@ def print_row(label: str, r: dict[str, Any]) -> None:
     print(f"  {label:<7} median error: " + ", ".join(parts))
 
 
+def stamp(ckpt: Path, data: Path, cfg: ProbeConfig) -> dict[str, Any]:
+    """What a probe result was measured with: machine, checkpoint and data (with hashes), probe."""
+    return {
+        "environment": environment(torch.device("cpu")),
+        "checkpoint": str(ckpt),
+        "checkpoint_sha256": checkpoint_sha256(ckpt),
+        "data": str(data),
+        "data_manifest_sha256": manifest_sha256(data),
+        "probe": vars(cfg),
+    }
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True)
@@ -75,16 +87,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     trained = WorldModel.from_pretrained(ckpt).eval()
     torch.manual_seed(0)
     untrained = WorldModel(trained.config).eval()
-    result: dict[str, Any] = {
-        "environment": environment(torch.device("cpu")),
-        "checkpoint": str(ckpt),
-        "checkpoint_sha256": checkpoint_sha256(ckpt),
-        "data": str(args.data),
-        "data_manifest_sha256": manifest_sha256(args.data),
-        "probe": vars(cfg),
-        "angle_dims": angle_dims,
-        "groups": groups,
-    }
+    result = {**stamp(ckpt, args.data, cfg), "angle_dims": angle_dims, "groups": groups}
     for name, model in (("checkpoint", trained), ("untrained", untrained)):
         result[name] = state_probe(model.encode, store, cfg, angle_dims, groups)
         print(f"{name} ({result[name]['samples']['held_out']} held-out frames):")

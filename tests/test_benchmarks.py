@@ -174,3 +174,73 @@ def test_pusht_failure_breakdown_sorts_failures_by_what_they_missed(
     assert b["median_angle_deg"] == pytest.approx(0.0)
     none = pusht.failure_breakdown(episodes[:1])
     assert none["failures"] == 0 and none["median_block_px"] is None
+
+
+def test_rollout_probe_reads_predictions_beside_observed_frames_and_no_change(
+    tmp_path: Path,
+) -> None:
+    """On a tiny PushT dataset and a tiny model with a pixel decoder: the "no change" row is the
+    true block displacement (computed here from the states), every row has one entry per rollout
+    step, and the decoded PNG has 3 rows of horizon + 1 frames per clip."""
+    pytest.importorskip("gym_pusht")
+    from jepaworld.data.collect import CollectConfig, collect
+    from jepaworld.data.episodes import EpisodeStore
+    from jepaworld.train import train
+    from tests.conftest import tiny_train
+
+    data = tmp_path / "pusht"
+    collect(CollectConfig(out=data, env="jepaworld/PushT-v0", episodes=5, episode_length=21))
+    run = tmp_path / "run"
+    train(tiny_train(data, run, steps=2, model=tiny_model(recon_weight=1.0)))
+    out, png = tmp_path / "roll.json", tmp_path / "roll.png"
+    cmd = [sys.executable, "benchmarks/rollout_probe.py", "--run", str(run), "--data", str(data)]
+    cmd += ["--horizon", "2", "--steps", "20", "--moved-px", "-1", "--png", str(png)]
+    proc = subprocess.run([*cmd, "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(out.read_text())
+    stride = WorldModel.from_pretrained(run / "checkpoints" / "step_00000002").config.frame_stride
+    span = 2 * stride  # clips of 3 model steps, held out: the last of the 5 episodes
+    states = EpisodeStore(data).episode(4).states
+    starts = range(0, len(states) - span, span)
+    shift = [math.dist(states[t + stride][2:4], states[t][2:4]) for t in starts]
+    moved = r["moved"]  # with --moved-px -1 every clip counts as moved
+    assert moved["clips"] == len(shift) >= 1 and r["still"] == {"clips": 0}
+    first = moved["no_change"][0]["groups"]["block_xy"]["mean"]
+    assert first == pytest.approx(sum(shift) / len(shift), abs=1e-3)
+    for kind in ("predicted", "observed", "no_change"):
+        assert [s["step"] for s in moved[kind]] == [1, 2]
+    from PIL import Image
+
+    w, h = Image.open(png).size
+    assert w == 3 * 64 and h == 3 * 64 * min(4, moved["clips"])
+
+
+def test_rollout_probe_moved_wraps_angles_and_per_step_scores_each_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    rp = importlib.import_module("rollout_probe")  # benchmarks/rollout_probe.py
+    from jepaworld.bench.probe import regression_targets
+
+    def clip(block_end: list[float]) -> list[list[float]]:  # (L+1 = 2, S = 5)
+        return [[0.0, 0.0, 100.0, 100.0, math.radians(179)], [50.0, 0.0, *block_end]]
+
+    states = torch.tensor(
+        [
+            clip([100.0, 100.0, math.radians(-179)]),  # turned 2 degrees across the wrap: still
+            clip([100.0, 112.0, math.radians(179)]),  # moved 12 px
+            clip([100.0, 100.0, math.radians(170)]),  # turned 9 degrees
+        ]
+    )
+    assert rp.moved(states, px=10.0, deg=5.0).tolist() == [False, True, True]
+    # a reader that returns the true state of the step it is given scores zero at every step
+    angle, groups = [4], {"block_xy": [2, 3], "pusher_xy": [0, 1]}
+    z = regression_targets(states[:, 1], angle).unsqueeze(1)  # (N, L=1, Y) as "embeddings"
+    exact = rp.per_step(lambda y: y, z, states, angle, groups)
+    assert [s["step"] for s in exact] == [1]
+    assert exact[0]["groups"]["block_xy"]["mean"] == pytest.approx(0.0, abs=1e-3)
+    assert exact[0]["dims"]["4"]["mean"] == pytest.approx(0.0, abs=1e-3)
+    still = rp.per_step(None, None, states, angle, groups)  # "no change": the start state
+    assert still[0]["groups"]["pusher_xy"]["mean"] == pytest.approx(50.0)
+    assert still[0]["groups"]["block_xy"]["mean"] == pytest.approx(4.0)  # (0 + 12 + 0) / 3
+    assert still[0]["dims"]["4"]["mean"] == pytest.approx((2 + 0 + 9) / 3, abs=1e-3)

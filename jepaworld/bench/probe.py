@@ -185,6 +185,12 @@ def summarize_errors(
     return out
 
 
+def first_held_out(episodes: int, held_out: float) -> int:
+    """Index of the first of the last `held_out` share of `episodes` episodes (at least one
+    episode on each side)."""
+    return max(1, min(episodes - 1, round(episodes * (1 - held_out))))
+
+
 def state_probe(
     encode: Encode,
     store: EpisodeStore,
@@ -198,7 +204,7 @@ def state_probe(
     check_dims(store, angle_dims, groups)
     z, states, episode = embed_episodes(encode, store, cfg.every, cfg.episodes)
     episodes = int(episode.max()) + 1
-    first_held = max(1, min(episodes - 1, round(episodes * (1 - cfg.held_out))))
+    first_held = first_held_out(episodes, cfg.held_out)
     train, test = episode < first_held, episode >= first_held
     S = states.shape[1]
     y = regression_targets(states, angle_dims)
