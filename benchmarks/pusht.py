@@ -82,19 +82,28 @@ def failure_breakdown(per_episode: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def point(
-    work: Path, episodes: int, steps: int, eval_episodes: int, reuse: bool, size: int, clip: int
+    work: Path,
+    episodes: int,
+    steps: int,
+    eval_episodes: int,
+    reuse: bool,
+    size: int,
+    clip: int,
+    recon: float = 0.0,
 ) -> dict[str, Any]:
     """Collect N episodes, train, evaluate; each stage in `work` (skipped with `reuse` if done)."""
     stage = Stages(work, reuse)
     tag = f"{episodes}" if size == 64 else f"{episodes}_{size}px"
-    data, run_dir = work / f"data{tag}", work / f"run{tag}_{steps}_clip{clip}"
+    data = work / f"data{tag}"
+    variant = f"{tag}_{steps}_clip{clip}" + (f"_recon{recon:g}" if recon else "")
+    run_dir = work / f"run{variant}"
     collect_cfg = CollectConfig(out=data, env=ENV, episodes=episodes, image_size=size)
     stage("collect", data / "manifest.json", lambda: collect(collect_cfg))
-    model = dataclasses.replace(pusht_model(), image_size=size)
+    model = dataclasses.replace(pusht_model(), image_size=size, recon_weight=recon)
     cfg = TrainConfig(out=run_dir, data=data, steps=steps, clip_frames=clip, model=model)
     stage("train", run_dir / "checkpoints", lambda: train(cfg))
     result: dict[str, Any] = {}
-    out = work / f"eval{tag}_{steps}_clip{clip}"
+    out = work / f"eval{variant}"
     plan = PlanConfig(run=run_dir, out=out, env=ENV, episodes=eval_episodes)
     stage("plan", None, lambda: result.update(evaluate_trajectory(plan)))
     return {
@@ -103,6 +112,7 @@ def point(
         "batch_size": cfg.batch_size,
         "image_size": size,
         "clip_frames": clip,
+        "recon_weight": recon,
         **success_summary(result),
         "failures": failure_breakdown(result["per_episode"]),
         "seconds": stage.seconds,
@@ -120,6 +130,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--clip-frames", type=int, default=4, help="model steps per training clip (T)"
     )
+    parser.add_argument(
+        "--recon-weight",
+        type=float,
+        default=0.0,
+        help="weight of the pixel-reconstruction auxiliary (--model.recon-weight)",
+    )
     args = parser.parse_args(argv)
     env = environment(resolve_device("auto"))
     curve = []
@@ -134,6 +150,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 args.reuse,
                 args.image_size,
                 args.clip_frames,
+                args.recon_weight,
             )
             curve.append(p)
             f = p["failures"]
