@@ -115,13 +115,14 @@ def per_step(
 
 
 def write_png(
-    model: WorldModel, clips: dict[str, torch.Tensor], z_pred: torch.Tensor, path: Path
+    model: WorldModel, frames: torch.Tensor, z_obs: torch.Tensor, z_pred: torch.Tensor, path: Path
 ) -> None:
-    """Rows per clip: real frames, decoded observed embeddings, decoded predictions."""
+    """Rows per clip: real frames (N, L+1, H, W, 3), the decoded observed embeddings z_obs
+    (N, L+1, D), the decoded predictions z_pred (N, L, D)."""
     rows = []
-    for i in range(len(clips["frames"])):
-        real = clips["frames"][i].numpy()  # (L+1, H, W, 3)
-        seen = model.decode(model.encode(clips["frames"][i : i + 1]))[0].numpy()  # (L+1, H, W, 3)
+    for i in range(len(frames)):
+        real = frames[i].numpy()  # (L+1, H, W, 3)
+        seen = model.decode(z_obs[i : i + 1])[0].numpy()  # (L+1, H, W, 3)
         imagined = model.decode(z_pred[i : i + 1])[0].numpy()  # (L, H, W, 3)
         imagined = np.concatenate([np.full_like(real[:1], 255), imagined])  # (L+1, H, W, 3)
         for row in (real, seen, imagined):
@@ -180,8 +181,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print_table(name, result[name])
     if args.png is not None and split.any():
         pick = torch.nonzero(split)[:4, 0]
-        sub = {k: v[pick] for k, v in clips.items()}
-        write_png(model, sub, z_pred[pick], args.png)
+        write_png(model, clips["frames"][pick], z_obs[pick], z_pred[pick], args.png)
     elif args.png is not None:
         print(f"--png {args.png}: no clip moved, nothing drawn")
     report_and_save(result, args.out)
