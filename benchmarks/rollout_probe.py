@@ -93,10 +93,9 @@ def observed_and_predicted(
 
 def moved(states: torch.Tensor, px: float, deg: float) -> torch.Tensor:
     """(N,) bool: the block moved by more than px or turned by more than deg over the clip."""
-    shift = (states[:, -1, BLOCK_XY] - states[:, 0, BLOCK_XY]).norm(dim=1)  # (N,)
-    turn = states[:, -1, BLOCK_ANGLE] - states[:, 0, BLOCK_ANGLE]
-    turn = torch.remainder(turn + math.pi, 2 * math.pi) - math.pi
-    return (shift > px) | (turn.abs() > math.radians(deg))
+    change = state_errors(states[:, -1], states[:, 0], [BLOCK_ANGLE])  # (N, S), angle wrapped
+    shift = change[:, BLOCK_XY].norm(dim=1)  # (N,)
+    return (shift > px) | (change[:, BLOCK_ANGLE] > math.radians(deg))
 
 
 def per_step(
