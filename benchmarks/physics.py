@@ -10,19 +10,27 @@ Usage::
 
     python benchmarks/physics.py                     # writes benchmarks/results/physics.json
     python benchmarks/physics.py --steps 500 --pairs 10 --workdir /tmp/phys   # a quick look
+    python benchmarks/physics.py --recon-weight 30 --steps 2700 --seed 1   # a variant of the preset
+
+The machine's float32 and bfloat16 matmul peaks are measured first, in the same run, and saved
+beside the timings: this workplace's CPU has measured from 262 to 403 float32 GFLOP/s on different
+days, and the pretraining time moves with it.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from targets import report_and_save  # benchmarks/targets.py, beside this script
 
 from jepaworld.bench.machine import environment, peak_rss_mib
+from jepaworld.bench.performance import matmul_peak
 from jepaworld.physics.evaluate import PhysicsEvalConfig, evaluate_voe
 from jepaworld.physics.make import PhysicsMakeConfig, make_physics_data
 from jepaworld.physics.pretrain import PhysicsPretrainConfig, pretrain
@@ -31,20 +39,36 @@ from jepaworld.train import resolve_device
 TARGET_ACCURACY, TARGET_PRETRAIN_SECONDS = 0.95, 900.0
 
 
-def run(work: Path, videos: int, steps: int | None, pairs: int) -> dict[str, Any]:
+def pretrain_config(
+    work: Path, steps: int | None, recon: float, seed: int
+) -> PhysicsPretrainConfig:
+    """`physics pretrain --data work/scenes` with its defaults, but for the options given."""
+    cfg = PhysicsPretrainConfig(out=work / "run", data=work / "scenes", steps=steps, seed=seed)
+    cfg.model = dataclasses.replace(cfg.model, recon_weight=recon)
+    return cfg
+
+
+def run(
+    work: Path, videos: int, steps: int | None, pairs: int, recon: float = 0.0, seed: int = 0
+) -> dict[str, Any]:
     """make -> pretrain -> eval in `work`; returns timings and the eval's results."""
     t0 = time.perf_counter()
     make_physics_data(PhysicsMakeConfig(out=work / "scenes", videos=videos, pairs=1))
     t1 = time.perf_counter()
-    cfg = PhysicsPretrainConfig(out=work / "run", data=work / "scenes")
-    if steps is not None:
-        cfg = PhysicsPretrainConfig(out=work / "run", data=work / "scenes", steps=steps)
+    cfg = pretrain_config(work, steps, recon, seed)
     pretrain(cfg)
     t2 = time.perf_counter()
     results = evaluate_voe(PhysicsEvalConfig(run=work / "run", out=work / "eval", pairs=pairs))
     t3 = time.perf_counter()
     seconds = {"make": t1 - t0, "pretrain": t2 - t1, "eval": t3 - t2}
-    return {"seconds": seconds, "steps": cfg.steps, "videos": videos, "voe": results}
+    return {
+        "seconds": seconds,
+        "steps": cfg.steps,
+        "seed": seed,
+        "recon_weight": recon,
+        "videos": videos,
+        "voe": results,
+    }
 
 
 def table(result: dict[str, Any]) -> str:
@@ -70,14 +94,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--videos", type=int, default=1000, help="training videos to make")
     parser.add_argument("--steps", type=int, default=None, help="pretraining steps (default: its)")
     parser.add_argument("--pairs", type=int, default=50, help="pairs per property")
+    parser.add_argument("--seed", type=int, default=0, help="pretraining seed (--seed)")
+    parser.add_argument(
+        "--recon-weight",
+        type=float,
+        default=0.0,
+        help="weight of the pixel-reconstruction auxiliary (--model.recon-weight)",
+    )
     args = parser.parse_args(argv)
-    env = environment(resolve_device("auto"))
+    device = resolve_device("auto")
+    env = environment(device)
+    peaks = {
+        str(d).removeprefix("torch."): matmul_peak(2048, 3.0, device, d)
+        for d in (torch.float32, torch.bfloat16)
+    }
     with tempfile.TemporaryDirectory() as tmp:
-        result = run(args.workdir or Path(tmp), args.videos, args.steps, args.pairs)
+        work = args.workdir or Path(tmp)
+        result = run(work, args.videos, args.steps, args.pairs, args.recon_weight, args.seed)
     accuracy = result["voe"]["summary"]["model"]
     pretrain_seconds = result["seconds"]["make"] + result["seconds"]["pretrain"]
     result |= {
         "environment": env,
+        "matmul_peak": peaks,
         "peak_rss_mib": peak_rss_mib(),
         "targets": {
             "relative_accuracy": {

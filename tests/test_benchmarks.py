@@ -244,3 +244,19 @@ def test_rollout_probe_moved_wraps_angles_and_per_step_scores_each_step(
     assert still[0]["groups"]["pusher_xy"]["mean"] == pytest.approx(50.0)
     assert still[0]["groups"]["block_xy"]["mean"] == pytest.approx(4.0)  # (0 + 12 + 0) / 3
     assert still[0]["dims"]["4"]["mean"] == pytest.approx((2 + 0 + 9) / 3, abs=1e-3)
+
+
+def test_physics_benchmark_pretrains_the_preset_with_only_the_options_given(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    physics = importlib.import_module("physics")  # benchmarks/physics.py
+    from jepaworld.physics.pretrain import PRETRAIN_STEPS, video_model
+
+    preset = physics.pretrain_config(tmp_path, None, 0.0, 0)
+    assert preset.steps == PRETRAIN_STEPS and preset.seed == 0 and preset.model == video_model()
+    assert preset.data == tmp_path / "scenes" and preset.out == tmp_path / "run"
+    variant = physics.pretrain_config(tmp_path, 2700, 30.0, 1)
+    assert variant.steps == 2700 and variant.seed == 1 and variant.model.recon_weight == 30.0
+    others = {k: v for k, v in vars(variant.model).items() if k != "recon_weight"}
+    assert others == {k: v for k, v in vars(video_model()).items() if k != "recon_weight"}
