@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -260,3 +261,43 @@ def test_physics_benchmark_pretrains_the_preset_with_only_the_options_given(
     assert variant.steps == 2700 and variant.seed == 1 and variant.model.recon_weight == 30.0
     others = {k: v for k, v in vars(variant.model).items() if k != "recon_weight"}
     assert others == {k: v for k, v in vars(video_model()).items() if k != "recon_weight"}
+
+
+def test_pendulum_oracle_steps_as_gymnasium_does_and_passes_through_a_goal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gym = pytest.importorskip("gymnasium")
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    oracle = importlib.import_module("pendulum_oracle")  # benchmarks/pendulum_oracle.py
+    env = gym.make("Pendulum-v1")
+    env.reset(seed=0)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):  # states and torques beyond the limits too (clipped by both)
+        th, thdot = (float(v) for v in torch.rand(2, generator=g) * 20 - 10)
+        u = float(torch.rand(1, generator=g) * 6 - 3)
+        env.unwrapped.state = np.array([th, thdot])
+        obs, *_ = env.step(np.array([u], dtype=np.float32))
+        mine = oracle.observe(*oracle.pendulum_step(*torch.tensor([th, thdot, u]).double()))
+        assert torch.allclose(mine, torch.from_numpy(obs).double(), atol=1e-5)
+
+    # the state 10 steps of full torque away from upright at rest (gymnasium's angle 0), where doing
+    # nothing stays, far from it: planning to reach it at any step gets there, in the real env
+    start = [1.0, 0.0, 0.0]  # (cos, sin, speed): upright at rest
+    zero = torch.zeros((), dtype=torch.float64)
+    th, thdot = zero, zero
+    for _ in range(10):
+        th, thdot = oracle.pendulum_step(th, thdot, zero + 2.0)
+    goal = oracle.observe(th, thdot)
+    assert (oracle.observe(zero, zero) - goal).norm() > 1.0
+    goal = goal.tolist()
+    protocol = {
+        "budget": 30,
+        "tolerance": 0.2,
+        "planner": {
+            "frame_stride": 5, "horizon": 3, "samples": 64, "elites": 8, "iterations": 5,
+            "init_std": 1.0, "min_std": 0.05, "momentum": 0.0, "intermediate_weight": 0.1,
+        },
+    }  # fmt: skip
+    episodes = [{"seed": 0, "start": start, "goal": goal}]
+    (out,) = oracle.run_oracle(episodes, protocol, "any_step")
+    assert out["success"] and out["best"] <= 0.2 and out["steps"] <= 30

@@ -6,7 +6,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -60,6 +60,10 @@ class PlanConfig:
     decisions' with the actions between them (DINO-WM and LeWM use 3); 0 keeps the protocol's
     (1). history + horizon should not exceed the model's training clip length (--clip-frames);
     a change is recorded in results.json's protocol block."""
+    goal_at: Literal["end", "any"] | None = None
+    """Where in the horizon the planner's cost wants the goal: end (every protocol's own) or any
+    (the nearest step; for goals passed through, such as Pendulum's); unset keeps the
+    protocol's, a change is recorded in results.json's protocol block."""
 
     def __post_init__(self) -> None:
         self.run, self.out = Path(self.run), Path(self.out)
@@ -92,9 +96,9 @@ EP = TypeVar("EP", TwoRoomProtocol, MazeProtocol, TrajectoryProtocol)
 
 
 def configured(protocol: EP, cfg: PlanConfig) -> EP:
-    """The protocol with the episode count and planner history `cfg` asks for, both recorded in
+    """The protocol with the episode count, planner history and goal_at `cfg` asks for, all recorded in
     the result's protocol block."""
-    return protocol.with_episodes(cfg.episodes).with_history(cfg.history)
+    return protocol.with_episodes(cfg.episodes).with_history(cfg.history).with_goal_at(cfg.goal_at)
 
 
 def check_seeds_disjoint(

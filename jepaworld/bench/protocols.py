@@ -55,6 +55,20 @@ class EpisodicProtocol:
             self, planner=dataclasses.replace(planner, history=history)
         )
 
+    def with_goal_at(self: P, goal_at: str | None) -> P:
+        """Same protocol whose planner's cost reaches the goal at `goal_at` (None keeps the
+        protocol's; recorded in the result's protocol block)."""
+        if goal_at is None:
+            return self
+        if goal_at not in ("end", "any"):
+            raise ValueError(f"goal_at: must be end or any, got {goal_at!r}")
+        planner = getattr(self, "planner", None)
+        if planner is None:
+            raise ValueError(f"goal_at: {type(self).__name__} has no planner to give it to")
+        return dataclasses.replace(  # type: ignore[type-var]
+            self, planner=dataclasses.replace(planner, goal_at=goal_at)
+        )
+
 
 @dataclass(frozen=True)
 class PlannerSettings:
@@ -81,6 +95,9 @@ class PlannerSettings:
     history: int = 1
     """Observed frames the predictor sees at each decision (MPCConfig.history); every protocol's
     own is 1, `jepaworld plan --history` overrides it and the result records the change."""
+    goal_at: str = "end"
+    """Where in the horizon the goal is to be reached (MPCConfig.goal_at): every protocol's own is
+    end; `jepaworld plan --goal-at any` overrides it and the result records the change."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ given speed).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -42,12 +43,20 @@ class MPCConfig:
     (one model step apart, so receding must be 1), with the actions executed between them. A
     model predicts from as many frames as its training clips gave it: history + horizon should
     not exceed the clip length it was trained on (`train --clip-frames`)."""
+    goal_at: Literal["end", "any"] = "end"
+    """end: the goal is to be reached at the end of the horizon (the anchors' cost, plus
+    intermediate_weight x the earlier steps' distances); any: at whichever step of the horizon
+    comes nearest to it (the least distance over the horizon; intermediate_weight unused), for a
+    goal that is passed through rather than stopped at, such as a swinging pendulum's."""
 
     def __post_init__(self) -> None:
         require(self.horizon >= 1, "horizon", "must be >= 1")
         require(1 <= self.receding <= self.horizon, "receding", "must be in [1, horizon]")
         require(self.intermediate_weight >= 0, "intermediate_weight", "must be >= 0")
         require(self.history >= 1, "history", "must be >= 1")
+        require(
+            self.goal_at in ("end", "any"), "goal_at", f"must be end or any, got {self.goal_at!r}"
+        )
         require(
             self.history == 1 or self.receding == 1,
             "history",
@@ -56,10 +65,12 @@ class MPCConfig:
 
 
 class LatentGoalCost:
-    """cost(actions (E,S,L,A)) = ||z_L - z_goal||^2 + w * mean_l<L ||z_l - z_goal||^2, per sample.
+    """cost(actions (E,S,L,A)) = ||z_L - z_goal||^2 + w * mean_l<L ||z_l - z_goal||^2, per sample;
+    with goal_at "any", min_l ||z_l - z_goal||^2 instead (reach the goal at any step).
 
     With a goal clip z_goal (E, G, D), the final term is the mean of ||z_{L-G+g} - z_goal_g||^2
-    over its G frames, and the intermediate term compares the steps before them with its last.
+    over its G frames, and the intermediate term compares the steps before them with its last;
+    "any" takes the least such mean over every G consecutive predicted steps.
     z_now (E, T, D) may hold T observed frames, the last the current one, with `past_actions`
     (E, T-1, A') the model-step actions executed between them."""
 
@@ -71,7 +82,11 @@ class LatentGoalCost:
         intermediate_weight: float,
         repeat: int = 1,
         past_actions: torch.Tensor | None = None,
+        goal_at: str = "end",
     ) -> None:
+        if goal_at not in ("end", "any"):
+            raise ValueError(f"goal_at must be end or any, got {goal_at!r}")
+        self.goal_at = goal_at
         T = z_now.shape[1]
         if past_actions is None and T > 1:
             z_now = z_now[:, -1:]  # without the actions between them, earlier frames say nothing
@@ -113,6 +128,10 @@ class LatentGoalCost:
             past = past.to(z_now.device).repeat_interleave(S, dim=0)  # (E*S, T-1, A')
             pred = self.model.rollout(z0, acts, past)  # (E*S, L, D)
         goal = z_goal.repeat_interleave(S, dim=0)  # (E*S, G, D)
+        if self.goal_at == "any":
+            windows = pred.unfold(1, G, 1)  # (E*S, L-G+1, D, G): every G consecutive steps
+            err = (windows - goal.transpose(1, 2)[:, None]).pow(2).sum(2).mean(-1)  # (E*S, L-G+1)
+            return err.min(dim=1).values.reshape(E, S).float().cpu()  # (E, S)
         cost = (pred[:, L - G :] - goal).pow(2).sum(-1).mean(dim=1)  # (E*S,)
         if L > G and self.w:
             early = (pred[:, : L - G] - goal[:, -1:]).pow(2).sum(-1)  # (E*S, L-G)
@@ -204,7 +223,9 @@ class LatentMPC:
         init = self._carried(self.warm, keep, frames.shape[0])
         z_ctx, past = self._context(z_now, keep)  # (E, T, D), (E, T-1, A') or None
         repeat = self.k if c.hold else 1
-        cost = LatentGoalCost(self.model, z_ctx, z_goal, c.intermediate_weight, repeat, past)
+        cost = LatentGoalCost(
+            self.model, z_ctx, z_goal, c.intermediate_weight, repeat, past, c.goal_at
+        )
         plan = self.planner.solve_batch(
             cost, frames.shape[0], c.horizon, self.bounds, generator, init
         )

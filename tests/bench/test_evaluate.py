@@ -4,6 +4,7 @@ import dataclasses
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -141,3 +142,31 @@ def test_with_history_replaces_only_the_planners_history() -> None:
 
     with pytest.raises(ValueError, match="history: NoPlanner has no planner"):
         NoPlanner().with_history(2)
+
+
+def test_plan_goal_at_reaches_the_cost_and_is_recorded(
+    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jepaworld.planning import mpc
+
+    seen: list[str] = []
+    init = mpc.LatentGoalCost.__init__
+
+    def spy(self: mpc.LatentGoalCost, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        seen.append(self.goal_at)
+
+    monkeypatch.setattr(mpc.LatentGoalCost, "__init__", spy)
+    cfg = PlanConfig(run=tiny_run, out=tmp_path / "g", episodes=1, media=0, latency_repeats=0)
+    small = TwoRoomProtocol(budget=5)
+    assert evaluate(cfg, small)["protocol"]["planner"]["goal_at"] == "end"  # the protocol's
+    assert seen and set(seen) == {"end"}
+    seen.clear()
+    res = evaluate(dataclasses.replace(cfg, goal_at="any"), small)
+    assert res["protocol"]["planner"]["goal_at"] == "any" and set(seen) == {"any"}
+
+    base = TwoRoomProtocol()
+    assert base.with_goal_at(None) is base
+    assert dataclasses.replace(base.with_goal_at("any").planner, goal_at="end") == base.planner
+    with pytest.raises(ValueError, match="goal_at: must be end or any"):
+        base.with_goal_at("nearest")

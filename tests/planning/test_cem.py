@@ -243,3 +243,39 @@ def test_history_settings_are_checked() -> None:
         LatentGoalCost(
             CoastModel(), torch.zeros(1, 3, 2), torch.zeros(1, 2), 0.0, 1, torch.zeros(1, 1, 2)
         )
+
+
+class DriftModel(PointModel):
+    """PointModel in a current: every model step also carries the point +0.3 in x, more than the
+    actions (at most 0.1 a step) can undo, so a point ahead in x is passed through, never held."""
+
+    def rollout(self, z_hist: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        pred = super().rollout(z_hist, actions)  # (B, L, 2)
+        drift = torch.arange(1, actions.shape[1] + 1, dtype=pred.dtype) * 0.3  # (L,)
+        return pred + torch.stack([drift, torch.zeros_like(drift)], dim=-1)
+
+
+def test_goal_at_any_step_reaches_a_goal_the_horizon_passes_through() -> None:
+    model, start, g = DriftModel(), torch.zeros(1, 1, 2), torch.Generator().manual_seed(0)
+    goal = torch.tensor([[0.3, 0.05]])  # (E, D): one step of current, then it is left behind
+    bounds, cem = ActionBounds.box(-1, 1, 2), CEM(CEMConfig(samples=300, elites=20, iterations=30))
+
+    def closest(goal_at: str) -> float:
+        cost = LatentGoalCost(model, start, goal, 0.1, repeat=2, goal_at=goal_at)
+        plan = cem.solve_batch(cost, 1, 5, bounds, g)  # (1, L, A)
+        path = model.rollout(start, plan.repeat(1, 1, 2))[0]  # (L, 2)
+        return float((path - goal).norm(dim=-1).min())
+
+    assert closest("any") < 0.01  # it steers through the goal on the way
+    assert closest("end") > 0.05  # aiming to end there, it never comes near it
+
+    # the cost is the least squared distance over the horizon, intermediate weight unused
+    actions = torch.rand(1, 4, 5, 2, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    any_cost = LatentGoalCost(model, start, goal, 0.1, repeat=2, goal_at="any")(actions)
+    pred = model.rollout(torch.zeros(4, 1, 2), actions[0].repeat(1, 1, 2))  # (S, L, 2)
+    assert torch.allclose(any_cost[0], (pred - goal).pow(2).sum(-1).min(dim=1).values)
+
+    with pytest.raises(ValueError, match="goal_at must be end or any"):
+        LatentGoalCost(model, start, goal, 0.1, goal_at="nearest")
+    with pytest.raises(ValueError, match="goal_at"):
+        MPCConfig(goal_at="nearest")  # type: ignore[arg-type]

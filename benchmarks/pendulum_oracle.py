@@ -1,0 +1,211 @@
+"""Can Pendulum's trajectory-goal protocol be solved at all? The same planner with the true dynamics.
+
+`jepaworld plan --env Pendulum-v1` has planned at about the rate of random actions (README, "Use
+your own environment"). That is either the world model's fault or the protocol's: the goal is the
+(cos, sin, angular velocity) of a random trajectory 25 steps ahead, within 0.5 (L2), reached by at
+most 2 N m of torque in a 50-step budget. This script takes the episodes of one `plan` run
+(its results.json: each episode's start and goal state, the model's and random actions' outcomes)
+and plans them again with the same CEM (S, K, iterations, horizon, held actions, replanning every
+model step, all from the file's protocol block) over the environment's own equations instead of
+a world model, from the true state, and steps the real `gymnasium` Pendulum-v1 to judge success
+as the protocol does (any step within the tolerance ends the episode). Two costs:
+
+- `final`: the planner's own cost structure, on states: the squared distance of the state at the
+  end of the horizon to the goal, plus `intermediate_weight` x the mean squared distance at the
+  earlier model steps (what `LatentGoalCost` does with embeddings; with one goal state, where
+  Pendulum's protocol gives the planner two goal frames, 20 and 25 steps ahead);
+- `any_step`: the least distance at any environment step of the horizon, which is what success
+  asks for.
+
+The dynamics are gymnasium's Pendulum-v1 (g = 10, m = l = 1, dt = 0.05, torque within 2, speed
+within 8; facts from gymnasium/envs/classic_control/pendulum.py), written again in torch so the
+planner scores all samples of all episodes in one batch.
+
+Usage::
+
+    jepaworld plan --run prun --env Pendulum-v1 --out peval
+    python benchmarks/pendulum_oracle.py --results peval/results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from targets import report_and_save  # benchmarks/targets.py, beside this script
+
+from jepaworld.planning.cem import CEM, CEMConfig
+from jepaworld.planning.protocols import ActionBounds
+
+G, DT, MAX_TORQUE, MAX_SPEED = 10.0, 0.05, 2.0, 8.0  # gymnasium Pendulum-v1, m = l = 1
+COSTS = ("final", "any_step")
+
+
+def pendulum_step(
+    th: torch.Tensor, thdot: torch.Tensor, u: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
+    """One environment step of Pendulum-v1 on tensors of any (same) shape."""
+    u = u.clamp(-MAX_TORQUE, MAX_TORQUE)
+    thdot = (thdot + (3 * G / 2 * torch.sin(th) + 3.0 * u) * DT).clamp(-MAX_SPEED, MAX_SPEED)
+    return th + thdot * DT, thdot
+
+
+def observe(th: torch.Tensor, thdot: torch.Tensor) -> torch.Tensor:
+    """(...,) angle and speed -> (..., 3) observation (cos, sin, speed), as the env gives it."""
+    return torch.stack([torch.cos(th), torch.sin(th), thdot], dim=-1)
+
+
+def simulate(state: torch.Tensor, actions: torch.Tensor, stride: int) -> torch.Tensor:
+    """state (E, 2) (angle, speed); actions (E, S, L, 1), each held for `stride` steps ->
+    observations after every environment step (E, S, L * stride, 3)."""
+    E, S, L, _ = actions.shape
+    th = state[:, 0, None].expand(E, S)  # (E, S)
+    thdot = state[:, 1, None].expand(E, S)  # (E, S)
+    out = []
+    for step in range(L * stride):
+        th, thdot = pendulum_step(th, thdot, actions[:, :, step // stride, 0])
+        out.append(observe(th, thdot))
+    return torch.stack(out, dim=2)  # (E, S, L*stride, 3)
+
+
+def state_cost(
+    state: torch.Tensor, goal: torch.Tensor, stride: int, kind: str, intermediate: float
+) -> Any:
+    """The batch cost function over actions (E, S, L, 1) -> (E, S) for start states (E, 2) and
+    goal observations (E, 3)."""
+
+    def cost(actions: torch.Tensor) -> torch.Tensor:
+        obs = simulate(state, actions, stride)  # (E, S, L*stride, 3)
+        dist = (obs - goal[:, None, None]).norm(dim=-1)  # (E, S, L*stride)
+        if kind == "any_step":
+            return dist.min(dim=-1).values
+        at_steps = dist[:, :, stride - 1 :: stride].square()  # (E, S, L): after each model step
+        rest = at_steps[:, :, :-1].mean(-1) if at_steps.shape[-1] > 1 else 0.0
+        return at_steps[:, :, -1] + intermediate * rest
+
+    return cost
+
+
+def true_state(obs: list[float]) -> tuple[float, float]:
+    """(cos, sin, speed) -> (angle, speed)."""
+    return math.atan2(obs[1], obs[0]), obs[2]
+
+
+def make_envs(starts: list[list[float]]) -> list[Any]:
+    """One gymnasium Pendulum-v1 per episode, set to the episode's start state."""
+    import gymnasium as gym
+
+    envs = []
+    for start in starts:
+        env = gym.make("Pendulum-v1")
+        env.reset(seed=0)
+        env.unwrapped.state = np.array(true_state(start), dtype=np.float64)
+        envs.append(env)
+    return envs
+
+
+def run_oracle(
+    episodes: list[dict[str, Any]], protocol: dict[str, Any], kind: str, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Plan every episode in lock-step with the true dynamics; returns one outcome per episode."""
+    plan = protocol["planner"]
+    stride, horizon, budget = plan["frame_stride"], plan["horizon"], protocol["budget"]
+    tolerance = protocol["tolerance"]
+    cem = CEM(
+        CEMConfig(
+            samples=plan["samples"],
+            elites=plan["elites"],
+            iterations=plan["iterations"],
+            init_std=plan["init_std"],
+            min_std=plan["min_std"],
+            momentum=plan["momentum"],
+        )
+    )
+    bounds = ActionBounds.box(-MAX_TORQUE, MAX_TORQUE, 1)
+    envs = make_envs([ep["start"] for ep in episodes])
+    goals = torch.tensor([ep["goal"] for ep in episodes], dtype=torch.float64)  # (E, 3)
+    obs = [list(ep["start"]) for ep in episodes]
+    steps, best = [0] * len(episodes), [math.inf] * len(episodes)
+    done = [_distance(o, g) <= tolerance for o, g in zip(obs, goals.tolist(), strict=True)]
+    generator = torch.Generator().manual_seed(seed)
+    while not all(done):
+        live = [i for i, d in enumerate(done) if not d]
+        state = torch.tensor([env_state(envs[i]) for i in live], dtype=torch.float64)  # (E', 2)
+        cost = state_cost(state, goals[live], stride, kind, plan["intermediate_weight"])
+        actions = cem.solve_batch(cost, len(live), horizon, bounds, generator)  # (E', L, 1)
+        for row, i in enumerate(live):
+            u = float(actions[row, 0, 0])
+            for _ in range(stride):
+                o, *_ = envs[i].step(np.array([u], dtype=np.float32))
+                steps[i] += 1
+                dist = _distance(o.tolist(), goals[i].tolist())
+                best[i] = min(best[i], dist)
+                if dist <= tolerance or steps[i] >= budget:
+                    done[i] = True
+                    break
+    return [
+        {"seed": ep["seed"], "success": best[i] <= tolerance, "steps": steps[i], "best": best[i]}
+        for i, ep in enumerate(episodes)
+    ]
+
+
+def env_state(env: Any) -> tuple[float, float]:
+    th, thdot = env.unwrapped.state
+    return float(th), float(thdot)
+
+
+def _distance(obs: list[float], goal: list[float]) -> float:
+    return math.dist(obs[:3], goal[:3])
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    """A `jepaworld plan` results.json of Pendulum-v1, checked."""
+    if not path.is_file():
+        raise SystemExit(f"--results {path}: no such file (give a `jepaworld plan` results.json)")
+    results = json.loads(path.read_text())
+    protocol = results.get("protocol", {})
+    if protocol.get("env_id") != "Pendulum-v1":
+        raise SystemExit(
+            f"--results {path}: a plan run on {protocol.get('env_id')!r}, not Pendulum-v1"
+        )
+    return results
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, required=True, help="`jepaworld plan` results.json")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/pendulum_oracle.json"))
+    parser.add_argument("--seed", type=int, default=0, help="the planner's random seed")
+    args = parser.parse_args(argv)
+    results = load_results(args.results)
+    episodes, protocol = results["per_episode"], results["protocol"]
+    rates = {
+        "model": results["success_rate"],
+        "random": results["baselines"]["random"]["success_rate"],
+    }
+    oracle = {kind: run_oracle(episodes, protocol, kind, args.seed) for kind in COSTS}
+    for kind, outcomes in oracle.items():
+        rates[f"true dynamics, {kind}"] = sum(o["success"] for o in outcomes) / len(outcomes)
+    for name, rate in rates.items():
+        print(f"{name:>28}: {rate:.2f}")
+    out = {
+        "results": str(args.results),
+        "results_sha256": hashlib.sha256(args.results.read_bytes()).hexdigest(),
+        "checkpoint_sha256": results.get("checkpoint_sha256"),
+        "protocol": protocol,
+        "success_rate": rates,
+        "episodes": len(episodes),
+        "oracle": oracle,
+    }
+    report_and_save(out, args.out)
+    return out
+
+
+if __name__ == "__main__":
+    main()
