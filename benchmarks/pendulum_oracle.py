@@ -1,13 +1,14 @@
-"""Can Pendulum's trajectory-goal protocol be solved at all? The same planner with the true dynamics.
+"""Can Pendulum's trajectory-goal protocol be solved at all? Its planner on the true dynamics.
 
-`jepaworld plan --env Pendulum-v1` has planned at about the rate of random actions (README, "Use
-your own environment"). That is either the world model's fault or the protocol's: the goal is the
-(cos, sin, angular velocity) of a random trajectory 25 steps ahead, within 0.5 (L2), reached by at
-most 2 N m of torque in a 50-step budget. This script takes the episodes of one `plan` run
+`jepaworld plan --env Pendulum-v1` has planned at or below the rate of random actions (README,
+"Use your own environment"). That is the world model's fault or the protocol's: the goal is the
+(cos, sin, angular velocity) of a random trajectory 25 steps ahead, within 0.5 (L2), reached by
+at most 2 N m of torque in a 50-step budget. This script takes the episodes of one `plan` run
 (its results.json: each episode's start and goal state, the model's and random actions' outcomes)
-and plans them again with the same CEM (S, K, iterations, horizon, held actions, replanning every
-model step, all from the file's protocol block) over the environment's own equations instead of
-a world model, from the true state, and steps the real `gymnasium` Pendulum-v1 to judge success
+and plans them again with the same CEM (S, K, iterations, horizon from the file's protocol block;
+held actions, replanning every model step and the shifted warm start, as `LatentMPC` does; a file
+planned otherwise is refused) over the environment's own equations instead of a world model,
+from the true state, and steps the real `gymnasium` Pendulum-v1 to judge success
 as the protocol does (any step within the tolerance ends the episode). Two costs:
 
 - `final`: the planner's own cost structure, on states: the squared distance of the state at the
@@ -130,15 +131,17 @@ def run_oracle(
     bounds = ActionBounds.box(-MAX_TORQUE, MAX_TORQUE, 1)
     envs = make_envs([ep["start"] for ep in episodes])
     goals = torch.tensor([ep["goal"] for ep in episodes], dtype=torch.float64)  # (E, 3)
-    obs = [list(ep["start"]) for ep in episodes]
-    steps, best = [0] * len(episodes), [math.inf] * len(episodes)
-    done = [_distance(o, g) <= tolerance for o, g in zip(obs, goals.tolist(), strict=True)]
+    steps = [0] * len(episodes)
+    best = [_distance(ep["start"], ep["goal"]) for ep in episodes]  # a start may already be there
+    done = [b <= tolerance for b in best]
+    warm = torch.zeros(len(episodes), horizon, 1)  # (E, L, 1): the box centre, as LatentMPC starts
     generator = torch.Generator().manual_seed(seed)
     while not all(done):
         live = [i for i, d in enumerate(done) if not d]
         state = torch.tensor([env_state(envs[i]) for i in live], dtype=torch.float64)  # (E', 2)
         cost = state_cost(state, goals[live], stride, kind, plan["intermediate_weight"])
-        actions = cem.solve_batch(cost, len(live), horizon, bounds, generator)  # (E', L, 1)
+        actions = cem.solve_batch(cost, len(live), horizon, bounds, generator, warm[live])
+        warm[live] = torch.cat([actions[:, 1:], torch.zeros_like(actions[:, :1])], dim=1)
         for row, i in enumerate(live):
             u = float(actions[row, 0, 0])
             for _ in range(stride):
@@ -174,6 +177,14 @@ def load_results(path: Path) -> dict[str, Any]:
         raise SystemExit(
             f"--results {path}: a plan run on {protocol.get('env_id')!r}, not Pendulum-v1"
         )
+    plan = protocol.get("planner", {})
+    if results.get("planner", "cem") != "cem" or not plan.get("hold") or plan.get("receding") != 1:
+        raise SystemExit(
+            f"--results {path}: planned with {results.get('planner')!r}, hold {plan.get('hold')}, "
+            f"receding {plan.get('receding')}; this oracle replays CEM with held actions, receding 1"
+        )
+    if not results.get("per_episode"):
+        raise SystemExit(f"--results {path}: no episodes")
     return results
 
 

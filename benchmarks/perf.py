@@ -40,15 +40,16 @@ What is measured:
    (~250 GFLOP/s, backward slower than forward), and GroupNorm + GELU over the first layer's
    16 x 32 x 32 maps ~18 ms, bound by memory traffic (4M floats a pass, ten passes forward and
    backward), not arithmetic; the predictor, losses and AdamW take the rest. torch.compile of the
-   encoder (or of GroupNorm + GELU alone) measured slower here, not faster. Nor does
-   `channels_last` help: the frames arrive as (B, H, W, 3), so the encoder's input is already
-   NHWC in memory and the convolutions, GroupNorms and GELUs already run channels_last, forward
-   and backward (all but the last GELU's backward, after the flatten); converting the weights too
-   measured 2217-2232 against 2176-2226 frames/s (two pairs, 2026-11-27, on a day the fp32 peak
-   measured 300 GFLOP/s). That day's profile (10 steps, 117 ms each): convolution backward 37 ms;
-   in the three layers after the first it took 2.8-3.5x the layer's forward time for 2x the FLOPs
-   (the second layer's, 16 -> 32 channels on 32 x 32 maps, ran at about 120 GFLOP/s against its
-   forward's 210).
+   encoder (or of GroupNorm + GELU alone) measured slower here, not faster. Nor did
+   `channels_last` measurably help: the frames arrive as (B, H, W, 3), so the encoder's input is
+   already NHWC in memory and the convolutions, GroupNorms and GELUs already run channels_last,
+   forward and backward (all but the last GELU's backward, after the flatten); converting the
+   weights too measured 2227-2233 frames/s against 2176-2218, gains of 15 and 50 frames/s in two
+   back-to-back pairs, about the 42 between the two runs without it (2026-11-27, on a day the fp32
+   peak measured 300 GFLOP/s). That day's profile (10 steps, 117 ms each): convolution backward
+   39 ms; in the three layers after the first it took 2.8-3.5x the layer's forward time for 2x the
+   FLOPs (the second layer's, 16 -> 32 channels on 32 x 32 maps, ran at about 120 GFLOP/s against
+   its forward's 210).
 3. **seconds per plan** - the Two-Room protocol's planner (`LatentMPC` with CEM: the anchors' 300
    samples, 30 elites, 30 iterations; held actions) on the default model, cold-started, at the
    issue's target horizon 5 and at the protocol's horizon; a timed plan also encodes the current frame

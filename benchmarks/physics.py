@@ -14,7 +14,7 @@ Usage::
 
 The machine's float32 and bfloat16 matmul peaks are measured first, in the same run, and saved
 beside the timings: this workplace's CPU has measured from 262 to 403 float32 GFLOP/s on different
-days, and the pretraining time moves with it.
+days, and a pretraining time is to be read against that day's peak.
 """
 
 from __future__ import annotations
@@ -30,26 +30,36 @@ import torch
 from targets import report_and_save  # benchmarks/targets.py, beside this script
 
 from jepaworld.bench.machine import environment, peak_rss_mib
-from jepaworld.bench.performance import matmul_peak
+from jepaworld.bench.performance import PEAK_SECONDS, PEAK_SIZE, matmul_peak
 from jepaworld.physics.evaluate import PhysicsEvalConfig, evaluate_voe
 from jepaworld.physics.make import PhysicsMakeConfig, make_physics_data
-from jepaworld.physics.pretrain import PhysicsPretrainConfig, pretrain
+from jepaworld.physics.pretrain import PhysicsPretrainConfig, pretrain, video_model
 from jepaworld.train import resolve_device
 
 TARGET_ACCURACY, TARGET_PRETRAIN_SECONDS = 0.95, 900.0
 
 
 def pretrain_config(
-    work: Path, steps: int | None, recon: float, seed: int
+    work: Path, steps: int | None, recon: float | None, seed: int | None
 ) -> PhysicsPretrainConfig:
-    """`physics pretrain --data work/scenes` with its defaults, but for the options given."""
-    cfg = PhysicsPretrainConfig(out=work / "run", data=work / "scenes", steps=steps, seed=seed)
-    cfg.model = dataclasses.replace(cfg.model, recon_weight=recon)
-    return cfg
+    """`physics pretrain --data work/scenes` with its defaults, but for the options given (None:
+    the preset's)."""
+    model = video_model()
+    if recon is not None:
+        model = dataclasses.replace(model, recon_weight=recon)
+    options: dict[str, Any] = {} if seed is None else {"seed": seed}
+    return PhysicsPretrainConfig(
+        out=work / "run", data=work / "scenes", steps=steps, model=model, **options
+    )
 
 
 def run(
-    work: Path, videos: int, steps: int | None, pairs: int, recon: float = 0.0, seed: int = 0
+    work: Path,
+    videos: int,
+    steps: int | None,
+    pairs: int,
+    recon: float | None = None,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """make -> pretrain -> eval in `work`; returns timings and the eval's results."""
     t0 = time.perf_counter()
@@ -64,8 +74,8 @@ def run(
     return {
         "seconds": seconds,
         "steps": cfg.steps,
-        "seed": seed,
-        "recon_weight": recon,
+        "seed": cfg.seed,
+        "recon_weight": cfg.model.recon_weight,
         "videos": videos,
         "voe": results,
     }
@@ -94,18 +104,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--videos", type=int, default=1000, help="training videos to make")
     parser.add_argument("--steps", type=int, default=None, help="pretraining steps (default: its)")
     parser.add_argument("--pairs", type=int, default=50, help="pairs per property")
-    parser.add_argument("--seed", type=int, default=0, help="pretraining seed (--seed)")
+    parser.add_argument("--seed", type=int, default=None, help="pretraining seed (the preset's)")
     parser.add_argument(
         "--recon-weight",
         type=float,
-        default=0.0,
-        help="weight of the pixel-reconstruction auxiliary (--model.recon-weight)",
+        default=None,
+        help="weight of the pixel-reconstruction auxiliary (--model.recon-weight; the preset's)",
     )
     args = parser.parse_args(argv)
     device = resolve_device("auto")
     env = environment(device)
     peaks = {
-        str(d).removeprefix("torch."): matmul_peak(2048, 3.0, device, d)
+        str(d).removeprefix("torch."): matmul_peak(PEAK_SIZE, PEAK_SECONDS, device, d)
         for d in (torch.float32, torch.bfloat16)
     }
     with tempfile.TemporaryDirectory() as tmp:

@@ -254,7 +254,7 @@ def test_physics_benchmark_pretrains_the_preset_with_only_the_options_given(
     physics = importlib.import_module("physics")  # benchmarks/physics.py
     from jepaworld.physics.pretrain import PRETRAIN_STEPS, video_model
 
-    preset = physics.pretrain_config(tmp_path, None, 0.0, 0)
+    preset = physics.pretrain_config(tmp_path, None, None, None)
     assert preset.steps == PRETRAIN_STEPS and preset.seed == 0 and preset.model == video_model()
     assert preset.data == tmp_path / "scenes" and preset.out == tmp_path / "run"
     variant = physics.pretrain_config(tmp_path, 2700, 30.0, 1)
@@ -298,6 +298,10 @@ def test_pendulum_oracle_steps_as_gymnasium_does_and_passes_through_a_goal(
             "init_std": 1.0, "min_std": 0.05, "momentum": 0.0, "intermediate_weight": 0.1,
         },
     }  # fmt: skip
-    episodes = [{"seed": 0, "start": start, "goal": goal}]
-    (out,) = oracle.run_oracle(episodes, protocol, "any_step")
-    assert out["success"] and out["best"] <= 0.2 and out["steps"] <= 30
+    episodes = [
+        {"seed": 0, "start": start, "goal": goal},
+        {"seed": 1, "start": goal, "goal": goal},  # there from the start: success at step 0
+    ]
+    reached, there = oracle.run_oracle(episodes, protocol, "any_step")
+    assert reached["success"] and reached["best"] <= 0.2 and 0 < reached["steps"] < 30
+    assert there == {"seed": 1, "success": True, "steps": 0, "best": 0.0}

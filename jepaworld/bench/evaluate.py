@@ -96,8 +96,8 @@ EP = TypeVar("EP", TwoRoomProtocol, MazeProtocol, TrajectoryProtocol)
 
 
 def configured(protocol: EP, cfg: PlanConfig) -> EP:
-    """The protocol with the episode count, planner history and goal_at `cfg` asks for, all recorded in
-    the result's protocol block."""
+    """The protocol with the episode count, planner history and goal_at `cfg` asks for, all
+    recorded in the result's protocol block."""
     return protocol.with_episodes(cfg.episodes).with_history(cfg.history).with_goal_at(cfg.goal_at)
 
 

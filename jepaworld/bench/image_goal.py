@@ -73,7 +73,11 @@ def plan_to_image(cfg: PlanConfig, protocol: TrajectoryProtocol | None = None) -
     """One MPC episode toward the image `cfg.goal`; writes results.json and media."""
     if cfg.goal is None:
         raise ValueError("goal: an image file is required")
-    protocol = (protocol or image_goal_protocol(cfg.env)).with_history(cfg.history)
+    protocol = (
+        (protocol or image_goal_protocol(cfg.env))
+        .with_history(cfg.history)
+        .with_goal_at(cfg.goal_at)
+    )
     record = read_checked_run(cfg.run, protocol)
     size = int(record["model"]["image_size"])
     goal = read_goal_image(cfg.goal, size)  # before any long work

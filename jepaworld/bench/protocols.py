@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from jepaworld.config import require
 from jepaworld.memory.guided import GraphSettings, GuidedConfig
@@ -55,7 +55,7 @@ class EpisodicProtocol:
             self, planner=dataclasses.replace(planner, history=history)
         )
 
-    def with_goal_at(self: P, goal_at: str | None) -> P:
+    def with_goal_at(self: P, goal_at: Literal["end", "any"] | None) -> P:
         """Same protocol whose planner's cost reaches the goal at `goal_at` (None keeps the
         protocol's; recorded in the result's protocol block)."""
         if goal_at is None:
@@ -95,7 +95,7 @@ class PlannerSettings:
     history: int = 1
     """Observed frames the predictor sees at each decision (MPCConfig.history); every protocol's
     own is 1, `jepaworld plan --history` overrides it and the result records the change."""
-    goal_at: str = "end"
+    goal_at: Literal["end", "any"] = "end"
     """Where in the horizon the goal is to be reached (MPCConfig.goal_at): every protocol's own is
     end; `jepaworld plan --goal-at any` overrides it and the result records the change."""
 

@@ -26,9 +26,9 @@ constancy, relative accuracy, 2-core CPU):
   0.90) and score constancy lower, one run each; the preset's seeds 1 and 2 scored constancy 0.70
   and 0.68 there (colour 0.56 and 0.19).
 - no pixel-reconstruction term (`ModelConfig.recon_weight` 0, not 30): with it, four runs (seeds
-  0 and 1, 3200 and 2700 steps; 2700 cost about the preset's 3200) scored constancy 0.54-0.88 and
-  solidity 0.76-0.88, against the preset's 0.58 / 0.62 and 0.86 / 0.96 (seeds 0 / 1): some
-  constancy for some solidity, and over the 15 minutes at 3200 steps.
+  0 and 1, 3200 and 2700 steps; 2700 steps estimated at about 880 s on the day the preset took 830)
+  scored constancy 0.54-0.88 and solidity 0.76-0.88, against the preset's 0.58 / 0.62 and
+  0.86 / 0.96 (seeds 0 / 1): no clear gain, and 3200 steps of it ran over the 15 minutes.
 - bfloat16 encoder (`TrainConfig.encoder_dtype` auto): 1.5x the steps per second on this CPU (AMX),
   at no measured cost: online target, 4000 bfloat16 steps scored like 5400 float32 ones.
 The default, 3200 steps, is about 14 minutes on two cores with native bfloat16; without it (auto

@@ -85,7 +85,7 @@ class LatentGoalCost:
         goal_at: str = "end",
     ) -> None:
         if goal_at not in ("end", "any"):
-            raise ValueError(f"goal_at must be end or any, got {goal_at!r}")
+            raise ValueError(f"goal_at: must be end or any, got {goal_at!r}")
         self.goal_at = goal_at
         T = z_now.shape[1]
         if past_actions is None and T > 1:

@@ -275,7 +275,15 @@ def test_goal_at_any_step_reaches_a_goal_the_horizon_passes_through() -> None:
     pred = model.rollout(torch.zeros(4, 1, 2), actions[0].repeat(1, 1, 2))  # (S, L, 2)
     assert torch.allclose(any_cost[0], (pred - goal).pow(2).sum(-1).min(dim=1).values)
 
-    with pytest.raises(ValueError, match="goal_at must be end or any"):
+    # a goal clip of G frames: the least mean over every G consecutive predicted steps, in order
+    clip = torch.tensor([[[0.3, 0.05], [0.6, 0.0], [0.9, -0.05]]])  # (E, G, D)
+    clip_cost = LatentGoalCost(model, start, clip, 0.1, repeat=2, goal_at="any")(actions)
+    windows = [
+        sum((pred[:, w + k] - clip[0, k]).pow(2).sum(-1) for k in range(3)) / 3 for w in range(3)
+    ]  # L - G + 1 = 3 windows, each (S,)
+    assert torch.allclose(clip_cost[0], torch.stack(windows, dim=1).min(dim=1).values)
+
+    with pytest.raises(ValueError, match="goal_at: must be end or any"):
         LatentGoalCost(model, start, goal, 0.1, goal_at="nearest")
     with pytest.raises(ValueError, match="goal_at"):
         MPCConfig(goal_at="nearest")  # type: ignore[arg-type]
