@@ -61,9 +61,10 @@ class PlanConfig:
     (1). history + horizon should not exceed the model's training clip length (--clip-frames);
     a change is recorded in results.json's protocol block."""
     goal_at: Literal["end", "any"] | None = None
-    """Where in the horizon the planner's cost wants the goal: end (every protocol's own) or any
-    (the nearest step; for goals passed through, such as Pendulum's); unset keeps the
-    protocol's, a change is recorded in results.json's protocol block."""
+    """Where in the horizon the planner's cost wants the goal: end (the end of the horizon; every
+    protocol's own but Pendulum-v1's) or any (the nearest step; for goals passed through, such as
+    a swinging pendulum's); unset keeps the protocol's, a change is recorded in results.json's
+    protocol block."""
 
     def __post_init__(self) -> None:
         self.run, self.out = Path(self.run), Path(self.out)

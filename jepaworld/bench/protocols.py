@@ -96,8 +96,9 @@ class PlannerSettings:
     """Observed frames the predictor sees at each decision (MPCConfig.history); every protocol's
     own is 1, `jepaworld plan --history` overrides it and the result records the change."""
     goal_at: Literal["end", "any"] = "end"
-    """Where in the horizon the goal is to be reached (MPCConfig.goal_at): every protocol's own is
-    end; `jepaworld plan --goal-at any` overrides it and the result records the change."""
+    """Where in the horizon the goal is to be reached (MPCConfig.goal_at): end for every protocol
+    but Pendulum-v1's (any, version 4); `jepaworld plan --goal-at` overrides it and the result
+    records the change."""
 
 
 @dataclass(frozen=True)
@@ -210,8 +211,17 @@ class MazeProtocol(EpisodicProtocol):
 
 TRAJECTORY_SUCCESS: dict[str, dict[str, Any]] = {
     # (cos, sin, angular velocity): angle and speed, L2 within 0.5. One image shows no speed, so
-    # the goal is two frames a model step apart (version 3; version 2 gave one image)
-    "Pendulum-v1": {"state_dims": 3, "tolerance": 0.5, "goal_frames": 2, "version": "3"},
+    # the goal is two frames a model step apart (version 3; version 2 gave one image). A swinging
+    # pendulum passes through such a goal, so the planner's cost takes the nearest step of the
+    # horizon (version 4): with the true dynamics (benchmarks/pendulum_oracle.py) the end-of-horizon
+    # cost succeeded in 0.34-0.36 of the 50 episodes, as random actions (0.34), the nearest 1.00
+    "Pendulum-v1": {
+        "state_dims": 3,
+        "tolerance": 0.5,
+        "goal_frames": 2,
+        "version": "4",
+        "planner": PlannerSettings(horizon=5, goal_at="any"),
+    },
     # (x, y) of the ball; 0.45 is gymnasium-robotics' own radius
     "PointMaze_UMaze-v3": {"state_dims": 2, "tolerance": 0.45},
     # DINO-WM's criterion on (agent xy, block xy, block angle); goals from the scripted pusher,
@@ -255,7 +265,8 @@ class TrajectoryProtocol(EpisodicProtocol):
     """The held-out trajectories' policy: 'random' (persistent random, `persistence`, `noise`) or
     'scripted' (the world's own collection policy with `noise`), as `jepaworld collect --policy`."""
     name: str = "trajectory-goal"
-    version: str = "2"  # 2: lock-step batches of `chunk`; Pendulum-v1's 3: two-frame goal clips
+    # 2: lock-step batches of `chunk`; Pendulum-v1's 3: two-frame goal clips, its 4: goal_at any
+    version: str = "2"
     episodes: int = 50
     seed: int = 1_000_000
     chunk: int = 10
