@@ -46,27 +46,23 @@ class EpisodicProtocol:
         recorded in the result's protocol block)."""
         if history < 0:
             raise ValueError(f"history: must be >= 0, got {history}")
-        if not history:
-            return self
-        planner = getattr(self, "planner", None)
-        if planner is None:
-            raise ValueError(f"history: {type(self).__name__} has no planner to give it to")
-        return dataclasses.replace(  # type: ignore[type-var]
-            self, planner=dataclasses.replace(planner, history=history)
-        )
+        return self if not history else self._with_planner("history", history)
 
     def with_goal_at(self: P, goal_at: Literal["end", "any"] | None) -> P:
         """Same protocol whose planner's cost reaches the goal at `goal_at` (None keeps the
         protocol's; recorded in the result's protocol block)."""
-        if goal_at is None:
-            return self
-        if goal_at not in ("end", "any"):
+        if goal_at not in (None, "end", "any"):
             raise ValueError(f"goal_at: must be end or any, got {goal_at!r}")
+        return self if goal_at is None else self._with_planner("goal_at", goal_at)
+
+    def _with_planner(self: P, name: str, value: Any) -> P:
+        """Same protocol with one planner setting replaced; a protocol without a planner is refused
+        by the setting's name."""
         planner = getattr(self, "planner", None)
         if planner is None:
-            raise ValueError(f"goal_at: {type(self).__name__} has no planner to give it to")
+            raise ValueError(f"{name}: {type(self).__name__} has no planner to give it to")
         return dataclasses.replace(  # type: ignore[type-var]
-            self, planner=dataclasses.replace(planner, goal_at=goal_at)
+            self, planner=dataclasses.replace(planner, **{name: value})
         )
 
 
