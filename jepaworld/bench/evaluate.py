@@ -6,7 +6,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from jepaworld.bench.protocols import (
 from jepaworld.config import require
 from jepaworld.envs import two_room
 from jepaworld.models.world_model import CheckpointError, WorldModel
+from jepaworld.planning.mpc import GoalAt
 from jepaworld.train import data_sources, latest_checkpoint, read_run_record, resolve_device
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class PlanConfig:
     decisions' with the actions between them (DINO-WM and LeWM use 3); 0 keeps the protocol's
     (1). history + horizon should not exceed the model's training clip length (--clip-frames);
     a change is recorded in results.json's protocol block."""
-    goal_at: Literal["end", "any"] | None = None
+    goal_at: GoalAt | None = None
     """Where in the horizon the planner's cost wants the goal: end (the end of the horizon; every
     protocol's own but Pendulum-v1's) or any (the nearest step; for goals passed through, such as
     a swinging pendulum's); unset keeps the protocol's, a change is recorded in results.json's

@@ -9,10 +9,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from jepaworld.config import require
 from jepaworld.memory.guided import GraphSettings, GuidedConfig
+from jepaworld.planning.mpc import GoalAt, check_goal_at
 
 P = TypeVar("P", bound="EpisodicProtocol")
 
@@ -48,12 +49,13 @@ class EpisodicProtocol:
             raise ValueError(f"history: must be >= 0, got {history}")
         return self if not history else self._with_planner("history", history)
 
-    def with_goal_at(self: P, goal_at: Literal["end", "any"] | None) -> P:
+    def with_goal_at(self: P, goal_at: GoalAt | None) -> P:
         """Same protocol whose planner's cost reaches the goal at `goal_at` (None keeps the
         protocol's; recorded in the result's protocol block)."""
-        if goal_at not in (None, "end", "any"):
-            raise ValueError(f"goal_at: must be end or any, got {goal_at!r}")
-        return self if goal_at is None else self._with_planner("goal_at", goal_at)
+        if goal_at is None:
+            return self
+        check_goal_at(goal_at)
+        return self._with_planner("goal_at", goal_at)
 
     def _with_planner(self: P, name: str, value: Any) -> P:
         """Same protocol with one planner setting replaced; a protocol without a planner is refused
@@ -91,7 +93,7 @@ class PlannerSettings:
     history: int = 1
     """Observed frames the predictor sees at each decision (MPCConfig.history); every protocol's
     own is 1, `jepaworld plan --history` overrides it and the result records the change."""
-    goal_at: Literal["end", "any"] = "end"
+    goal_at: GoalAt = "end"
     """Where in the horizon the goal is to be reached (MPCConfig.goal_at): end for every protocol
     but Pendulum-v1's (any, version 4); `jepaworld plan --goal-at` overrides it and the result
     records the change."""

@@ -17,12 +17,21 @@ given speed).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
 from jepaworld.config import require
 from jepaworld.planning.protocols import ActionBounds, Planner, WorldModelLike
+
+GoalAt = Literal["end", "any"]
+"""Where in the horizon the planner's cost wants the goal (MPCConfig.goal_at)."""
+GOAL_AT: tuple[str, ...] = get_args(GoalAt)
+
+
+def check_goal_at(goal_at: str) -> None:
+    """A named error for a goal_at that is neither end nor any."""
+    require(goal_at in GOAL_AT, "goal_at", f"must be {' or '.join(GOAL_AT)}, got {goal_at!r}")
 
 
 @dataclass
@@ -43,7 +52,7 @@ class MPCConfig:
     (one model step apart, so receding must be 1), with the actions executed between them. A
     model predicts from as many frames as its training clips gave it: history + horizon should
     not exceed the clip length it was trained on (`train --clip-frames`)."""
-    goal_at: Literal["end", "any"] = "end"
+    goal_at: GoalAt = "end"
     """end: the goal is to be reached at the end of the horizon (the anchors' cost, plus
     intermediate_weight x the earlier steps' distances); any: at whichever step of the horizon
     comes nearest to it (the least distance over the horizon; intermediate_weight unused), for a
@@ -54,9 +63,7 @@ class MPCConfig:
         require(1 <= self.receding <= self.horizon, "receding", "must be in [1, horizon]")
         require(self.intermediate_weight >= 0, "intermediate_weight", "must be >= 0")
         require(self.history >= 1, "history", "must be >= 1")
-        require(
-            self.goal_at in ("end", "any"), "goal_at", f"must be end or any, got {self.goal_at!r}"
-        )
+        check_goal_at(self.goal_at)
         require(
             self.history == 1 or self.receding == 1,
             "history",
@@ -82,10 +89,9 @@ class LatentGoalCost:
         intermediate_weight: float,
         repeat: int = 1,
         past_actions: torch.Tensor | None = None,
-        goal_at: str = "end",
+        goal_at: GoalAt = "end",
     ) -> None:
-        if goal_at not in ("end", "any"):
-            raise ValueError(f"goal_at: must be end or any, got {goal_at!r}")
+        check_goal_at(goal_at)
         self.goal_at = goal_at
         T = z_now.shape[1]
         if past_actions is None and T > 1:
