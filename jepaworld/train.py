@@ -127,6 +127,10 @@ class TrainConfig:
     """Write a checkpoint every this many steps (and at the end)."""
     keep_checkpoints: int = 2
     """How many most recent checkpoints to keep."""
+    norm_calibration_batches: int = 8
+    """Before each checkpoint, re-estimate the encoder's BatchNorm running statistics over the
+    run's first this-many batches with the weights being saved (0: keep training's running
+    averages, which lag the weights; on Pendulum-v1 they made evaluation's embeddings wrong)."""
     log_every: int = 25
     """Append a metrics line every this many steps."""
     stop_at: int = 0
@@ -194,6 +198,11 @@ class TrainConfig:
             f"must be a positive number, got {self.lr}",
         )
         require(self.workers >= 0, "workers", "must be >= 0")
+        require(
+            self.norm_calibration_batches >= 0,
+            "norm_calibration_batches",
+            f"must be >= 0, got {self.norm_calibration_batches}",
+        )
         require(
             0 <= self.data_cache_mb < math.inf,
             "data_cache_mb",
@@ -699,6 +708,22 @@ def _setup(cfg: TrainConfig) -> _Session:
     return _Session(cfg, data.dataset, data.sha256, device, model, opt, start, last)
 
 
+def calibration_batches(s: _Session) -> list[torch.Tensor]:
+    """Frames (B, T, H, W, 3) of the run's first `norm_calibration_batches` batches, on its device:
+    the same clips before every checkpoint."""
+    cfg = s.cfg
+    loader = make_loader(s.dataset, cfg.batch_size, cfg.seed, 0, cfg.norm_calibration_batches, 0)
+    return [batch["frames"] for batch in batches_on(loader, s.device)]
+
+
+def calibrate_norms(s: _Session) -> None:
+    """The encoder's BatchNorm statistics for the weights about to be saved (WorldModel.
+    calibrate_norms); a frozen encoder keeps those of --init. Training itself never reads them
+    (train mode normalises by the batch), so the weights of later steps are unchanged."""
+    if s.cfg.norm_calibration_batches and not s.cfg.freeze_encoder:
+        s.model.calibrate_norms(calibration_batches(s))
+
+
 def _run_steps(s: _Session, sink: MetricsSink, bar: Any) -> Path | None:
     """The loop: one optimizer step per batch, metrics, progress, checkpoints."""
     cfg, last = s.cfg, s.last
@@ -724,6 +749,7 @@ def _run_steps(s: _Session, sink: MetricsSink, bar: Any) -> Path | None:
             )
         bar.update(1)
         if done % cfg.checkpoint_every == 0 or done == end:
+            calibrate_norms(s)
             last = save_checkpoint(cfg.out, s.model, s.opt, done, cfg, s.data_sha)
     return last
 

@@ -21,6 +21,7 @@ from jepaworld.train import (
     TrainConfig,
     TrainingDiverged,
     _setup,
+    calibrate_norms,
     checkpoint_dirs,
     ema_momentum_at,
     episode_cache_mb,
@@ -429,3 +430,32 @@ def test_resume_uses_this_devices_optimizer(tiny_data: Path, tmp_path: Path) -> 
     cfg = tiny_train(tiny_data, out, resume=True)
     s = _setup(cfg)
     assert all(group["fused"] is None for group in s.opt.param_groups)
+
+
+def _is_norm_stat(key: str) -> bool:
+    return key.rsplit(".", 1)[-1] in ("running_mean", "running_var", "num_batches_tracked")
+
+
+def _norm_stats(model: WorldModel) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.encoder.state_dict().items() if _is_norm_stat(k)}
+
+
+def test_checkpoints_hold_the_norm_statistics_of_their_own_weights(
+    tiny_data: Path, tiny_run: Path, tmp_path: Path
+) -> None:
+    """Each checkpoint's BatchNorm statistics are those of its own weights over the run's
+    calibration batches (calibrating the restored model again changes nothing); a run without
+    calibration keeps training's lagging averages, and identical weights: training never reads
+    the statistics."""
+    session = _setup(tiny_train(tiny_data, tiny_run, resume=True))  # restores the last checkpoint
+    saved = _norm_stats(session.model)
+    calibrate_norms(session)
+    again = _norm_stats(session.model)
+    assert all(torch.allclose(saved[k], again[k], rtol=1e-4, atol=1e-6) for k in saved)
+
+    plain = tmp_path / "plain"
+    train(tiny_train(tiny_data, plain, norm_calibration_batches=0))
+    lagging = _norm_stats(WorldModel.from_pretrained(latest_checkpoint(plain)))
+    assert not torch.allclose(lagging["norm.running_mean"], saved["norm.running_mean"], atol=1e-3)
+    a, b = _weights(latest_checkpoint(tiny_run)), _weights(latest_checkpoint(plain))
+    assert _same(*({k: v for k, v in w.items() if not _is_norm_stat(k)} for w in (a, b)))

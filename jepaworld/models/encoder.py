@@ -5,6 +5,9 @@ Both end in BatchNorm over the embedding (as LeWM's projector does). It matters 
 scene differ only in a few pixels, so a fresh encoder maps them all to nearly one point, and SIGReg's
 gradient vanishes at a collapsed point (the characteristic function of a constant is flat in its
 location). Batch statistics spread the embeddings from the first step; SIGReg then shapes them.
+Evaluation normalises by running statistics instead, which training re-estimates for the weights of
+each checkpoint (WorldModel.calibrate_norms): where the features before the norm vary little
+(Pendulum-v1's frames), the running average over past weights was off by about their spread.
 
 - `ConvEncoder` (default): strided 4x4 convolutions, each halving the image, then a linear map of
   the flattened feature map. Cheap on a CPU (~3k frames/s training at 64x64 on two cores).

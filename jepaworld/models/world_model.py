@@ -284,6 +284,42 @@ class WorldModel(nn.Module):
         return self._embed(self.target_encoder, frames)
 
     @torch.no_grad()
+    def calibrate_norms(self, batches: list[torch.Tensor]) -> int:
+        """Re-estimate the encoder's BatchNorm running statistics with its current weights: the
+        plain average over `batches` of uint8 frames (B, T, H, W, 3), encoded in float32 as
+        evaluation encodes them. Returns the number of frames.
+
+        Training normalises each batch by its own statistics; evaluation by the running ones, an
+        exponential average over the last ~10 steps, whose weights differ from the final ones.
+        Where the features entering the norm vary little against their mean, a step's update
+        moves that mean by several of their standard deviations, and evaluation then shifts every
+        embedding as far (Pendulum-v1: the predictor's error in eval mode was 60x its training
+        error, until this). The target encoder (target "ema") gets the same statistics, as
+        `update_target` gives it."""
+        frames = sum(b.shape[0] * b.shape[1] for b in batches)
+        if frames == 0:
+            raise ValueError("calibrate_norms: no frames given")
+        norms = [m for m in self.encoder.modules() if isinstance(m, nn.BatchNorm1d)]
+        saved = [(m, m.momentum, m.training) for m in norms]
+        autocast, self.encoder_autocast = self.encoder_autocast, None
+        try:
+            for m in norms:
+                m.reset_running_stats()
+                m.momentum = None  # a cumulative average over the batches
+                m.train()
+            for clip in batches:
+                self.encode(clip)
+        finally:
+            for m, momentum, training in saved:
+                m.momentum = momentum
+                m.train(training)
+            self.encoder_autocast = autocast
+        if self.target_encoder is not None:
+            for t, o in zip(self.target_encoder.buffers(), self.encoder.buffers(), strict=True):
+                t.copy_(o)
+        return frames
+
+    @torch.no_grad()
     def update_target(self, momentum: float) -> None:
         """target <- momentum * target + (1 - momentum) * encoder, parameter by parameter; the
         BatchNorm running statistics are copied. No-op for a model with target "online"."""

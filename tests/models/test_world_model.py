@@ -360,3 +360,36 @@ def test_recon_rollout_term_redraws_the_last_open_loop_prediction() -> None:
     for bad in ({"recon_weight": 0.0}, {"rollout_weight": 0.0}, {"recon_rollout_weight": -1.0}):
         with pytest.raises(ValueError, match="recon_rollout_weight"):
             tiny_model(**{"recon_weight": 1.0, "recon_rollout_weight": 1.0, **bad})
+
+
+@pytest.mark.parametrize("encoder", ["conv", "vit"])
+def test_calibrated_norms_give_evaluation_the_embeddings_training_saw(encoder: str) -> None:
+    """Running statistics a few of their own standard deviations off (as the average over past
+    weights leaves them) shift every eval-mode embedding; after calibrate_norms the eval-mode
+    embeddings are the train-mode ones of the same frames (up to the unbiased variance the running
+    statistics keep), and the model's modes, norm momentum and autocast are as they were."""
+    torch.manual_seed(0)
+    cfg = tiny_model(encoder=encoder, vit_dim=32, vit_depth=1, vit_heads=2, target="ema")
+    model = WorldModel(cfg)
+    frames = [_frames(8, 8), _frames(8, 8).flip(0)]  # 128 frames in two batches
+    with torch.no_grad():
+        trained = torch.cat([model.encode(f) for f in frames], 1)  # (8, 16, D): batch statistics
+    norm = next(m for m in model.encoder.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    norm.running_mean += 3 * norm.running_var.sqrt()
+    model.eval()
+    model.encoder_autocast = torch.bfloat16
+    with torch.no_grad():
+        stale = torch.cat([model.encode(f) for f in frames], 1)  # (8, 16, D)
+    assert (stale - trained).abs().mean() > 1.0
+
+    assert model.calibrate_norms(frames) == 128
+    assert not model.training and not norm.training and norm.momentum == 0.1
+    assert model.encoder_autocast == torch.bfloat16
+    model.encoder_autocast = None
+    with torch.no_grad():
+        evaluated = torch.cat([model.encode(f) for f in frames], 1)  # (8, 16, D)
+    assert (evaluated - trained).abs().max() < 0.05
+    target_norm = next(m for m in model.target_encoder.modules() if m.__class__ is type(norm))
+    assert torch.equal(target_norm.running_mean, norm.running_mean)
+    with pytest.raises(ValueError, match="calibrate_norms: no frames"):
+        model.calibrate_norms([])
