@@ -16,7 +16,16 @@ as the protocol does (any step within the tolerance ends the episode). Two costs
   earlier model steps (what `LatentGoalCost` does with embeddings; with one goal state, where
   Pendulum's protocol gives the planner two goal frames, 20 and 25 steps ahead);
 - `any_step`: the least distance at any environment step of the horizon, which is what success
-  asks for.
+  asks for;
+- `any_model_step`: the same at the model steps only (every `frame_stride` environment steps), as
+  a perfect world model of the full state would plan under version 4's cost;
+- `angle_clip`: version 4's cost with what the goal clip shows: the angle (cos, sin) alone, at
+  every `goal_frames`-long window of model steps against the clip's frames (regenerated from the
+  episode's seed with the protocol's policy, checked against the stored goal), the least mean
+  squared distance over windows. That is a world model whose embedding is the angle, predicted
+  without error: what this protocol asks of one that sees no speed in a frame.
+
+The last two tell whether a failure lies in the model or in what the protocol lets it see.
 
 The dynamics are gymnasium's Pendulum-v1 (g = 10, m = l = 1, dt = 0.05, torque within 2, speed
 within 8; facts from gymnasium/envs/classic_control/pendulum.py), written again in torch so the
@@ -31,6 +40,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import math
@@ -41,11 +51,13 @@ import numpy as np
 import torch
 from targets import report_and_save  # benchmarks/targets.py, beside this script
 
+from jepaworld.bench.protocols import TrajectoryProtocol
+from jepaworld.bench.trajectory_eval import held_out_goal
 from jepaworld.planning.cem import CEM, CEMConfig
 from jepaworld.planning.protocols import ActionBounds
 
 G, DT, MAX_TORQUE, MAX_SPEED = 10.0, 0.05, 2.0, 8.0  # gymnasium Pendulum-v1, m = l = 1
-COSTS = ("final", "any_step")
+COSTS = ("final", "any_step", "any_model_step", "angle_clip")
 
 
 def pendulum_step(
@@ -76,19 +88,29 @@ def simulate(state: torch.Tensor, actions: torch.Tensor, stride: int) -> torch.T
 
 
 def state_cost(
-    state: torch.Tensor, goal: torch.Tensor, stride: int, kind: str, intermediate: float
+    state: torch.Tensor, clip: torch.Tensor, stride: int, kind: str, intermediate: float
 ) -> Any:
     """The batch cost function over actions (E, S, L, 1) -> (E, S) for start states (E, 2) and
-    goal observations (E, 3)."""
+    goal clips (E, G, 3), observations one model step apart ending at the goal."""
+    goal = clip[:, -1]  # (E, 3)
 
     def cost(actions: torch.Tensor) -> torch.Tensor:
         obs = simulate(state, actions, stride)  # (E, S, L*stride, 3)
-        dist = (obs - goal[:, None, None]).norm(dim=-1)  # (E, S, L*stride)
         if kind == "any_step":
+            return (obs - goal[:, None, None]).norm(dim=-1).min(dim=-1).values
+        at_steps = obs[:, :, stride - 1 :: stride]  # (E, S, L, 3): after each model step
+        if kind == "angle_clip":
+            G = clip.shape[1]
+            windows = at_steps[..., :2].unfold(2, G, 1)  # (E, S, L-G+1, 2, G)
+            target = clip[:, None, None, :, :2].transpose(-1, -2)  # (E, 1, 1, 2, G)
+            err = (windows - target).square().sum(-2).mean(-1)  # (E, S, L-G+1)
+            return err.min(dim=-1).values
+        dist = (at_steps - goal[:, None, None]).norm(dim=-1)  # (E, S, L)
+        if kind == "any_model_step":
             return dist.min(dim=-1).values
-        at_steps = dist[:, :, stride - 1 :: stride].square()  # (E, S, L): after each model step
-        rest = at_steps[:, :, :-1].mean(-1) if at_steps.shape[-1] > 1 else 0.0
-        return at_steps[:, :, -1] + intermediate * rest
+        sq = dist.square()  # (E, S, L)
+        rest = sq[:, :, :-1].mean(-1) if sq.shape[-1] > 1 else 0.0
+        return sq[:, :, -1] + intermediate * rest
 
     return cost
 
@@ -111,10 +133,37 @@ def make_envs(starts: list[list[float]]) -> list[Any]:
     return envs
 
 
+def goal_clips(episodes: list[dict[str, Any]], protocol: dict[str, Any]) -> torch.Tensor:
+    """(E, G, 3): the states of each episode's goal clip, from its seed with the protocol's policy
+    (as `jepaworld plan` made them); refused unless the last is the stored goal."""
+    base = TrajectoryProtocol.for_env("Pendulum-v1")
+    stride = protocol["planner"]["frame_stride"]
+    replay = dataclasses.replace(
+        base,
+        **{k: protocol[k] for k in ("goal_steps", "goal_frames", "policy", "persistence", "noise")},
+        planner=dataclasses.replace(base.planner, frame_stride=stride),
+    )
+    clips = []
+    for ep in episodes:
+        _, (_, states) = held_out_goal(replay, ep["seed"], 16)  # (G, 3); the frames unused
+        if not np.allclose(states[-1], ep["goal"], atol=1e-4):
+            raise SystemExit(
+                f"episode seed {ep['seed']}: its goal replayed as {states[-1].tolist()}, the "
+                f"results file has {ep['goal']} (made by another policy or version?)"
+            )
+        clips.append(torch.from_numpy(np.asarray(states, dtype=np.float64)))
+    return torch.stack(clips)  # (E, G, 3)
+
+
 def run_oracle(
-    episodes: list[dict[str, Any]], protocol: dict[str, Any], kind: str, seed: int = 0
+    episodes: list[dict[str, Any]],
+    protocol: dict[str, Any],
+    kind: str,
+    seed: int = 0,
+    clips: torch.Tensor | None = None,
 ) -> list[dict[str, Any]]:
-    """Plan every episode in lock-step with the true dynamics; returns one outcome per episode."""
+    """Plan every episode in lock-step with the true dynamics; returns one outcome per episode.
+    clips (E, G, 3): the goal clips' states (kind angle_clip); None: each goal alone."""
     plan = protocol["planner"]
     stride, horizon, budget = plan["frame_stride"], plan["horizon"], protocol["budget"]
     tolerance = protocol["tolerance"]
@@ -131,6 +180,7 @@ def run_oracle(
     bounds = ActionBounds.box(-MAX_TORQUE, MAX_TORQUE, 1)
     envs = make_envs([ep["start"] for ep in episodes])
     goals = torch.tensor([ep["goal"] for ep in episodes], dtype=torch.float64)  # (E, 3)
+    clips = goals[:, None] if clips is None else clips  # (E, G, 3)
     steps = [0] * len(episodes)
     best = [_distance(ep["start"], ep["goal"]) for ep in episodes]  # a start may already be there
     done = [b <= tolerance for b in best]
@@ -139,7 +189,7 @@ def run_oracle(
     while not all(done):
         live = [i for i, d in enumerate(done) if not d]
         state = torch.tensor([env_state(envs[i]) for i in live], dtype=torch.float64)  # (E', 2)
-        cost = state_cost(state, goals[live], stride, kind, plan["intermediate_weight"])
+        cost = state_cost(state, clips[live], stride, kind, plan["intermediate_weight"])
         actions = cem.solve_batch(cost, len(live), horizon, bounds, generator, warm[live])
         warm[live] = torch.cat([actions[:, 1:], torch.zeros_like(actions[:, :1])], dim=1)
         for row, i in enumerate(live):
@@ -200,7 +250,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "model": results["success_rate"],
         "random": results["baselines"]["random"]["success_rate"],
     }
-    oracle = {kind: run_oracle(episodes, protocol, kind, args.seed) for kind in COSTS}
+    clips = goal_clips(episodes, protocol)  # (E, G, 3)
+    oracle = {kind: run_oracle(episodes, protocol, kind, args.seed, clips) for kind in COSTS}
     for kind, outcomes in oracle.items():
         rates[f"true dynamics, {kind}"] = sum(o["success"] for o in outcomes) / len(outcomes)
     for name, rate in rates.items():

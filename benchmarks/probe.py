@@ -33,6 +33,8 @@ from jepaworld.train import latest_checkpoint
 # state layout of the worlds whose states have named parts: (angle dims, groups)
 NAMED: dict[str, tuple[list[int], dict[str, list[int]]]] = {
     "jepaworld/PushT-v0": ([4], {"pusher_xy": [0, 1], "block_xy": [2, 3], "pose_xy": [0, 1, 2, 3]}),
+    # (cos, sin, angular velocity); `state` is the L2 the protocol's tolerance (0.5) reads
+    "Pendulum-v1": ([], {"angle": [0, 1], "speed": [2], "state": [0, 1, 2]}),
 }
 
 

@@ -20,7 +20,12 @@ moved clips, the real frames, the decoder's view of their embeddings, and of the
 
 Usage::
 
-    python benchmarks/rollout_probe.py --run RUN --data DATASET [--episodes 500] [--out JSON]
+    python benchmarks/rollout_probe.py --run RUN --data DATASET [--episodes 500] [--history H]
+
+`--history H` rolls out from H observed frames and the actions between them (what `jepaworld plan
+--history H` gives the predictor); the steps are counted from the last of them. Worlds without a
+pushed object (Pendulum-v1: cos, sin, angular velocity; group `state` is the L2 its protocol's
+tolerance reads) report all clips as one split.
 """
 
 from __future__ import annotations
@@ -56,38 +61,42 @@ BLOCK_XY, BLOCK_ANGLE = [2, 3], 4
 
 
 def held_out_clips(
-    store: EpisodeStore, first: int, count: int, horizon: int, stride: int
+    store: EpisodeStore, first: int, count: int, length: int, stride: int
 ) -> dict[str, torch.Tensor]:
-    """Non-overlapping clips of horizon + 1 model steps from episodes first .. count-1: frames
-    (N, L+1, H, W, 3), actions (N, L, A'), states (N, L+1, S)."""
-    clips = ClipDataset(store, horizon + 1, stride)
+    """Non-overlapping clips of `length` model steps from episodes first .. count-1: frames
+    (N, T, H, W, 3), actions (N, T-1, A'), states (N, T, S)."""
+    clips = ClipDataset(store, length, stride)
     frames, actions, states = [], [], []
-    span = horizon * stride
+    span = (length - 1) * stride
     for e in range(first, count):
         ep = store.episode(e)
         for t0 in range(0, len(ep.frames) - span, span):
             item = clips[(e, t0)]
             frames.append(item["frames"])
             actions.append(item["actions"])
-            idx = t0 + stride * np.arange(horizon + 1)
+            idx = t0 + stride * np.arange(length)
             states.append(torch.from_numpy(ep.states[idx]).float())
     return {
-        "frames": torch.stack(frames),  # (N, L+1, H, W, 3)
-        "actions": torch.stack(actions),  # (N, L, A')
-        "states": torch.stack(states),  # (N, L+1, S)
+        "frames": torch.stack(frames),  # (N, T, H, W, 3)
+        "actions": torch.stack(actions),  # (N, T-1, A')
+        "states": torch.stack(states),  # (N, T, S)
     }
 
 
 @torch.no_grad()
 def observed_and_predicted(
-    model: WorldModel, clips: dict[str, torch.Tensor], batch: int = 256
+    model: WorldModel, clips: dict[str, torch.Tensor], history: int, batch: int = 256
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Embeddings of the observed frames (N, L+1, D) and the rollout from the first (N, L, D)."""
+    """Embeddings of the observed frames from the last of the first `history` on (N, L+1, D), and
+    the rollout from the first `history` (N, L, D), for clips of history + L frames."""
     obs, pred = [], []
+    H = history
     for i in range(0, len(clips["frames"]), batch):
-        z = model.encode(clips["frames"][i : i + batch])  # (B, L+1, D)
-        obs.append(z)
-        pred.append(model.rollout(z[:, :1], clips["actions"][i : i + batch]))  # (B, L, D)
+        z = model.encode(clips["frames"][i : i + batch])  # (B, H+L, D)
+        a = clips["actions"][i : i + batch]  # (B, H+L-1, A')
+        past = a[:, : H - 1] if H > 1 else None  # (B, H-1, A'): between the observed frames
+        obs.append(z[:, H - 1 :])  # (B, L+1, D)
+        pred.append(model.rollout(z[:, :H], a[:, H - 1 :], past))  # (B, L, D)
     return torch.cat(obs), torch.cat(pred)
 
 
@@ -135,6 +144,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--data", type=Path, required=True, help="dataset with true states")
     parser.add_argument("--episodes", type=int, default=500, help="episodes read (0: all)")
     parser.add_argument("--horizon", type=int, default=5, help="rollout length, model steps")
+    parser.add_argument("--history", type=int, default=1, help="observed frames it starts from")
     parser.add_argument("--moved-px", type=float, default=10.0)
     parser.add_argument("--moved-deg", type=float, default=5.0)
     parser.add_argument("--steps", type=int, default=ProbeConfig.steps, help="Adam steps a probe")
@@ -144,10 +154,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     store = EpisodeStore(args.data)
     env_id = store.manifest.get("env_id", "")
     if env_id not in NAMED:
-        parser.error(f"--data {args.data}: states of {env_id!r} have no named block (PushT only)")
+        parser.error(
+            f"--data {args.data}: states of {env_id!r} have no named parts ({list(NAMED)})"
+        )
     angle_dims, groups = NAMED[env_id]
-    if args.horizon < 1:
-        parser.error(f"--horizon must be >= 1, got {args.horizon}")
+    if args.horizon < 1 or args.history < 1:
+        parser.error(f"--horizon and --history must be >= 1, got {args.horizon}, {args.history}")
     ckpt = latest_checkpoint(args.run)
     model = WorldModel.from_pretrained(ckpt).eval()
     if args.png is not None and model.decoder is None:
@@ -158,19 +170,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     first_held = first_held_out(count, cfg.held_out)
     train = episode < first_held
     read = fit_probe(z[train], regression_targets(states[train], angle_dims), cfg.hidden, cfg)
-    clips = held_out_clips(store, first_held, count, args.horizon, model.config.frame_stride)
-    z_obs, z_pred = observed_and_predicted(model, clips)
-    split = moved(clips["states"], args.moved_px, args.moved_deg)
+    length = args.history + args.horizon
+    clips = held_out_clips(store, first_held, count, length, model.config.frame_stride)
+    z_obs, z_pred = observed_and_predicted(model, clips, args.history)
+    states = clips["states"][:, args.history - 1 :]  # (N, L+1, S): from the last observed frame
+    pushed = env_id == "jepaworld/PushT-v0"
+    split = moved(states, args.moved_px, args.moved_deg) if pushed else torch.ones(len(states))
+    split = split.bool()  # (N,)
     result: dict[str, Any] = {
         **stamp(ckpt, args.data, cfg),
         "horizon": args.horizon,
-        "moved_if": {"px": args.moved_px, "deg": args.moved_deg},
+        "history": args.history,
+        "moved_if": {"px": args.moved_px, "deg": args.moved_deg} if pushed else None,
     }
-    for name, rows in (("moved", split), ("still", ~split)):
+    for name, rows in (("moved", split), ("still", ~split)) if pushed else (("all", split),):
         if not rows.any():
             result[name] = {"clips": 0}
             continue
-        truth = clips["states"][rows]
+        truth = states[rows]
         result[name] = {
             "clips": int(rows.sum()),
             "predicted": per_step(read, z_pred[rows], truth, angle_dims, groups),
@@ -180,7 +197,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print_table(name, result[name])
     if args.png is not None and split.any():
         pick = torch.nonzero(split)[:4, 0]
-        write_png(model, clips["frames"][pick], z_obs[pick], z_pred[pick], args.png)
+        frames = clips["frames"][pick, args.history - 1 :]  # (4, L+1, H, W, 3)
+        write_png(model, frames, z_obs[pick], z_pred[pick], args.png)
     elif args.png is not None:
         print(f"--png {args.png}: no clip moved, nothing drawn")
     report_and_save(result, args.out)
@@ -188,13 +206,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def print_table(name: str, r: dict[str, Any]) -> None:
-    print(f"{name} clips ({r['clips']}): median block px / angle deg / pusher px at each step")
+    first = r["predicted"][0]
+    cols = [("groups", g) for g in first["groups"]] + [
+        ("dims", d) for d, v in first["dims"].items() if v["unit"] == "deg"
+    ]
+    print(f"{name} clips ({r['clips']}): median {' / '.join(c for _, c in cols)} at each step")
     for kind in ("predicted", "observed", "no_change"):
-        cells = [
-            f"{s['groups']['block_xy']['median']:.0f}/{s['dims'][str(BLOCK_ANGLE)]['median']:.0f}"
-            f"/{s['groups']['pusher_xy']['median']:.0f}"
-            for s in r[kind]
-        ]
+        cells = ["/".join(f"{s[k][c]['median']:.2f}" for k, c in cols) for s in r[kind]]
         print(f"  {kind:<10} " + "  ".join(cells))
 
 

@@ -305,3 +305,56 @@ def test_pendulum_oracle_steps_as_gymnasium_does_and_passes_through_a_goal(
     reached, there = oracle.run_oracle(episodes, protocol, "any_step")
     assert reached["success"] and reached["best"] <= 0.2 and 0 < reached["steps"] < 30
     assert there == {"seed": 1, "success": True, "steps": 0, "best": 0.0}
+
+
+def test_pendulum_oracle_model_step_costs_are_zero_on_the_actions_that_made_the_goal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The model-step costs score the states after each model step only: the torques that made a
+    goal clip (the observations after model steps 2 and 3) cost 0 under any_model_step and
+    angle_clip, other torques more; a clip shifted half a model step in time costs more than 0
+    under angle_clip though it lies on the same trajectory, as a model step never lands there."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    oracle = importlib.import_module("pendulum_oracle")  # benchmarks/pendulum_oracle.py
+    stride, start = 4, torch.tensor([[2.0, 1.0]], dtype=torch.float64)  # (E=1, 2): angle, speed
+    made = torch.tensor([0.5, -1.0, 2.0, 0.0], dtype=torch.float64).view(1, 1, 4, 1)  # (E, S, L, 1)
+    obs = oracle.simulate(start, made, stride)[0, 0]  # (L*stride, 3)
+    clip = obs[[2 * stride - 1, 3 * stride - 1]][None]  # (E, G=2, 3): after model steps 2 and 3
+    other = made.flip(2)
+    for kind in ("any_model_step", "angle_clip"):
+        cost = oracle.state_cost(start, clip, stride, kind, 0.1)
+        assert float(cost(made)) == pytest.approx(0.0, abs=1e-12)
+        assert float(cost(other)) > 1e-3
+    between = obs[[2 * stride - 1 + stride // 2, 3 * stride - 1 + stride // 2]][None]  # (1, 2, 3)
+    assert float(oracle.state_cost(start, between, stride, "angle_clip", 0.1)(made)) > 1e-3
+
+
+def test_rollout_probe_with_history_starts_from_the_last_observed_frame(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--history H: the rollout gets the first H embeddings, the H-1 actions between them and the
+    actions after the last; the observed row starts at frame H-1."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    rp = importlib.import_module("rollout_probe")  # benchmarks/rollout_probe.py
+    calls = []
+
+    class Recorder:
+        def encode(self, frames: torch.Tensor) -> torch.Tensor:  # (B, T, 1, 1, 1) -> (B, T, 1)
+            return frames.float().flatten(2)
+
+        def rollout(self, z, actions, past=None):  # (B, H, 1), (B, L, 1), (B, H-1, 1)
+            calls.append((z, actions, past))
+            return torch.zeros(z.shape[0], actions.shape[1], 1)
+
+    T = 6
+    clips = {
+        "frames": torch.arange(T).view(1, T, 1, 1, 1),  # frame t holds t
+        "actions": 10 + torch.arange(T - 1).float().view(1, T - 1, 1),  # action t holds 10 + t
+    }
+    obs, pred = rp.observed_and_predicted(Recorder(), clips, history=3)
+    z, future, past = calls[0]
+    assert z.flatten().tolist() == [0, 1, 2] and past.flatten().tolist() == [10, 11]
+    assert future.flatten().tolist() == [12, 13, 14]
+    assert obs.flatten().tolist() == [2, 3, 4, 5] and pred.shape == (1, 3, 1)
+    rp.observed_and_predicted(Recorder(), clips, history=1)
+    assert calls[1][0].flatten().tolist() == [0] and calls[1][2] is None

@@ -29,11 +29,11 @@ from jepaworld.data.collect import exploration_policy
 from jepaworld.envs.gym_adapter import GoalState, make_pixel_env
 from jepaworld.planning.protocols import ActionBounds
 
-Goal = tuple[np.ndarray, np.ndarray]  # frames (G, H, W, 3) ending at the goal, state (S,)
+Goal = tuple[np.ndarray, np.ndarray]  # frames (G, H, W, 3) ending at the goal, their states (G, S)
 
 
 def held_out_goal(protocol: TrajectoryProtocol, seed: int, size: int) -> tuple[np.ndarray, Goal]:
-    """(start state, (goal frames, goal state)): `goal_steps` steps of the collection policy from
+    """(start state, (goal frames, their states)): `goal_steps` steps of the collection policy from
     the start that `reset(seed=seed)` gives; the frames are the last `goal_frames` one model step
     apart, the last at the goal."""
     env = make_pixel_env(protocol.env_id, size)
@@ -43,13 +43,14 @@ def held_out_goal(protocol: TrajectoryProtocol, seed: int, size: int) -> tuple[n
     policy = exploration_policy(env, protocol.policy, protocol.persistence, protocol.noise, rng)
     stride = protocol.planner.frame_stride
     kept = {protocol.goal_steps - g * stride for g in range(protocol.goal_frames)}
-    frames = []
+    frames, states = [], []
     for step in range(1, protocol.goal_steps + 1):
         obs, _, _, _, info = env.step(policy())
         if step in kept:
             frames.append(obs)
+            states.append(info["state"])
     env.close()
-    return start, (np.stack(frames), info["state"])  # (G, H, W, 3)
+    return start, (np.stack(frames), np.stack(states))  # (G, H, W, 3), (G, S)
 
 
 def goal_env_factory(
@@ -58,9 +59,9 @@ def goal_env_factory(
     """Episode spec -> the adapted env with its goal, reset to the episode's start."""
 
     def make(spec: plan_eval.EpisodeSpec) -> tuple[gym.Env, np.ndarray, dict]:
-        frames, state = goals[spec.seed]
+        frames, states = goals[spec.seed]
         env = GoalState(
-            make_pixel_env(protocol.env_id, size), frames[-1], state, protocol.state_dims,
+            make_pixel_env(protocol.env_id, size), frames[-1], states[-1], protocol.state_dims,
             protocol.tolerance, protocol.angle_dim, protocol.angle_tolerance,
             frames if len(frames) > 1 else None,
         )  # fmt: skip
@@ -87,7 +88,7 @@ def evaluate_trajectory(
     specs = []
     for seed in protocol.seeds():
         start, goals[seed] = held_out_goal(protocol, seed, size)
-        start_xy, goal_xy = tuple(map(float, start)), tuple(map(float, goals[seed][1]))
+        start_xy, goal_xy = tuple(map(float, start)), tuple(map(float, goals[seed][1][-1]))
         specs.append(plan_eval.EpisodeSpec(seed, start_xy, goal_xy, float(protocol.goal_steps)))
     factory = goal_env_factory(protocol, goals, size)
     random = plan_eval.run_policy(protocol, specs, plan_eval.random_policy(space), factory)
