@@ -27,8 +27,9 @@ TINY = TrajectoryProtocol.for_env("Pendulum-v1")
 
 def test_replaying_the_held_out_actions_reaches_the_goal() -> None:
     protocol = TrajectoryProtocol.for_env("Pendulum-v1")
-    assert protocol.goal_frames == 2 and protocol.version == "4"  # a goal that shows speed,
-    assert protocol.planner.goal_at == "any"  # passed through on a swing, not waited at
+    assert protocol.goal_frames == 2 and protocol.version == "5"  # a goal that shows speed,
+    assert protocol.planner.goal_at == "any"  # passed through on a swing, not waited at,
+    assert protocol.planner.history == 3  # from frames that show it
     seed = 1_000_003
     start, goal = held_out_goal(protocol, seed, 32)
     env, obs, info = goal_env_factory(protocol, {seed: goal}, 32)(EpisodeSpec(seed, (), (), 25.0))
