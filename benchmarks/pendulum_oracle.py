@@ -18,7 +18,8 @@ as the protocol does (any step within the tolerance ends the episode). Two costs
 - `any_step`: the least distance at any environment step of the horizon, which is what success
   asks for;
 - `any_model_step`: the same at the model steps only (every `frame_stride` environment steps), as
-  a perfect world model of the full state would plan under version 4's cost;
+  a perfect world model of the full state would plan with the nearest step's cost (goal_at any)
+  toward the goal state alone;
 - `angle_clip`: version 4's cost with what the goal clip shows: the angle (cos, sin) alone, at
   every `goal_frames`-long window of model steps against the clip's frames (regenerated from the
   episode's seed with the protocol's policy, checked against the stored goal), the least mean
@@ -92,6 +93,8 @@ def state_cost(
 ) -> Any:
     """The batch cost function over actions (E, S, L, 1) -> (E, S) for start states (E, 2) and
     goal clips (E, G, 3), observations one model step apart ending at the goal."""
+    if kind not in COSTS:
+        raise ValueError(f"kind: must be one of {COSTS}, got {kind!r}")
     goal = clip[:, -1]  # (E, 3)
 
     def cost(actions: torch.Tensor) -> torch.Tensor:
@@ -138,9 +141,11 @@ def goal_clips(episodes: list[dict[str, Any]], protocol: dict[str, Any]) -> torc
     (as `jepaworld plan` made them); refused unless the last is the stored goal."""
     base = TrajectoryProtocol.for_env("Pendulum-v1")
     stride = protocol["planner"]["frame_stride"]
+    fields = ("goal_steps", "policy", "persistence", "noise")
     replay = dataclasses.replace(
         base,
-        **{k: protocol[k] for k in ("goal_steps", "goal_frames", "policy", "persistence", "noise")},
+        **{k: protocol[k] for k in fields},
+        goal_frames=protocol.get("goal_frames", 1),  # versions 1-2: one goal image
         planner=dataclasses.replace(base.planner, frame_stride=stride),
     )
     clips = []

@@ -173,9 +173,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     length = args.history + args.horizon
     clips = held_out_clips(store, first_held, count, length, model.config.frame_stride)
     z_obs, z_pred = observed_and_predicted(model, clips, args.history)
-    states = clips["states"][:, args.history - 1 :]  # (N, L+1, S): from the last observed frame
+    truths = clips["states"][:, args.history - 1 :]  # (N, L+1, S): from the last observed frame
     pushed = env_id == "jepaworld/PushT-v0"
-    split = moved(states, args.moved_px, args.moved_deg) if pushed else torch.ones(len(states))
+    split = moved(truths, args.moved_px, args.moved_deg) if pushed else torch.ones(len(truths))
     split = split.bool()  # (N,)
     result: dict[str, Any] = {
         **stamp(ckpt, args.data, cfg),
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if not rows.any():
             result[name] = {"clips": 0}
             continue
-        truth = states[rows]
+        truth = truths[rows]
         result[name] = {
             "clips": int(rows.sum()),
             "predicted": per_step(read, z_pred[rows], truth, angle_dims, groups),

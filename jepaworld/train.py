@@ -130,7 +130,9 @@ class TrainConfig:
     norm_calibration_batches: int = 8
     """Before each checkpoint, re-estimate the encoder's BatchNorm running statistics over the
     run's first this-many batches with the weights being saved (0: keep training's running
-    averages, which lag the weights; on Pendulum-v1 they made evaluation's embeddings wrong)."""
+    averages, which lag the weights; on Pendulum-v1 they made evaluation's embeddings wrong).
+    Their frames are read once, by the training process, and kept in RAM on the CPU; a frozen
+    encoder (--freeze-encoder) keeps the statistics of --init."""
     log_every: int = 25
     """Append a metrics line every this many steps."""
     stop_at: int = 0
@@ -679,6 +681,8 @@ class _Session:
     opt: torch.optim.Optimizer
     start: int
     last: Path | None
+    calibration: list[torch.Tensor] | None = None
+    """Frames of the norm calibration batches, read at the first checkpoint (calibration_batches)."""
 
 
 def _setup(cfg: TrainConfig) -> _Session:
@@ -709,11 +713,15 @@ def _setup(cfg: TrainConfig) -> _Session:
 
 
 def calibration_batches(s: _Session) -> list[torch.Tensor]:
-    """Frames (B, T, H, W, 3) of the run's first `norm_calibration_batches` batches, on its device:
-    the same clips before every checkpoint."""
-    cfg = s.cfg
-    loader = make_loader(s.dataset, cfg.batch_size, cfg.seed, 0, cfg.norm_calibration_batches, 0)
-    return [batch["frames"] for batch in batches_on(loader, s.device)]
+    """Frames (B, T, H, W, 3) of the run's first `norm_calibration_batches` batches, on the CPU:
+    the same clips before every checkpoint, read on the first call."""
+    if s.calibration is None:
+        cfg = s.cfg
+        n = cfg.norm_calibration_batches
+        s.calibration = [
+            b["frames"] for b in make_loader(s.dataset, cfg.batch_size, cfg.seed, 0, n, 0)
+        ]
+    return s.calibration
 
 
 def calibrate_norms(s: _Session) -> None:

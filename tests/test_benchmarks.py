@@ -358,3 +358,30 @@ def test_rollout_probe_with_history_starts_from_the_last_observed_frame(
     assert obs.flatten().tolist() == [2, 3, 4, 5] and pred.shape == (1, 3, 1)
     rp.observed_and_predicted(Recorder(), clips, history=1)
     assert calls[1][0].flatten().tolist() == [0] and calls[1][2] is None
+
+
+def test_pendulum_oracle_replays_goal_clips_and_refuses_a_goal_it_cannot_replay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """goal_clips rebuilds each episode's clip from its seed with the protocol's policy: the last
+    state is the stored goal, the first a model step before it; a stored goal the replay does not
+    reach (another policy or version) is refused, naming the seed."""
+    pytest.importorskip("pygame", reason="Pendulum renders with pygame (the [classic] extra)")
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    oracle = importlib.import_module("pendulum_oracle")  # benchmarks/pendulum_oracle.py
+    from jepaworld.bench.protocols import TrajectoryProtocol
+    from jepaworld.bench.trajectory_eval import held_out_goal
+
+    protocol = TrajectoryProtocol.for_env("Pendulum-v1")
+    seed = protocol.seed + 7
+    _, (_, states) = held_out_goal(protocol, seed, 16)  # (G=2, 3)
+    record = {**protocol.to_dict(), "planner": protocol.planner.__dict__}
+    clips = oracle.goal_clips([{"seed": seed, "goal": states[-1].tolist()}], record)
+    assert clips.shape == (1, 2, 3) and torch.allclose(clips[0], torch.from_numpy(states).double())
+    older = {k: v for k, v in record.items() if k != "goal_frames"}  # versions 1-2: one image
+    one = oracle.goal_clips([{"seed": seed, "goal": states[-1].tolist()}], older)
+    assert one.shape == (1, 1, 3)
+    with pytest.raises(SystemExit, match=f"episode seed {seed}: its goal replayed as"):
+        oracle.goal_clips([{"seed": seed, "goal": [1.0, 0.0, 0.0]}], record)
+    with pytest.raises(ValueError, match="kind: must be one of"):
+        oracle.state_cost(torch.zeros(1, 2), clips, 5, "final_state", 0.1)

@@ -286,21 +286,26 @@ class WorldModel(nn.Module):
     @torch.no_grad()
     def calibrate_norms(self, batches: list[torch.Tensor]) -> int:
         """Re-estimate the encoder's BatchNorm running statistics with its current weights: the
-        plain average over `batches` of uint8 frames (B, T, H, W, 3), encoded in float32 as
-        evaluation encodes them. Returns the number of frames.
+        plain average over `batches` of uint8 frames (B, T, H, W, 3) (on any device; each is
+        moved to the model's in turn), encoded in float32 as evaluation encodes them. Returns the
+        number of frames; on an error the statistics are left as they were.
 
         Training normalises each batch by its own statistics; evaluation by the running ones, an
         exponential average over the last ~10 steps, whose weights differ from the final ones.
-        Where the features entering the norm vary little against their mean, a step's update
-        moves that mean by several of their standard deviations, and evaluation then shifts every
-        embedding as far (Pendulum-v1: the predictor's error in eval mode was 60x its training
-        error, until this). The target encoder (target "ema") gets the same statistics, as
-        `update_target` gives it."""
+        Where the features entering the norm vary little against their mean, that average sits
+        off by about their spread, and evaluation shifts every embedding as far (Pendulum-v1: the
+        predictor's error in eval mode was 58x its training error, until this). The target
+        encoder (target "ema") gets the same statistics, as `update_target` gives it."""
+        for i, b in enumerate(batches):
+            if b.ndim != 5:
+                raise ValueError(
+                    f"batches[{i}]: frames must be (B, T, H, W, 3), got {tuple(b.shape)}"
+                )
         frames = sum(b.shape[0] * b.shape[1] for b in batches)
         if frames == 0:
-            raise ValueError("calibrate_norms: no frames given")
+            raise ValueError("batches: no frames given")
         norms = [m for m in self.encoder.modules() if isinstance(m, nn.BatchNorm1d)]
-        saved = [(m, m.momentum, m.training) for m in norms]
+        saved = [(m, m.momentum, m.training, copy.deepcopy(m.state_dict())) for m in norms]
         autocast, self.encoder_autocast = self.encoder_autocast, None
         try:
             for m in norms:
@@ -309,8 +314,12 @@ class WorldModel(nn.Module):
                 m.train()
             for clip in batches:
                 self.encode(clip)
+        except BaseException:
+            for m, *_, stats in saved:
+                m.load_state_dict(stats)
+            raise
         finally:
-            for m, momentum, training in saved:
+            for m, momentum, training, _ in saved:
                 m.momentum = momentum
                 m.train(training)
             self.encoder_autocast = autocast

@@ -391,5 +391,33 @@ def test_calibrated_norms_give_evaluation_the_embeddings_training_saw(encoder: s
     assert (evaluated - trained).abs().max() < 0.05
     target_norm = next(m for m in model.target_encoder.modules() if m.__class__ is type(norm))
     assert torch.equal(target_norm.running_mean, norm.running_mean)
-    with pytest.raises(ValueError, match="calibrate_norms: no frames"):
+
+
+def test_calibrated_statistics_average_every_batch_in_float32_and_survive_bad_input() -> None:
+    """The running mean is the mean of the norm's float32 inputs over all batches (two batches of
+    different brightness: not the last one's); autocast set or not, the same statistics; a batch of
+    the wrong shape is named and leaves the statistics as they were."""
+    torch.manual_seed(0)
+    model = WorldModel(tiny_model()).eval()
+    dark = _frames(4, 4) // 4
+    batches = [dark, dark + 150]  # (4, 4, H, W, 3) each, uint8
+    seen: list[torch.Tensor] = []
+    hook = model.encoder.norm.register_forward_hook(lambda m, i, o: seen.append(i[0]))
+    model.calibrate_norms(batches)
+    hook.remove()
+    inputs = torch.cat(seen)  # (32, D): what the norm saw, float32
+    assert inputs.dtype == torch.float32
+    assert (seen[0].mean(0) - seen[1].mean(0)).abs().max() > 1e-3  # the batches differ
+    stats = {k: v.clone() for k, v in model.encoder.norm.state_dict().items()}
+    assert torch.allclose(stats["running_mean"], inputs.mean(0), atol=1e-6)
+    model.encoder_autocast = torch.bfloat16
+    model.calibrate_norms(batches)
+    assert torch.equal(model.encoder.norm.running_mean, stats["running_mean"])
+    with pytest.raises(ValueError, match=r"batches\[1\]: frames must be \(B, T, H, W, 3\)"):
+        model.calibrate_norms([dark, dark[0]])
+    with pytest.raises(ValueError, match="batches: no frames given"):
         model.calibrate_norms([])
+    with pytest.raises(ValueError):  # the second batch fails in the encoder, after the first
+        model.calibrate_norms([dark, _frames(1, 1, size=32)])
+    after = model.encoder.norm.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in stats.items())
