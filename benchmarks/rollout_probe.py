@@ -175,8 +175,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     z_obs, z_pred = observed_and_predicted(model, clips, args.history)
     truths = clips["states"][:, args.history - 1 :]  # (N, L+1, S): from the last observed frame
     pushed = env_id == "jepaworld/PushT-v0"
-    split = moved(truths, args.moved_px, args.moved_deg) if pushed else torch.ones(len(truths))
-    split = split.bool()  # (N,)
+    every = torch.ones(len(truths), dtype=torch.bool)  # (N,)
+    split = moved(truths, args.moved_px, args.moved_deg) if pushed else every  # (N,) bool
     result: dict[str, Any] = {
         **stamp(ckpt, args.data, cfg),
         "horizon": args.horizon,

@@ -682,7 +682,7 @@ class _Session:
     start: int
     last: Path | None
     calibration: list[torch.Tensor] | None = None
-    """Frames of the norm calibration batches, read at the first checkpoint (calibration_batches)."""
+    """Frames of the norm calibration batches, read at the first checkpoint."""
 
 
 def _setup(cfg: TrainConfig) -> _Session:

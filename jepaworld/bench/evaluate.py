@@ -59,8 +59,8 @@ class PlanConfig:
     history: int = 0
     """Observed frames the predictor sees at each decision, the current one and earlier
     decisions' with the actions between them (DINO-WM and LeWM use 3); 0 keeps the protocol's
-    (1; Pendulum-v1's 3). history + horizon should not exceed the model's training clip length (--clip-frames);
-    a change is recorded in results.json's protocol block."""
+    (1; Pendulum-v1's 3). history + horizon should not exceed the model's training clip length
+    (--clip-frames); a change is recorded in results.json's protocol block."""
     goal_at: GoalAt | None = None
     """Where in the horizon the planner's cost wants the goal: end (the end of the horizon; every
     protocol's own but Pendulum-v1's) or any (the nearest step; for goals passed through, such as

@@ -96,8 +96,8 @@ class PlannerSettings:
     result records the change."""
     goal_at: GoalAt = "end"
     """Where in the horizon the goal is to be reached (MPCConfig.goal_at): end for every protocol
-    but Pendulum-v1's (any, since version 4); `jepaworld plan --goal-at` overrides it and the result
-    records the change."""
+    but Pendulum-v1's (any, since version 4); `jepaworld plan --goal-at` overrides it and the
+    result records the change."""
 
 
 @dataclass(frozen=True)
@@ -226,7 +226,8 @@ TRAJECTORY_SUCCESS: dict[str, dict[str, Any]] = {
     # (x, y) of the ball; 0.45 is gymnasium-robotics' own radius. 25 random steps move the ball a
     # median 0.36 (300 collected episodes): under version 2 (goal 25 steps ahead) 30 of the 50
     # starts were already within the radius, and random actions succeeded in 0.80. Version 3: the
-    # goal 100 steps ahead (a median 1.37 from the start over its 50 episodes), 200 steps to reach it
+    # goal 100 steps ahead (a median 1.37 from the start over its 50 episodes), 200 steps to reach
+    # it
     "PointMaze_UMaze-v3": {
         "state_dims": 2,
         "tolerance": 0.45,
@@ -276,7 +277,7 @@ class TrajectoryProtocol(EpisodicProtocol):
     'scripted' (the world's own collection policy with `noise`), as `jepaworld collect --policy`."""
     name: str = "trajectory-goal"
     # 2: lock-step batches of `chunk`; Pendulum-v1's 3: two-frame goal clips, its 4: goal_at any,
-    # its 5: history 3
+    # its 5: history 3; PointMaze_UMaze-v3's 3: the goal 100 steps ahead, a budget of 200
     version: str = "2"
     episodes: int = 50
     seed: int = 1_000_000
