@@ -323,9 +323,7 @@ class WorldModel(nn.Module):
                 m.momentum = momentum
                 m.train(training)
             self.encoder_autocast = autocast
-        if self.target_encoder is not None:
-            for t, o in zip(self.target_encoder.buffers(), self.encoder.buffers(), strict=True):
-                t.copy_(o)
+        self._copy_buffers_to_target()
         return frames
 
     @torch.no_grad()
@@ -336,6 +334,13 @@ class WorldModel(nn.Module):
             return
         for t, o in zip(self.target_encoder.parameters(), self.encoder.parameters(), strict=True):
             t.lerp_(o, 1.0 - momentum)
+        self._copy_buffers_to_target()
+
+    @torch.no_grad()
+    def _copy_buffers_to_target(self) -> None:
+        """The encoder's buffers (BatchNorm running statistics) into the target encoder's, if any."""
+        if self.target_encoder is None:
+            return
         for t, o in zip(self.target_encoder.buffers(), self.encoder.buffers(), strict=True):
             t.copy_(o)
 
