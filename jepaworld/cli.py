@@ -35,7 +35,7 @@ def _plan(cfg: Any) -> None:
             f"results in {cfg.out / 'results.json'}"
         )
         return
-    if cfg.memory is not None:
+    if cfg.env == "jepaworld/Maze-v0":
         from jepaworld.bench.maze_eval import evaluate_maze as evaluate
     elif cfg.env not in ("jepaworld/TwoRoom-v0", "jepaworld/Maze-v0"):  # trajectory goals
         from jepaworld.bench.trajectory_eval import evaluate_trajectory as evaluate

@@ -55,7 +55,9 @@ class PlanConfig:
     to it is reported)."""
     memory: Path | None = None
     """Memory file from `jepaworld memory build` (same checkpoint): plan through remembered
-    states (needed for jepaworld/Maze-v0, whose goals are rooms away)."""
+    states, with flat MPC and random actions as baselines on the same episodes. Needed for
+    jepaworld/Maze-v0, whose goals are rooms away; optional for the trajectory-goal protocols
+    whose goal is one image (PointMaze_UMaze-v3, jepaworld/PushT-v0)."""
     history: int = 0
     """Observed frames the predictor sees at each decision, the current one and earlier
     decisions' with the actions between them (DINO-WM and LeWM use 3); 0 keeps the protocol's
@@ -88,9 +90,15 @@ class PlanConfig:
         )
         maze_protocol = self.env == "jepaworld/Maze-v0" and self.goal is None
         require(
-            maze_protocol == (self.memory is not None),
+            not maze_protocol or self.memory is not None,
             "memory",
-            "is required for jepaworld/Maze-v0's protocol and only used there (not with --goal)",
+            "is required for jepaworld/Maze-v0's protocol",
+        )
+        require(
+            self.memory is None or (self.goal is None and self.env != "jepaworld/TwoRoom-v0"),
+            "memory",
+            "is used by jepaworld/Maze-v0's protocol and the trajectory-goal ones, not by "
+            "jepaworld/TwoRoom-v0's or with --goal",
         )
 
 

@@ -10,13 +10,10 @@ transitions plus latent-proximity edges the model predicts it can travel.
 from __future__ import annotations
 
 import functools
-import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from jepaworld.bench import plan_eval
 from jepaworld.bench.evaluate import (
@@ -26,22 +23,10 @@ from jepaworld.bench.evaluate import (
     plan_results,
     read_checked_run,
 )
+from jepaworld.bench.memory_eval import load_memory, run_guided
 from jepaworld.bench.protocols import MazeProtocol
-from jepaworld.data.episodes import sha256_file
 from jepaworld.envs import maze
-from jepaworld.memory.guided import MemoryGuidedMPC, build_graph
-from jepaworld.memory.store import MemoryStore
 from jepaworld.planning.protocols import ActionBounds
-
-log = logging.getLogger(__name__)
-
-
-def load_memory(path: Path, sha: str, device: torch.device) -> dict[str, Any]:
-    """The states the memory holds for checkpoint `sha` (UnknownModelError names both if none)."""
-    with MemoryStore.open(path, readonly=True) as store:
-        states = store.states(sha)
-    states["embedding"] = states["embedding"].to(device)
-    return states
 
 
 def evaluate_maze(cfg: PlanConfig, protocol: MazeProtocol | None = None) -> dict[str, Any]:
@@ -61,11 +46,6 @@ def evaluate_maze(cfg: PlanConfig, protocol: MazeProtocol | None = None) -> dict
     states = load_memory(cfg.memory, sha, model.device)  # before any long work
     t0 = time.perf_counter()
     bounds = ActionBounds.box(-1.0, 1.0, A)
-    graph, graph_counts = build_graph(
-        model, states["episode"], states["step"], states["embedding"], protocol.graph, bounds,
-        torch.Generator().manual_seed(cfg.seed), steps_per_model_step=model.config.frame_stride,
-    )  # fmt: skip
-    graph_seconds = time.perf_counter() - t0
     factory = functools.partial(plan_eval.make_env, protocol)
     random = plan_eval.run_policy(protocol, specs, plan_eval.random_policy(space), factory)
 
@@ -73,30 +53,13 @@ def evaluate_maze(cfg: PlanConfig, protocol: MazeProtocol | None = None) -> dict
     flat, _, _ = plan_eval.run_flat_mpc(
         specs, factory, flat_mpc, protocol.budget, model.device, cfg.seed, protocol.chunk
     )
-
-    live = plan_eval.start_episodes(specs, factory)
-    guided = MemoryGuidedMPC(
-        states["embedding"],
-        graph,
-        plan_eval.make_mpc(protocol, model, A, planner=cfg.planner),
-        protocol.guide,
+    outcomes, frames, timings, memory = run_guided(
+        cfg, protocol, model, states, specs, factory, bounds
     )
-    timings = plan_eval.run_lockstep(
-        live, guided, protocol.budget, model.device, cfg.seed, protocol.chunk,
-        model.config.image_size,
-    )  # fmt: skip
-    outcomes, frames = plan_eval.finish_episodes(live)
     goals = [maze.render_scene(env_config, np.asarray(s.goal)) for s in specs]
     baselines = {"flat_mpc": flat, "random": random}
     results = plan_results(protocol, record, ckpt, sha, cfg.planner, outcomes, timings, baselines)
-    results["memory"] = {
-        "path": str(cfg.memory),
-        "sha256": sha256_file(cfg.memory),
-        "entries": len(states["ids"]),
-        "graph": graph_counts,
-        "graph_seconds": graph_seconds,
-        "reroutes": guided.reroutes,
-    }
+    results["memory"] = memory
     media = plan_eval.write_media(cfg.out / "media", frames, goals, cfg.media)
     results["media"] = [f"media/{m}" for m in media]
     results["eval_seconds"] = time.perf_counter() - t0

@@ -9,7 +9,10 @@ compares the env's own state with the goal's (GoalState).
 
 from __future__ import annotations
 
+import json
+import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -24,10 +27,14 @@ from jepaworld.bench.evaluate import (
     plan_results,
     read_checked_run,
 )
+from jepaworld.bench.memory_eval import load_memory, run_guided
 from jepaworld.bench.protocols import TrajectoryProtocol
 from jepaworld.data.collect import exploration_policy
 from jepaworld.envs.gym_adapter import GoalState, make_pixel_env
 from jepaworld.planning.protocols import ActionBounds
+from jepaworld.train import data_sources
+
+log = logging.getLogger(__name__)
 
 Goal = tuple[np.ndarray, np.ndarray]  # frames (G, H, W, 3) ending at the goal, their states (G, S)
 
@@ -71,18 +78,60 @@ def goal_env_factory(
     return make
 
 
+def check_view(record: dict[str, Any], env_id: str, view: str | None, run: Path) -> None:
+    """The run's `env_id` datasets were rendered from the camera the adapter uses now
+    (`PixelObservation.view`, in each manifest's env_config), where their manifests can be read.
+
+    Raises:
+        ValueError: naming the dataset, its view and today's, when they differ.
+    """
+    for source in data_sources(record):
+        if source.get("env_id") != env_id or not source.get("path"):
+            continue
+        manifest = Path(source["path"]) / "manifest.json"
+        try:
+            env_config = json.loads(manifest.read_text()).get("env_config") or {}
+        except (OSError, ValueError) as e:
+            log.warning("%s: cannot read %s to check its camera (%s)", run, manifest, e)
+            continue
+        if env_config.get("view") != view:
+            raise ValueError(
+                f"{run}: trained on {manifest.parent}, whose {env_id} frames were rendered with "
+                f"view {env_config.get('view')!r}; {env_id} now renders with view {view!r} "
+                "(collect the data again and retrain)"
+            )
+
+
+def memory_states(
+    cfg: PlanConfig, protocol: TrajectoryProtocol, sha: str, device: torch.device
+) -> dict[str, Any]:
+    """The memory's states for checkpoint `sha`, refused up front for goal clips, which
+    memory-guided planning does not take."""
+    assert cfg.memory is not None
+    if protocol.goal_frames > 1:
+        raise ValueError(
+            f"memory: {protocol.env_id}'s protocol plans toward goal clips of "
+            f"{protocol.goal_frames} frames; memory-guided planning takes one goal image"
+        )
+    return load_memory(cfg.memory, sha, device)
+
+
 def evaluate_trajectory(
     cfg: PlanConfig, protocol: TrajectoryProtocol | None = None
 ) -> dict[str, Any]:
-    """The checkpoint's MPC and random actions on the protocol's episodes; writes results.json."""
+    """The checkpoint's MPC and random actions on the protocol's episodes; writes results.json.
+    With `cfg.memory`, MPC guided by the memory leads and flat MPC joins the baselines."""
     protocol = configured(protocol or TrajectoryProtocol.for_env(cfg.env), cfg)
     record = read_checked_run(cfg.run, protocol)
     size = int(record["model"]["image_size"])
     probe = make_pixel_env(protocol.env_id, size)
-    space = probe.action_space
+    space, view = probe.action_space, getattr(probe, "view", None)
     probe.close()
+    check_view(record, protocol.env_id, view, cfg.run)
     A = int(space.shape[0])
     model, ckpt = load_checked_model(cfg.run, cfg.device, protocol, size, A)
+    sha = plan_eval.checkpoint_sha256(ckpt)
+    states = None if cfg.memory is None else memory_states(cfg, protocol, sha, model.device)
     t0 = time.perf_counter()
     goals: dict[int, Goal] = {}
     specs = []
@@ -100,9 +149,16 @@ def evaluate_trajectory(
     outcomes, frames, timings = plan_eval.run_flat_mpc(
         specs, factory, mpc, protocol.budget, model.device, cfg.seed, protocol.chunk
     )
-    sha = plan_eval.checkpoint_sha256(ckpt)
     baselines = {"random": random}
+    memory = None
+    if states is not None:  # the memory leads; flat MPC becomes a baseline
+        baselines["flat_mpc"] = outcomes
+        outcomes, frames, timings, memory = run_guided(
+            cfg, protocol, model, states, specs, factory, bounds
+        )
     results = plan_results(protocol, record, ckpt, sha, cfg.planner, outcomes, timings, baselines)
+    if memory is not None:
+        results["memory"] = memory
     first_goal = next(iter(goals.values()))[0]  # (G, H, W, 3): a clip of 1 plans as an image
     results["plan_latency_seconds"] = plan_eval.plan_latency(
         model, protocol, frames[0][0], first_goal, cfg.latency_repeats, cfg.planner, bounds

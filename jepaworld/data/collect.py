@@ -101,8 +101,12 @@ class PersistentRandomPolicy:
 
 
 def _env_config(env: gym.Env) -> dict[str, Any]:
+    """A jepaworld world's config, or the adapter's camera (`view`) where it sets one."""
     cfg = getattr(env.unwrapped, "config", None)
-    return dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else {}
+    if dataclasses.is_dataclass(cfg):
+        return dataclasses.asdict(cfg)
+    view = getattr(env, "view", None)
+    return {} if view is None else {"view": view}
 
 
 def _true_state(info: dict[str, Any]) -> np.ndarray:

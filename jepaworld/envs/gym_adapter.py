@@ -9,7 +9,8 @@ own worlds keep their native size (e.g. Maze-v0's 128 px) unless a size is given
 frames are area-resized to it.
 
 MuJoCo environments render headless through EGL (MUJOCO_GL=egl unless set) with shadows,
-reflections and multisampling off. Errors name the environment: an id that is not registered, a
+reflections and multisampling off; gymnasium-robotics mazes are seen from straight above
+(`maze_view`). Errors name the environment: an id that is not registered, a
 missing optional package or extra (with the pip command), no rgb_array rendering, or a non-Box
 action space.
 """
@@ -17,6 +18,7 @@ action space.
 from __future__ import annotations
 
 import importlib
+import math
 import os
 from typing import Any
 
@@ -50,6 +52,9 @@ class PixelObservation(gym.Wrapper):
         self.size = size
         self.observation_space = gym.spaces.Box(0, 255, (size, size, 3), dtype=np.uint8)
         self.fast_mujoco = fast_mujoco_rendering(env)
+        self.view = maze_view(env) if self.fast_mujoco else None
+        """The camera the frames come from when it is not the environment's own (`maze_view`);
+        `jepaworld collect` records it in the manifest's env_config."""
 
     def _frame(self) -> NDArray[np.uint8]:
         frame = self.env.render()
@@ -98,6 +103,34 @@ def fast_mujoco_rendering(env: gym.Env) -> bool:
     scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
     scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
     return True
+
+
+MAZE_VIEW = "top-down"
+"""The view of gymnasium-robotics mazes (`maze_view`); a change to it gets a new name."""
+
+
+def maze_view(env: gym.Env) -> str | None:
+    """Look straight down on a gymnasium-robotics maze (PointMaze, AntMaze), the whole maze in the
+    square frame, with the environment's own goal marker hidden. Their default camera looks at the
+    maze from 45 degrees, where the near walls hide much of the corridors and the small agent,
+    while the goal marker (a random place drawn at reset, not the protocol's goal) shows; from
+    above, a 64 px frame shows the UMaze's inside at about 18 px a cell and the ball as a disc.
+    Returns the view's name (recorded with the data), None for other environments."""
+    maze = getattr(env.unwrapped, "maze", None)
+    renderer = _mujoco_renderer(env)
+    if maze is None or renderer is None:
+        return None
+    camera = renderer._get_viewer("rgb_array").cam
+    # the maze is centred at 0 and its border cells are walls: frame the inside and a quarter
+    # of a border cell on each side
+    half = (max(maze.map_length, maze.map_width) - 1.5) * maze.maze_size_scaling / 2
+    camera.elevation, camera.azimuth = -90.0, 90.0  # x to the right, y up
+    camera.lookat[:] = 0.0
+    camera.distance = half / math.tan(math.radians(renderer.model.vis.global_.fovy / 2))
+    target = getattr(env.unwrapped, "target_site_id", None)
+    if target is not None:
+        renderer.model.site_rgba[target, 3] = 0.0  # transparent: rendering only
+    return MAZE_VIEW
 
 
 _EXTRAS = {

@@ -14,10 +14,17 @@ from jepaworld.bench.evaluate import PlanConfig
 from jepaworld.bench.image_goal import image_goal_protocol, plan_to_image
 from jepaworld.bench.plan_eval import EpisodeSpec
 from jepaworld.bench.protocols import PlannerSettings, TrajectoryProtocol
-from jepaworld.bench.trajectory_eval import evaluate_trajectory, goal_env_factory, held_out_goal
+from jepaworld.bench.trajectory_eval import (
+    check_view,
+    evaluate_trajectory,
+    goal_env_factory,
+    held_out_goal,
+)
 from jepaworld.cli import main
 from jepaworld.data.collect import CollectConfig, PersistentRandomPolicy, collect
 from jepaworld.envs.gym_adapter import make_pixel_env
+from jepaworld.memory.commands import MemoryBuildConfig, build_memory
+from jepaworld.memory.guided import GraphSettings
 from jepaworld.train import train
 from tests.conftest import tiny_model, tiny_train
 
@@ -57,19 +64,28 @@ def test_goal_clips_longer_than_the_horizon_or_the_trajectory_are_refused() -> N
         dataclasses.replace(TINY, goal_steps=0)
 
 
+SMALL = TrajectoryProtocol(
+    env_id="Pendulum-v1", state_dims=2, tolerance=0.2, budget=10, goal_frames=2,
+    planner=PlannerSettings(samples=16, elites=4, iterations=2, horizon=2),
+    graph=GraphSettings(verify_samples=8, verify_iterations=2),
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def pendulum_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("pendulum")
+    collect(CollectConfig(out=root / "d", env="Pendulum-v1", episodes=3, episode_length=30))
+    train(tiny_train(root / "d", root / "run", steps=2, model=tiny_model(action_dim=1)))
+    return root / "d", root / "run"
+
+
 def test_plan_on_pendulum_reports_the_planner_and_random_on_the_same_episodes(
-    tmp_path: Path,
+    pendulum_run: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    collect(CollectConfig(out=tmp_path / "d", env="Pendulum-v1", episodes=3, episode_length=30))
-    train(tiny_train(tmp_path / "d", tmp_path / "run", steps=2, model=tiny_model(action_dim=1)))
-    small = TrajectoryProtocol(
-        env_id="Pendulum-v1", state_dims=2, tolerance=0.2, budget=10, goal_frames=2,
-        planner=PlannerSettings(samples=16, elites=4, iterations=2, horizon=2),
-    )  # fmt: skip
     cfg = PlanConfig(
-        run=tmp_path / "run", out=tmp_path / "e", env="Pendulum-v1", episodes=2, media=1
+        run=pendulum_run[1], out=tmp_path / "e", env="Pendulum-v1", episodes=2, media=1
     )
-    r = evaluate_trajectory(cfg, small)
+    r = evaluate_trajectory(cfg, SMALL)
     assert json.loads((tmp_path / "e" / "results.json").read_text())["episodes"] == 2
     assert r["protocol"]["name"] == "trajectory-goal" and r["protocol"]["env_id"] == "Pendulum-v1"
     assert r["protocol"]["goal_frames"] == 2  # planned toward two-frame goal clips
@@ -78,6 +94,59 @@ def test_plan_on_pendulum_reports_the_planner_and_random_on_the_same_episodes(
     assert [e["seed"] for e in r["baselines"]["random"]["per_episode"]] == seeds
     assert all(e["steps"] <= 10 for e in r["per_episode"])
     assert all(len(e["final_state"]) == 3 for e in r["per_episode"])  # Pendulum's (cos, sin, w)
+
+
+def test_plan_with_memory_leads_with_guided_mpc_and_keeps_flat_mpc_and_random_as_baselines(
+    pendulum_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data, run = pendulum_run
+    db = tmp_path / "memory.db"
+    build_memory(MemoryBuildConfig(run=run, data=data, db=db, every=5))
+    one_image = dataclasses.replace(SMALL, goal_frames=1)
+    cfg = PlanConfig(run, tmp_path / "m", env="Pendulum-v1", episodes=2, media=1, memory=db)
+    r = evaluate_trajectory(cfg, one_image)
+    assert json.loads((tmp_path / "m" / "results.json").read_text())["memory"] == r["memory"]
+    assert set(r["baselines"]) == {"flat_mpc", "random"}
+    seeds = [e["seed"] for e in r["per_episode"]]
+    for name in ("flat_mpc", "random"):
+        assert [e["seed"] for e in r["baselines"][name]["per_episode"]] == seeds
+    graph = r["memory"]["graph"]
+    assert r["memory"]["entries"] == graph["nodes"] == 3 * 6  # steps 0, 5, ..., 25
+    assert graph["transition_edges"] == 2 * 3 * 5
+    assert r["protocol"]["graph"]["verify_samples"] == 8  # the graph's settings are recorded
+    # the same episodes without memory give flat MPC's result again: the baseline is flat MPC
+    flat = evaluate_trajectory(dataclasses.replace(cfg, memory=None, out=tmp_path / "f"), one_image)
+    assert flat["per_episode"] == r["baselines"]["flat_mpc"]["per_episode"]
+    assert "memory" not in flat and set(flat["baselines"]) == {"random"}
+
+    with pytest.raises(ValueError, match="memory: Pendulum-v1's protocol plans toward goal clips"):
+        evaluate_trajectory(dataclasses.replace(cfg, out=tmp_path / "c"), SMALL)
+    assert not (tmp_path / "c").exists()
+
+
+def test_memory_is_refused_where_no_protocol_uses_it(capsys: pytest.CaptureFixture[str]) -> None:
+    for extra in (["--env", "jepaworld/TwoRoom-v0"], ["--env", "Pendulum-v1", "--goal", "g.png"]):
+        with pytest.raises(SystemExit):
+            main(["plan", "--run", "r", "--out", "o", "--memory", "m.db", *extra])
+        assert "--memory: is used by jepaworld/Maze-v0's protocol" in capsys.readouterr().err
+
+
+def test_a_run_whose_frames_came_from_another_camera_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "manifest.json").write_text(json.dumps({"env_config": {}}))  # the old 45-degree view
+    record = {"data_sources": [{"env_id": "PointMaze_UMaze-v3", "path": str(data)}]}
+    with pytest.raises(
+        ValueError, match=r"run: trained on .*/d, whose .* view None; .* 'top-down'"
+    ):
+        check_view(record, "PointMaze_UMaze-v3", "top-down", Path("run"))
+    check_view(record, "PointMaze_UMaze-v3", None, Path("run"))  # the same camera: accepted
+    check_view(record, "Pendulum-v1", "top-down", Path("run"))  # not this env's data
+    moved = {"data_sources": [{"env_id": "PointMaze_UMaze-v3", "path": str(tmp_path / "gone")}]}
+    check_view(moved, "PointMaze_UMaze-v3", "top-down", Path("run"))  # unreadable: a warning
+    assert "cannot read" in caplog.text and "gone/manifest.json" in caplog.text
 
 
 def test_an_env_without_a_success_criterion_is_refused(capsys: pytest.CaptureFixture[str]) -> None:

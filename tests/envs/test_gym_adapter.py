@@ -94,6 +94,28 @@ def test_pointmaze_renders_headless_with_the_slow_effects_off() -> None:
     env.close()
 
 
+def test_pointmaze_is_seen_from_above_with_the_ball_where_its_state_says(tmp_path: Path) -> None:
+    pytest.importorskip("gymnasium_robotics", reason="the [mujoco] extra")
+    env = make_pixel_env("PointMaze_UMaze-v3", 64)
+    assert env.view == "top-down"
+    inner = env.unwrapped
+    assert inner.point_env.model.site_rgba[inner.target_site_id, 3] == 0  # its own goal hidden
+    px = 64 / 3.5  # px per maze unit: the 3 x 3 inside and a quarter of a wall on each side
+    for seed in range(4):  # the view survives reset
+        obs, info = env.reset(seed=seed)
+        rgb = obs.astype(int)
+        ball = (rgb[..., 1] > rgb[..., 0] + 40) & (rgb[..., 1] > rgb[..., 2] + 40)  # green
+        rows, cols = np.nonzero(ball)
+        x, y = info["state"][:2]  # the ball's achieved_goal
+        assert ball.sum() >= 20  # a disc, not a speck
+        assert abs(cols.mean() - (32 + px * x)) < 3 and abs(rows.mean() - (32 - px * y)) < 3
+    env.close()
+    manifest = collect(
+        CollectConfig(out=tmp_path / "d", env="PointMaze_UMaze-v3", episodes=1, episode_length=3)
+    )
+    assert manifest["env_config"] == {"view": "top-down"}  # the data says how it was drawn
+
+
 def test_a_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "gymnasium_robotics", None)  # as if not installed
     monkeypatch.setattr(
