@@ -385,3 +385,36 @@ def test_pendulum_oracle_replays_goal_clips_and_refuses_a_goal_it_cannot_replay(
         oracle.goal_clips([{"seed": seed, "goal": [1.0, 0.0, 0.0]}], record)
     with pytest.raises(ValueError, match="kind: must be one of"):
         oracle.state_cost(torch.zeros(1, 2), clips, 5, "final_state", 0.1)
+
+
+def test_pusht_oracle_rolls_out_as_the_env_steps_and_costs_the_actions_that_made_the_goal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A rollout from a snapshot of the episode's world ends where the env's own steps end, with
+    a push that turns the block; and the held actions that made a goal cost less than others."""
+    pytest.importorskip("gym_pusht", reason="the [pusht] extra")
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    oracle = importlib.import_module("pusht_oracle")  # benchmarks/pusht_oracle.py
+    from jepaworld.envs.pusht import PushTEnv, _import_gym_pusht
+
+    env, scratch = PushTEnv(), _import_gym_pusht()(obs_type="state")
+    scratch.reset(seed=0)
+    start = [200.0, 300.0, 300.0, 300.0, 1.0]  # the pusher left of the block
+    _, info = env.reset(options={"start": start})
+    made = np.array([[1.0, 0.1]] * 3 + [[0.5, -1.0]] * 2)  # (L=5, 2), held 5 steps each
+    snap = oracle.snapshot(env._sim)
+    oracle.restore(scratch, oracle.snapshot(env._sim))  # a rollout elsewhere first: no memory of it
+    for a in made[::-1]:
+        oracle.step_world(scratch, a, 40.0)
+    oracle.restore(scratch, snap)
+    for a in made.repeat(5, axis=0):
+        oracle.step_world(scratch, a, 40.0)
+        _, _, _, _, info = env.step(a)
+    mine = [*scratch.agent.position, *scratch.block.position, scratch.block.angle]
+    assert np.allclose(mine, info["state"], atol=0.5)
+    assert abs(info["state"][4] - start[4]) > 0.05  # the push turned the block
+    goal = np.asarray(info["state"], np.float64)
+    other = made * np.array([1.0, -1.0])  # the same pushes mirrored in y
+    acts = torch.tensor(np.stack([made, other]), dtype=torch.float32)[None]  # (1, S=2, L, 2)
+    costs = oracle.plan_costs(scratch, snap, acts, goal=goal, stride=5, w=0.0, scale=40.0)
+    assert costs.shape == (1, 2) and costs[0, 0] < 1.0 < costs[0, 1]
