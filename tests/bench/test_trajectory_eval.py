@@ -26,7 +26,7 @@ from jepaworld.envs.gym_adapter import make_pixel_env
 from jepaworld.memory.commands import MemoryBuildConfig, build_memory
 from jepaworld.memory.guided import GraphSettings
 from jepaworld.train import train
-from tests.conftest import tiny_model, tiny_train
+from tests.conftest import assert_guided_results, tiny_model, tiny_train
 
 pytest.importorskip("pygame", reason="Pendulum renders with pygame (the [classic] extra)")
 TINY = TrajectoryProtocol.for_env("Pendulum-v1")
@@ -106,13 +106,7 @@ def test_plan_with_memory_leads_with_guided_mpc_and_keeps_flat_mpc_and_random_as
     cfg = PlanConfig(run, tmp_path / "m", env="Pendulum-v1", episodes=2, media=1, memory=db)
     r = evaluate_trajectory(cfg, one_image)
     assert json.loads((tmp_path / "m" / "results.json").read_text())["memory"] == r["memory"]
-    assert set(r["baselines"]) == {"flat_mpc", "random"}
-    seeds = [e["seed"] for e in r["per_episode"]]
-    for name in ("flat_mpc", "random"):
-        assert [e["seed"] for e in r["baselines"][name]["per_episode"]] == seeds
-    graph = r["memory"]["graph"]
-    assert r["memory"]["entries"] == graph["nodes"] == 3 * 6  # steps 0, 5, ..., 25
-    assert graph["transition_edges"] == 2 * 3 * 5
+    assert_guided_results(r, episodes=3, entries_per_episode=6)  # steps 0, 5, ..., 25
     assert r["protocol"]["graph"]["verify_samples"] == 8  # the graph's settings are recorded
     # the same episodes without memory give flat MPC's result again: the baseline is flat MPC
     flat = evaluate_trajectory(dataclasses.replace(cfg, memory=None, out=tmp_path / "f"), one_image)
