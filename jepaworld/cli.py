@@ -37,7 +37,7 @@ def _plan(cfg: Any) -> None:
         return
     if cfg.env == "jepaworld/Maze-v0":
         from jepaworld.bench.maze_eval import evaluate_maze as evaluate
-    elif cfg.env not in ("jepaworld/TwoRoom-v0", "jepaworld/Maze-v0"):  # trajectory goals
+    elif cfg.env != "jepaworld/TwoRoom-v0":  # trajectory goals
         from jepaworld.bench.trajectory_eval import evaluate_trajectory as evaluate
     else:
         from jepaworld.bench.evaluate import evaluate
