@@ -120,6 +120,22 @@ def run_episode(job: tuple[dict[str, Any], dict[str, Any], int, int]) -> dict[st
     episode, planner, iterations, seed = job
     torch.set_num_threads(1)
     env, scratch = PushTEnv(), _import_gym_pusht()(obs_type="state")
+    try:
+        return plan_episode(env, scratch, episode, planner, iterations, seed)
+    finally:
+        env.close()
+        scratch.close()
+
+
+def plan_episode(
+    env: PushTEnv,
+    scratch: Any,
+    episode: dict[str, Any],
+    planner: dict[str, Any],
+    iterations: int,
+    seed: int,
+) -> dict[str, Any]:
+    """MPC in `env` from the episode's start, each plan's samples rolled out in `scratch`."""
     scratch.reset(seed=0)
     scale, stride, L = PushTConfig().action_scale, planner["frame_stride"], planner["horizon"]
     goal = np.asarray(episode["goal"], np.float64)
@@ -169,8 +185,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     results = json.loads(args.results.read_text())
     protocol = from_dict(TrajectoryProtocol, results["protocol"], str(args.results))
-    if protocol.env_id != "jepaworld/PushT-v0" or not protocol.planner.hold:
-        raise SystemExit(f"{args.results}: not a PushT plan with held actions")
+    p = protocol.planner
+    planned_as_here = (p.hold, p.receding, p.goal_at, p.history, protocol.goal_frames) == (
+        True, 1, "end", 1, 1
+    )  # fmt: skip
+    if protocol.env_id != "jepaworld/PushT-v0" or not planned_as_here or "memory" in results:
+        raise SystemExit(
+            f"{args.results}: not a flat-MPC PushT plan with held actions, receding 1, the goal at "
+            "the end of the horizon, one observed frame and one goal image"
+        )
+    if args.episodes < 1:
+        raise SystemExit(f"--episodes: must be >= 1, got {args.episodes}")
     episodes = results["per_episode"][: args.episodes]
     planner = dataclasses.asdict(protocol.planner)
     jobs = [

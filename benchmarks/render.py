@@ -1,5 +1,7 @@
 """MuJoCo rendering speed through the Gymnasium adapter: default effects vs shadows, reflections and
 multisampling off (what `make_pixel_env` does). Steps + renders per second on PointMaze_UMaze-v3.
+The adapter also looks at gymnasium-robotics mazes from straight above (`maze_view`), so since
+then its side of the comparison is a different view as well as fewer effects.
 
 Usage::
 

@@ -54,16 +54,17 @@ def tiny_train(data: Path, out: Path, **overrides) -> TrainConfig:
     return TrainConfig(**{**base, **overrides})
 
 
-def assert_guided_results(r: dict, episodes: int, entries_per_episode: int) -> None:
+def assert_guided_results(r: dict, memory_episodes: int, entries_per_episode: int) -> None:
     """Memory-guided results: flat MPC and random actions as baselines on the same episodes, and
-    a graph over every remembered state with each episode's observed transitions both ways."""
+    a graph over every remembered state (`memory_episodes` collected episodes of
+    `entries_per_episode`) with each episode's observed transitions both ways."""
     assert set(r["baselines"]) == {"flat_mpc", "random"}
     seeds = [e["seed"] for e in r["per_episode"]]
     for name in ("flat_mpc", "random"):
         assert [e["seed"] for e in r["baselines"][name]["per_episode"]] == seeds
     graph = r["memory"]["graph"]
-    assert r["memory"]["entries"] == graph["nodes"] == episodes * entries_per_episode
-    assert graph["transition_edges"] == 2 * episodes * (entries_per_episode - 1)
+    assert r["memory"]["entries"] == graph["nodes"] == memory_episodes * entries_per_episode
+    assert graph["transition_edges"] == 2 * memory_episodes * (entries_per_episode - 1)
 
 
 def copy_dir(src: Path, tmp_path: Path) -> Path:

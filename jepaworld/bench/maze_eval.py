@@ -23,7 +23,7 @@ from jepaworld.bench.evaluate import (
     plan_results,
     read_checked_run,
 )
-from jepaworld.bench.memory_eval import load_memory, run_guided
+from jepaworld.bench.memory_eval import guided_controller, load_memory, run_guided
 from jepaworld.bench.protocols import MazeProtocol
 from jepaworld.envs import maze
 from jepaworld.planning.protocols import ActionBounds
@@ -46,6 +46,7 @@ def evaluate_maze(cfg: PlanConfig, protocol: MazeProtocol | None = None) -> dict
     states = load_memory(cfg.memory, sha, model.device)  # before any long work
     t0 = time.perf_counter()
     bounds = ActionBounds.box(-1.0, 1.0, A)
+    guided, memory = guided_controller(cfg, protocol, model, states, bounds)
     factory = functools.partial(plan_eval.make_env, protocol)
     random = plan_eval.run_policy(protocol, specs, plan_eval.random_policy(space), factory)
 
@@ -53,13 +54,12 @@ def evaluate_maze(cfg: PlanConfig, protocol: MazeProtocol | None = None) -> dict
     flat, _, _ = plan_eval.run_flat_mpc(
         specs, factory, flat_mpc, protocol.budget, model.device, cfg.seed, protocol.chunk
     )
-    outcomes, frames, timings, memory = run_guided(
-        cfg, protocol, model, states, specs, factory, bounds
-    )
+    outcomes, frames, timings = run_guided(guided, cfg, protocol, model, specs, factory)
     goals = [maze.render_scene(env_config, np.asarray(s.goal)) for s in specs]
     baselines = {"flat_mpc": flat, "random": random}
     results = plan_results(protocol, record, ckpt, sha, cfg.planner, outcomes, timings, baselines)
-    results["memory"] = memory
+    results["controller"] = "memory_guided"
+    results["memory"] = {**memory, "reroutes": guided.reroutes}
     media = plan_eval.write_media(cfg.out / "media", frames, goals, cfg.media)
     results["media"] = [f"media/{m}" for m in media]
     results["eval_seconds"] = time.perf_counter() - t0

@@ -33,38 +33,46 @@ def load_memory(path: Path, sha: str, device: torch.device) -> dict[str, Any]:
     return states
 
 
-def run_guided(
+def guided_controller(
     cfg: PlanConfig,
     protocol: MazeProtocol | TrajectoryProtocol,
     model: WorldModel,
     states: dict[str, Any],
-    specs: list[plan_eval.EpisodeSpec],
-    factory: plan_eval.EnvFactory,
     bounds: ActionBounds,
-) -> tuple[list[dict[str, Any]], list[list[np.ndarray]], dict[str, float], dict[str, Any]]:
-    """Memory-guided MPC on every episode, the graph built from `states` (`load_memory`) with
-    the protocol's settings: outcomes, frames, timings and the results' memory block."""
+) -> tuple[MemoryGuidedMPC, dict[str, Any]]:
+    """Memory-guided MPC over the graph of `states` (`load_memory`), built with the protocol's
+    settings, and the results' memory block. Callers build it before any episode runs, so that a
+    graph that cannot be built stops the evaluation before the long work."""
     assert cfg.memory is not None
     t0 = time.perf_counter()
     graph, graph_counts = build_graph(
         model, states["episode"], states["step"], states["embedding"], protocol.graph, bounds,
         torch.Generator().manual_seed(cfg.seed), steps_per_model_step=model.config.frame_stride,
     )  # fmt: skip
-    graph_seconds = time.perf_counter() - t0
-    live = plan_eval.start_episodes(specs, factory)
-    mpc = plan_eval.make_mpc(protocol, model, bounds.dim, planner=cfg.planner, bounds=bounds)
-    guided = MemoryGuidedMPC(states["embedding"], graph, mpc, protocol.guide)
-    timings = plan_eval.run_lockstep(
-        live, guided, protocol.budget, model.device, cfg.seed, protocol.chunk,
-        model.config.image_size,
-    )  # fmt: skip
-    outcomes, frames = plan_eval.finish_episodes(live)
     memory = {
         "path": str(cfg.memory),
         "sha256": sha256_file(cfg.memory),
         "entries": len(states["ids"]),
         "graph": graph_counts,
-        "graph_seconds": graph_seconds,
-        "reroutes": guided.reroutes,
+        "graph_seconds": time.perf_counter() - t0,
     }
-    return outcomes, frames, timings, memory
+    mpc = plan_eval.make_mpc(protocol, model, bounds.dim, planner=cfg.planner, bounds=bounds)
+    return MemoryGuidedMPC(states["embedding"], graph, mpc, protocol.guide), memory
+
+
+def run_guided(
+    guided: MemoryGuidedMPC,
+    cfg: PlanConfig,
+    protocol: MazeProtocol | TrajectoryProtocol,
+    model: WorldModel,
+    specs: list[plan_eval.EpisodeSpec],
+    factory: plan_eval.EnvFactory,
+) -> tuple[list[dict[str, Any]], list[list[np.ndarray]], dict[str, float]]:
+    """`guided` (`guided_controller`) on every episode in lock-step: outcomes, frames, timings."""
+    live = plan_eval.start_episodes(specs, factory)
+    timings = plan_eval.run_lockstep(
+        live, guided, protocol.budget, model.device, cfg.seed, protocol.chunk,
+        model.config.image_size,
+    )  # fmt: skip
+    outcomes, frames = plan_eval.finish_episodes(live)
+    return outcomes, frames, timings

@@ -1,4 +1,5 @@
-"""`jepaworld plan --env ID` for environments nobody here wrote: trajectory goals, flat MPC, random.
+"""`jepaworld plan --env ID` for environments nobody here wrote: trajectory goals, flat MPC, random
+(and MPC guided by a memory, with `--memory`).
 
 Under protocol trajectory-goal (bench/protocols.py), each episode's goal image is the frame
 `goal_steps` ahead on a held-out exploration trajectory from the episode's own start (or, with
@@ -27,9 +28,10 @@ from jepaworld.bench.evaluate import (
     plan_results,
     read_checked_run,
 )
-from jepaworld.bench.memory_eval import load_memory, run_guided
+from jepaworld.bench.memory_eval import guided_controller, load_memory, run_guided
 from jepaworld.bench.protocols import TrajectoryProtocol
 from jepaworld.data.collect import exploration_policy
+from jepaworld.data.episodes import manifest_sha256
 from jepaworld.envs.gym_adapter import GoalState, make_pixel_env
 from jepaworld.planning.protocols import ActionBounds
 from jepaworld.train import data_sources
@@ -80,7 +82,8 @@ def goal_env_factory(
 
 def check_view(record: dict[str, Any], env_id: str, view: str | None, run: Path) -> None:
     """The run's `env_id` datasets were rendered from the camera the adapter uses now
-    (`PixelObservation.view`, in each manifest's env_config), where their manifests can be read.
+    (`PixelObservation.view`, in each manifest's env_config), where their manifests can be read
+    and are still the ones the run was trained on (a warning otherwise).
 
     Raises:
         ValueError: naming the dataset, its view and today's, when they differ.
@@ -88,16 +91,19 @@ def check_view(record: dict[str, Any], env_id: str, view: str | None, run: Path)
     for source in data_sources(record):
         if source.get("env_id") != env_id or not source.get("path"):
             continue
-        manifest = Path(source["path"]) / "manifest.json"
+        root = Path(source["path"])
         try:
-            env_config = json.loads(manifest.read_text()).get("env_config") or {}
+            env_config = json.loads((root / "manifest.json").read_text()).get("env_config") or {}
+            trained_on = manifest_sha256(root) == source.get("manifest_sha256")
         except (OSError, ValueError) as e:
-            log.warning("%s: cannot read %s to check its camera (%s)", run, manifest, e)
+            log.warning("%s: cannot read %s to check its camera (%s)", run, root, e)
             continue
-        if env_config.get("view") != view:
+        if not trained_on:
+            log.warning("%s: %s has changed since training; its camera is not checked", run, root)
+        elif env_config.get("view") != view:
             raise ValueError(
-                f"{run}: trained on {manifest.parent}, whose {env_id} frames were rendered with "
-                f"view {env_config.get('view')!r}; {env_id} now renders with view {view!r} "
+                f"{run}: trained on {root}, whose {env_id} frames were rendered with view "
+                f"{env_config.get('view')!r}; {env_id} now renders with view {view!r} "
                 "(collect the data again and retrain)"
             )
 
@@ -116,11 +122,25 @@ def memory_states(
     return load_memory(cfg.memory, sha, device)
 
 
+def episode_specs(
+    protocol: TrajectoryProtocol, size: int
+) -> tuple[dict[int, Goal], list[plan_eval.EpisodeSpec]]:
+    """Each protocol episode's held-out goal (by seed) and its spec."""
+    goals: dict[int, Goal] = {}
+    specs = []
+    for seed in protocol.seeds():
+        start, goals[seed] = held_out_goal(protocol, seed, size)
+        start_xy, goal_xy = tuple(map(float, start)), tuple(map(float, goals[seed][1][-1]))
+        specs.append(plan_eval.EpisodeSpec(seed, start_xy, goal_xy, float(protocol.goal_steps)))
+    return goals, specs
+
+
 def evaluate_trajectory(
     cfg: PlanConfig, protocol: TrajectoryProtocol | None = None
 ) -> dict[str, Any]:
     """The checkpoint's MPC and random actions on the protocol's episodes; writes results.json.
-    With `cfg.memory`, MPC guided by the memory leads and flat MPC joins the baselines."""
+    With `cfg.memory`, MPC guided by the memory leads (results' "controller" memory_guided) and
+    flat MPC joins the baselines; plan_latency_seconds stays flat MPC's."""
     protocol = configured(protocol or TrajectoryProtocol.for_env(cfg.env), cfg)
     record = read_checked_run(cfg.run, protocol)
     size = int(record["model"]["image_size"])
@@ -132,33 +152,30 @@ def evaluate_trajectory(
     model, ckpt = load_checked_model(cfg.run, cfg.device, protocol, size, A)
     sha = plan_eval.checkpoint_sha256(ckpt)
     states = None if cfg.memory is None else memory_states(cfg, protocol, sha, model.device)
-    t0 = time.perf_counter()
-    goals: dict[int, Goal] = {}
-    specs = []
-    for seed in protocol.seeds():
-        start, goals[seed] = held_out_goal(protocol, seed, size)
-        start_xy, goal_xy = tuple(map(float, start)), tuple(map(float, goals[seed][1][-1]))
-        specs.append(plan_eval.EpisodeSpec(seed, start_xy, goal_xy, float(protocol.goal_steps)))
-    factory = goal_env_factory(protocol, goals, size)
-    random = plan_eval.run_policy(protocol, specs, plan_eval.random_policy(space), factory)
     bounds = ActionBounds(
         torch.as_tensor(space.low, dtype=torch.float32),
         torch.as_tensor(space.high, dtype=torch.float32),
     )
+    t0 = time.perf_counter()
+    guided, memory = (
+        (None, {}) if states is None else guided_controller(cfg, protocol, model, states, bounds)
+    )
+    goals, specs = episode_specs(protocol, size)
+    factory = goal_env_factory(protocol, goals, size)
+    baselines = {
+        "random": plan_eval.run_policy(protocol, specs, plan_eval.random_policy(space), factory)
+    }
     mpc = plan_eval.make_mpc(protocol, model, A, planner=cfg.planner, bounds=bounds)
     outcomes, frames, timings = plan_eval.run_flat_mpc(
         specs, factory, mpc, protocol.budget, model.device, cfg.seed, protocol.chunk
     )
-    baselines = {"random": random}
-    memory = None
-    if states is not None:  # the memory leads; flat MPC becomes a baseline
+    if guided is not None:  # the memory leads; flat MPC becomes a baseline
         baselines["flat_mpc"] = outcomes
-        outcomes, frames, timings, memory = run_guided(
-            cfg, protocol, model, states, specs, factory, bounds
-        )
+        outcomes, frames, timings = run_guided(guided, cfg, protocol, model, specs, factory)
     results = plan_results(protocol, record, ckpt, sha, cfg.planner, outcomes, timings, baselines)
-    if memory is not None:
-        results["memory"] = memory
+    results["controller"] = "flat_mpc" if guided is None else "memory_guided"
+    if guided is not None:
+        results["memory"] = {**memory, "reroutes": guided.reroutes}
     first_goal = next(iter(goals.values()))[0]  # (G, H, W, 3): a clip of 1 plans as an image
     results["plan_latency_seconds"] = plan_eval.plan_latency(
         model, protocol, frames[0][0], first_goal, cfg.latency_repeats, cfg.planner, bounds

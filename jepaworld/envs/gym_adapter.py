@@ -91,7 +91,7 @@ def _mujoco_renderer(env: gym.Env) -> Any:
 def fast_mujoco_rendering(env: gym.Env) -> bool:
     """Turn off shadows, reflections and multisampling of a MuJoCo env's offscreen renderer (none
     of them matter at 64 px). benchmarks/render.py on PointMaze_UMaze-v3, 2-core CPU, EGL: 254 ->
-    435 steps+renders/s at 64 px, 150 -> 256 at 224 px.
+    435 steps+renders/s at 64 px, 150 -> 256 at 224 px (measured before `maze_view`).
     Returns whether the env had a MuJoCo renderer."""
     renderer = _mujoco_renderer(env)
     if renderer is None:

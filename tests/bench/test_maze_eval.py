@@ -50,7 +50,7 @@ def test_plan_with_memory_reports_memory_flat_and_random_on_the_same_episodes(
     assert json.loads((out / "results.json").read_text())["success_rate"] == r["success_rate"]
     assert r["protocol"]["name"] == "maze-goal" and r["episodes"] == 2
     assert r["checkpoint_sha256"] == checkpoint_sha256(latest_checkpoint(run))
-    assert_guided_results(r, episodes=3, entries_per_episode=6)  # steps 0, 5, ..., 25
+    assert_guided_results(r, memory_episodes=3, entries_per_episode=6)  # steps 0, 5, ..., 25
     assert all(e["shortest_path_steps"] >= 100 for e in r["per_episode"])
     assert (out / r["media"][0]).is_file()
 

@@ -22,6 +22,7 @@ from jepaworld.bench.trajectory_eval import (
 )
 from jepaworld.cli import main
 from jepaworld.data.collect import CollectConfig, PersistentRandomPolicy, collect
+from jepaworld.data.episodes import manifest_sha256
 from jepaworld.envs.gym_adapter import make_pixel_env
 from jepaworld.memory.commands import MemoryBuildConfig, build_memory
 from jepaworld.memory.guided import GraphSettings
@@ -67,7 +68,6 @@ def test_goal_clips_longer_than_the_horizon_or_the_trajectory_are_refused() -> N
 SMALL = TrajectoryProtocol(
     env_id="Pendulum-v1", state_dims=2, tolerance=0.2, budget=10, goal_frames=2,
     planner=PlannerSettings(samples=16, elites=4, iterations=2, horizon=2),
-    graph=GraphSettings(verify_samples=8, verify_iterations=2),
 )  # fmt: skip
 
 
@@ -97,32 +97,36 @@ def test_plan_on_pendulum_reports_the_planner_and_random_on_the_same_episodes(
 
 
 def test_plan_with_memory_leads_with_guided_mpc_and_keeps_flat_mpc_and_random_as_baselines(
-    pendulum_run: tuple[Path, Path], tmp_path: Path
+    tmp_path: Path,
 ) -> None:
-    data, run = pendulum_run
+    pytest.importorskip("gymnasium_robotics", reason="the [mujoco] extra")
+    env = "PointMaze_UMaze-v3"
+    collect(CollectConfig(out=tmp_path / "d", env=env, episodes=3, episode_length=30))
+    run = tmp_path / "run"
+    train(tiny_train(tmp_path / "d", run, steps=2, model=tiny_model(action_dim=2)))
     db = tmp_path / "memory.db"
-    build_memory(MemoryBuildConfig(run=run, data=data, db=db, every=5))
-    one_image = dataclasses.replace(SMALL, goal_frames=1)
-    cfg = PlanConfig(run, tmp_path / "m", env="Pendulum-v1", episodes=2, media=1, memory=db)
-    r = evaluate_trajectory(cfg, one_image)
+    build_memory(MemoryBuildConfig(run=run, data=tmp_path / "d", db=db, every=5))
+    small = TrajectoryProtocol(
+        env_id=env, state_dims=2, tolerance=0.45, budget=10,
+        planner=PlannerSettings(samples=16, elites=4, iterations=2, horizon=2),
+        graph=GraphSettings(verify_samples=8, verify_iterations=2),
+    )  # fmt: skip
+    cfg = PlanConfig(run, tmp_path / "m", env=env, episodes=2, media=1, memory=db)
+    r = evaluate_trajectory(cfg, small)
     assert json.loads((tmp_path / "m" / "results.json").read_text())["memory"] == r["memory"]
-    assert_guided_results(r, episodes=3, entries_per_episode=6)  # steps 0, 5, ..., 25
+    assert r["controller"] == "memory_guided"
+    assert_guided_results(r, memory_episodes=3, entries_per_episode=6)  # steps 0, 5, ..., 25
     assert r["protocol"]["graph"]["verify_samples"] == 8  # the graph's settings are recorded
     # the same episodes without memory give flat MPC's result again: the baseline is flat MPC
-    flat = evaluate_trajectory(dataclasses.replace(cfg, memory=None, out=tmp_path / "f"), one_image)
+    flat = evaluate_trajectory(dataclasses.replace(cfg, memory=None, out=tmp_path / "f"), small)
     assert flat["per_episode"] == r["baselines"]["flat_mpc"]["per_episode"]
-    assert "memory" not in flat and set(flat["baselines"]) == {"random"}
+    assert flat["controller"] == "flat_mpc" and "memory" not in flat
+    assert set(flat["baselines"]) == {"random"}
 
-    with pytest.raises(ValueError, match="memory: Pendulum-v1's protocol plans toward goal clips"):
-        evaluate_trajectory(dataclasses.replace(cfg, out=tmp_path / "c"), SMALL)
+    clips = dataclasses.replace(small, goal_frames=2)
+    with pytest.raises(ValueError, match=f"memory: {env}'s protocol plans toward goal clips"):
+        evaluate_trajectory(dataclasses.replace(cfg, out=tmp_path / "c"), clips)
     assert not (tmp_path / "c").exists()
-
-
-def test_memory_is_refused_where_no_protocol_uses_it(capsys: pytest.CaptureFixture[str]) -> None:
-    for extra in (["--env", "jepaworld/TwoRoom-v0"], ["--env", "Pendulum-v1", "--goal", "g.png"]):
-        with pytest.raises(SystemExit):
-            main(["plan", "--run", "r", "--out", "o", "--memory", "m.db", *extra])
-        assert "--memory: is used by jepaworld/Maze-v0's protocol" in capsys.readouterr().err
 
 
 def test_a_run_whose_frames_came_from_another_camera_is_refused(
@@ -131,16 +135,22 @@ def test_a_run_whose_frames_came_from_another_camera_is_refused(
     data = tmp_path / "d"
     data.mkdir()
     (data / "manifest.json").write_text(json.dumps({"env_config": {}}))  # the old 45-degree view
-    record = {"data_sources": [{"env_id": "PointMaze_UMaze-v3", "path": str(data)}]}
+    source = {"env_id": "PointMaze_UMaze-v3", "path": str(data), "manifest_sha256": ""}
+    source = {**source, "manifest_sha256": manifest_sha256(data)}  # as the run recorded it
+    record = {"data_sources": [source]}
     with pytest.raises(
         ValueError, match=r"run: trained on .*/d, whose .* view None; .* 'top-down'"
     ):
         check_view(record, "PointMaze_UMaze-v3", "top-down", Path("run"))
     check_view(record, "PointMaze_UMaze-v3", None, Path("run"))  # the same camera: accepted
     check_view(record, "Pendulum-v1", "top-down", Path("run"))  # not this env's data
-    moved = {"data_sources": [{"env_id": "PointMaze_UMaze-v3", "path": str(tmp_path / "gone")}]}
+    # collected again at the same path: not the manifest the run was trained on, so not judged
+    (data / "manifest.json").write_text(json.dumps({"env_config": {"view": "top-down"}}))
+    check_view(record, "PointMaze_UMaze-v3", "top-down", Path("run"))
+    assert "has changed since training" in caplog.text
+    moved = {"data_sources": [{**source, "path": str(tmp_path / "gone")}]}
     check_view(moved, "PointMaze_UMaze-v3", "top-down", Path("run"))  # unreadable: a warning
-    assert "cannot read" in caplog.text and "gone/manifest.json" in caplog.text
+    assert "cannot read" in caplog.text and "gone" in caplog.text
 
 
 def test_an_env_without_a_success_criterion_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
