@@ -1,7 +1,8 @@
 """MuJoCo rendering speed through the Gymnasium adapter: default effects vs shadows, reflections and
 multisampling off (what `make_pixel_env` does). Steps + renders per second on PointMaze_UMaze-v3.
 The adapter also looks at gymnasium-robotics mazes from straight above (`maze_view`), so since
-then its side of the comparison is a different view as well as fewer effects.
+then its side of the comparison is a different view as well as fewer effects: 2026-11-28, 2-core
+CPU, EGL, 300 steps, 272 -> 578 steps+renders/s at 64 px, 160 -> 369 at 224 px.
 
 Usage::
 
