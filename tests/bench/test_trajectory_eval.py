@@ -153,6 +153,42 @@ def test_a_run_whose_frames_came_from_another_camera_is_refused(
     assert "cannot read" in caplog.text and "gone" in caplog.text
 
 
+def test_memory_is_refused_where_no_protocol_uses_it(capsys: pytest.CaptureFixture[str]) -> None:
+    for extra in (
+        ["--env", "jepaworld/TwoRoom-v0"],
+        ["--env", "PointMaze_UMaze-v3", "--goal", "g"],
+    ):
+        with pytest.raises(SystemExit):
+            main(["plan", "--run", "r", "--out", "o", "--memory", "m.db", *extra])
+        assert "--memory: is used by jepaworld/Maze-v0's protocol" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # a goal clip: refused before any model is loaded
+        main(["plan", "--run", "r", "--out", "o", "--memory", "m.db", "--env", "Pendulum-v1"])
+    assert "--memory: Pendulum-v1's protocol plans toward goal clips" in capsys.readouterr().err
+
+
+def test_plan_with_memory_on_a_trajectory_goal_env_goes_to_the_trajectory_evaluator(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import jepaworld.bench.maze_eval as maze_eval
+    import jepaworld.bench.trajectory_eval as trajectory_eval
+
+    seen: list[tuple[str, PlanConfig]] = []
+
+    def fake(name: str):
+        def evaluate(cfg: PlanConfig) -> dict:
+            seen.append((name, cfg))
+            return {"success_rate": 1.0, "episodes": 1, "baselines": {}}
+
+        return evaluate
+
+    monkeypatch.setattr(trajectory_eval, "evaluate_trajectory", fake("trajectory"))
+    monkeypatch.setattr(maze_eval, "evaluate_maze", fake("maze"))
+    for env, name in (("PointMaze_UMaze-v3", "trajectory"), ("jepaworld/Maze-v0", "maze")):
+        args = ["plan", "--run", "r", "--out", str(tmp_path), "--memory", "m.db", "--env", env]
+        assert main(args) == 0
+        assert seen[-1][0] == name and seen[-1][1].memory == Path("m.db")
+
+
 def test_an_env_without_a_success_criterion_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["plan", "--run", "r", "--out", "o", "--env", "MountainCarContinuous-v0"])
