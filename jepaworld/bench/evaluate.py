@@ -16,6 +16,7 @@ from jepaworld.bench.protocols import (
     MazeProtocol,
     TrajectoryProtocol,
     TwoRoomProtocol,
+    require_goal_image,
 )
 from jepaworld.config import require
 from jepaworld.envs import two_room
@@ -100,13 +101,8 @@ class PlanConfig:
             "is used by jepaworld/Maze-v0's protocol and the trajectory-goal ones, not by "
             "jepaworld/TwoRoom-v0's or with --goal",
         )
-        clip = TRAJECTORY_SUCCESS.get(self.env, {}).get("goal_frames", 1)
-        require(
-            self.memory is None or clip == 1,
-            "memory",
-            f"{self.env}'s protocol plans toward goal clips of {clip} frames; memory-guided "
-            "planning takes one goal image",
-        )
+        if self.memory is not None:
+            require_goal_image(self.env, TRAJECTORY_SUCCESS.get(self.env, {}).get("goal_frames", 1))
 
 
 EP = TypeVar("EP", TwoRoomProtocol, MazeProtocol, TrajectoryProtocol)

@@ -251,6 +251,16 @@ TRAJECTORY_SUCCESS: dict[str, dict[str, Any]] = {
 """Environments with a trajectory-goal success criterion: the TrajectoryProtocol fields they set."""
 
 
+def require_goal_image(env_id: str, goal_frames: int) -> None:
+    """Memory-guided planning takes one goal image: a named error for a goal clip."""
+    require(
+        goal_frames == 1,
+        "memory",
+        f"{env_id}'s protocol plans toward goal clips of {goal_frames} frames; memory-guided "
+        "planning takes one goal image",
+    )
+
+
 @dataclass(frozen=True)
 class TrajectoryProtocol(EpisodicProtocol):
     """Reach the state `goal_steps` ahead on a held-out exploration trajectory (the LeWM /

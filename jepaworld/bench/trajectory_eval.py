@@ -29,7 +29,7 @@ from jepaworld.bench.evaluate import (
     read_checked_run,
 )
 from jepaworld.bench.memory_eval import guided_controller, load_memory, run_guided
-from jepaworld.bench.protocols import TrajectoryProtocol
+from jepaworld.bench.protocols import TrajectoryProtocol, require_goal_image
 from jepaworld.data.collect import exploration_policy
 from jepaworld.data.episodes import manifest_sha256
 from jepaworld.envs.gym_adapter import GoalState, make_pixel_env
@@ -114,11 +114,7 @@ def memory_states(
     """The memory's states for checkpoint `sha`, refused up front for goal clips, which
     memory-guided planning does not take."""
     assert cfg.memory is not None
-    if protocol.goal_frames > 1:
-        raise ValueError(
-            f"memory: {protocol.env_id}'s protocol plans toward goal clips of "
-            f"{protocol.goal_frames} frames; memory-guided planning takes one goal image"
-        )
+    require_goal_image(protocol.env_id, protocol.goal_frames)
     return load_memory(cfg.memory, sha, device)
 
 
