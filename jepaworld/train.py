@@ -412,6 +412,41 @@ def data_sources(record: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def check_view(
+    record: dict[str, Any],
+    env_id: str,
+    view: str | None,
+    run: Path,
+    other: str = "the environment now renders",
+) -> None:
+    """The run's `env_id` datasets were rendered from camera `view` (`PixelObservation.view`, in
+    each manifest's env_config; None: the environment's own), where their manifests can be read
+    and are still the ones the run was trained on (a warning otherwise). `other` names what
+    `view` belongs to, for the error: the environment as `plan` renders it, or a dataset.
+
+    Raises:
+        ValueError: naming the training dataset, its view and the other, when they differ.
+    """
+    for source in data_sources(record):
+        if source.get("env_id") != env_id or not source.get("path"):
+            continue
+        root = Path(source["path"])
+        try:
+            env_config = json.loads((root / "manifest.json").read_text()).get("env_config") or {}
+            trained_on = manifest_sha256(root) == source.get("manifest_sha256")
+        except (OSError, ValueError) as e:
+            log.warning("%s: cannot read %s to check its camera (%s)", run, root, e)
+            continue
+        if not trained_on:
+            log.warning("%s: %s has changed since training; its camera is not checked", run, root)
+        elif env_config.get("view") != view:
+            raise ValueError(
+                f"{run}: trained on {root}, whose {env_id} frames were rendered with view "
+                f"{env_config.get('view')!r}, while {other} with view {view!r} (frames from "
+                "another camera: collect the data again and retrain)"
+            )
+
+
 def check_action_dim(store: EpisodeStore, model: ModelConfig) -> None:
     """The dataset's actions are the model's size, or absent (action-free video: null action)."""
     if store.action_dim not in (0, model.action_dim):

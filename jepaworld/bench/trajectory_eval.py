@@ -10,10 +10,7 @@ compares the env's own state with the goal's (GoalState).
 
 from __future__ import annotations
 
-import json
-import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -31,12 +28,9 @@ from jepaworld.bench.evaluate import (
 from jepaworld.bench.memory_eval import guided_controller, load_memory, run_guided
 from jepaworld.bench.protocols import TrajectoryProtocol, require_goal_image
 from jepaworld.data.collect import exploration_policy
-from jepaworld.data.episodes import manifest_sha256
 from jepaworld.envs.gym_adapter import GoalState, make_pixel_env
 from jepaworld.planning.protocols import ActionBounds
-from jepaworld.train import data_sources
-
-log = logging.getLogger(__name__)
+from jepaworld.train import check_view
 
 Goal = tuple[np.ndarray, np.ndarray]  # frames (G, H, W, 3) ending at the goal, their states (G, S)
 
@@ -78,34 +72,6 @@ def goal_env_factory(
         return env, obs, info
 
     return make
-
-
-def check_view(record: dict[str, Any], env_id: str, view: str | None, run: Path) -> None:
-    """The run's `env_id` datasets were rendered from the camera the adapter uses now
-    (`PixelObservation.view`, in each manifest's env_config), where their manifests can be read
-    and are still the ones the run was trained on (a warning otherwise).
-
-    Raises:
-        ValueError: naming the dataset, its view and today's, when they differ.
-    """
-    for source in data_sources(record):
-        if source.get("env_id") != env_id or not source.get("path"):
-            continue
-        root = Path(source["path"])
-        try:
-            env_config = json.loads((root / "manifest.json").read_text()).get("env_config") or {}
-            trained_on = manifest_sha256(root) == source.get("manifest_sha256")
-        except (OSError, ValueError) as e:
-            log.warning("%s: cannot read %s to check its camera (%s)", run, root, e)
-            continue
-        if not trained_on:
-            log.warning("%s: %s has changed since training; its camera is not checked", run, root)
-        elif env_config.get("view") != view:
-            raise ValueError(
-                f"{run}: trained on {root}, whose {env_id} frames were rendered with view "
-                f"{env_config.get('view')!r}; {env_id} now renders with view {view!r} "
-                "(collect the data again and retrain)"
-            )
 
 
 def memory_states(

@@ -35,7 +35,7 @@ from jepaworld.memory.store import (
 )
 from jepaworld.models.world_model import WEIGHTS, WorldModel
 from jepaworld.planning.protocols import WorldModelLike
-from jepaworld.train import latest_checkpoint, resolve_device
+from jepaworld.train import check_view, latest_checkpoint, read_run_record, resolve_device
 
 log = logging.getLogger(__name__)
 SHORT = 12  # characters of a sha256 shown to people
@@ -194,6 +194,9 @@ def build_memory(cfg: MemoryBuildConfig) -> dict[str, Any]:
     model, ckpt, sha = load_checkpoint(cfg.run, cfg.device)
     episodes = EpisodeStore(cfg.data)
     _check_frame_size(episodes, model.config.image_size, ckpt)
+    manifest = episodes.manifest
+    view = (manifest.get("env_config") or {}).get("view")
+    check_view(read_run_record(cfg.run), manifest["env_id"], view, cfg.run, f"{cfg.data} was")
     source = manifest_sha256(cfg.data)
     if cfg.db.is_dir():
         raise ValueError(f"{cfg.db}: is a directory, not a memory file")

@@ -14,19 +14,14 @@ from jepaworld.bench.evaluate import PlanConfig
 from jepaworld.bench.image_goal import image_goal_protocol, plan_to_image
 from jepaworld.bench.plan_eval import EpisodeSpec
 from jepaworld.bench.protocols import PlannerSettings, TrajectoryProtocol
-from jepaworld.bench.trajectory_eval import (
-    check_view,
-    evaluate_trajectory,
-    goal_env_factory,
-    held_out_goal,
-)
+from jepaworld.bench.trajectory_eval import evaluate_trajectory, goal_env_factory, held_out_goal
 from jepaworld.cli import main
 from jepaworld.data.collect import CollectConfig, PersistentRandomPolicy, collect
 from jepaworld.data.episodes import manifest_sha256
 from jepaworld.envs.gym_adapter import make_pixel_env
 from jepaworld.memory.commands import MemoryBuildConfig, build_memory
 from jepaworld.memory.guided import GraphSettings
-from jepaworld.train import train
+from jepaworld.train import check_view, train
 from tests.conftest import assert_guided_results, tiny_model, tiny_train
 
 pytest.importorskip("pygame", reason="Pendulum renders with pygame (the [classic] extra)")
@@ -138,9 +133,8 @@ def test_a_run_whose_frames_came_from_another_camera_is_refused(
     source = {"env_id": "PointMaze_UMaze-v3", "path": str(data), "manifest_sha256": ""}
     source = {**source, "manifest_sha256": manifest_sha256(data)}  # as the run recorded it
     record = {"data_sources": [source]}
-    with pytest.raises(
-        ValueError, match=r"run: trained on .*/d, whose .* view None; .* 'top-down'"
-    ):
+    refused = r"run: trained on .*/d, whose .* view None, while the environment now .* 'top-down'"
+    with pytest.raises(ValueError, match=refused):
         check_view(record, "PointMaze_UMaze-v3", "top-down", Path("run"))
     check_view(record, "PointMaze_UMaze-v3", None, Path("run"))  # the same camera: accepted
     check_view(record, "Pendulum-v1", "top-down", Path("run"))  # not this env's data

@@ -23,6 +23,7 @@ from jepaworld.memory.commands import (
 )
 from jepaworld.models.world_model import WEIGHTS
 from jepaworld.train import latest_checkpoint
+from tests.conftest import copy_dir
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +148,16 @@ def test_query_with_another_checkpoint_names_both_hashes(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert built[:12] in err and sha256_file(weights)[:12] in err and str(built_db) in err
+
+
+def test_data_drawn_from_another_camera_than_the_runs_is_refused(
+    tiny_data: Path, tiny_run: Path, tmp_path: Path
+) -> None:
+    data = copy_dir(tiny_data, tmp_path)
+    manifest = json.loads((data / "manifest.json").read_text())
+    manifest["env_config"] = {**manifest["env_config"], "view": "top-down"}
+    (data / "manifest.json").write_text(json.dumps(manifest))
+    db = tmp_path / "m.db"
+    with pytest.raises(ValueError, match=rf"whose .* view None, while {data} was .* 'top-down'"):
+        build_memory(MemoryBuildConfig(run=tiny_run, data=data, db=db))
+    assert not db.exists()
