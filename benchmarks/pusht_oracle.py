@@ -89,18 +89,19 @@ def step_world(sim: Any, action: np.ndarray, scale: float) -> None:
         sim.space.step(sim.dt)
 
 
-def distance_sq(sim: Any, goal: np.ndarray) -> float:
-    """Squared L2 over (agent xy, block xy) plus the weighed block angle error, canvas px^2."""
+def distance_sq(sim: Any, goal: np.ndarray, angle_px: float = ANGLE_PX) -> float:
+    """Squared L2 over (agent xy, block xy) plus the block angle error weighed `angle_px` px per
+    radian, canvas px^2."""
     a, b = sim.agent.position, sim.block.position
     pos = (a[0] - goal[0]) ** 2 + (a[1] - goal[1]) ** 2 + (b[0] - goal[2]) ** 2
     pos += (b[1] - goal[3]) ** 2
     turn = (sim.block.angle - goal[4] + math.pi) % (2 * math.pi) - math.pi
-    return pos + (ANGLE_PX * turn) ** 2
+    return pos + (angle_px * turn) ** 2
 
 
 def plan_costs(
     sim: Any, snap: Snapshot, actions: torch.Tensor, *, goal: np.ndarray, stride: int, w: float,
-    scale: float,
+    scale: float, angle_px: float = ANGLE_PX,
 ) -> torch.Tensor:  # fmt: skip
     """actions (1, S, L, 2), each held `stride` steps -> (1, S) costs, as LatentGoalCost's."""
     out = []
@@ -110,7 +111,7 @@ def plan_costs(
         for a in plan:
             for _ in range(stride):
                 step_world(sim, a, scale)
-            d.append(distance_sq(sim, goal))
+            d.append(distance_sq(sim, goal, angle_px))
         out.append(d[-1] + (w * float(np.mean(d[:-1])) if len(d) > 1 else 0.0))
     return torch.tensor(out, dtype=torch.float32)[None]  # (1, S)
 
@@ -151,7 +152,7 @@ def plan_episode(
     while not success and steps < episode["budget"]:
         cost = functools.partial(
             plan_costs, scratch, snapshot(env._sim), goal=goal, stride=stride,
-            w=planner["intermediate_weight"], scale=scale,
+            w=planner["intermediate_weight"], scale=scale, angle_px=planner["angle_px"],
         )  # fmt: skip
         plan = cem.solve_batch(cost, 1, L, bounds, gen, warm)  # (1, L, 2)
         warm = torch.cat([plan[:, 1:], torch.zeros(1, 1, 2)], dim=1)  # the box's middle
@@ -177,6 +178,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--iterations", type=int, default=10, help="CEM iterations (protocol: 30)")
     p.add_argument("--workers", type=int, default=2, help="episodes planned at once")
     p.add_argument("--seed", type=int, default=0, help="planner seed (episode i: seed + i)")
+    p.add_argument(
+        "--angle-px", type=float, default=ANGLE_PX,
+        help="px per radian of the block's angle error in the cost (default: the criterion's "
+        "pi/9 = 20 px; 0: a cost blind to the angle)",
+    )  # fmt: skip
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/pusht_oracle.json"))
     return p.parse_args(argv)
 
@@ -197,7 +203,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.episodes < 1:
         raise SystemExit(f"--episodes: must be >= 1, got {args.episodes}")
     episodes = results["per_episode"][: args.episodes]
-    planner = dataclasses.asdict(protocol.planner)
+    planner = {**dataclasses.asdict(protocol.planner), "angle_px": args.angle_px}
     jobs = [
         ({**e, "budget": protocol.budget}, planner, args.iterations, args.seed + i)
         for i, e in enumerate(episodes)
@@ -212,6 +218,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "checkpoint_sha256": results.get("checkpoint_sha256"),
         "protocol": results["protocol"],
         "iterations": args.iterations,
+        "angle_px": args.angle_px,
         "episodes": len(outcomes),
         "oracle_success_rate": rate,
         "model_success_rate_same_episodes": model,

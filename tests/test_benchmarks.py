@@ -418,3 +418,7 @@ def test_pusht_oracle_rolls_out_as_the_env_steps_and_costs_the_actions_that_made
     acts = torch.tensor(np.stack([made, other]), dtype=torch.float32)[None]  # (1, S=2, L, 2)
     costs = oracle.plan_costs(scratch, snap, acts, goal=goal, stride=5, w=0.0, scale=40.0)
     assert costs.shape == (1, 2) and costs[0, 0] < 1.0 < costs[0, 1]
+    turned = goal + np.array([0, 0, 0, 0, 0.5])  # the same positions, the block turned further
+    kw = dict(goal=turned, stride=5, w=0.0, scale=40.0)
+    assert oracle.plan_costs(scratch, snap, acts, **kw)[0, 0] > 100.0  # (0.5 rad x 57 px)^2
+    assert oracle.plan_costs(scratch, snap, acts, **kw, angle_px=0.0)[0, 0] < 1.0  # blind to it
