@@ -73,6 +73,9 @@ calls (the old step took 26 ms in the profiling call). On the 2-core CPU: 94.5 -
 40 ms (`with_loader`, one worker): the data path is next. Batch 1024 took 35 ms a step against
 26 ms for batch 64 (the profiling call): 38% more time for 16 times the clips.
 
+`jepaworld train --compile reduce-overhead` (CUDA graphs) takes most of the launches away: 4.6
+against 23.2 ms a step on one H200 for the default model (`benchmarks/compile_speed.py`; README).
+
 The CPU table above was measured before the timed steps stopped reading metrics on every step;
 later runs read them every `log_every` steps, as training does, which alone made the step 4-8%
 faster in the two pairs above.

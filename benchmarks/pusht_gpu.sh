@@ -13,10 +13,12 @@
 # PushT recipe's options ($BASE). Needs jepaworld with the [pusht] extra importable by $PY (or
 # wheels in .whl/, installed to /tmp/site for a machine without a package index).
 # Figures it gave: README, section PushT.
-# Usage: OUT=dir [LIMIT=545] [DEV=cuda] [EPS=250] [NP=16] [RUNS=...] bash benchmarks/pusht_gpu.sh
+# COMPILE=reduce-overhead trains with `--compile reduce-overhead` (CUDA graphs: 5-8x faster steps
+# in benchmarks/compile_speed.py on one H200, after 30-70 s of compiling; not yet run here).
+# Usage: OUT=dir [LIMIT=545] [DEV=cuda] [EPS=250] [NP=16] [RUNS=...] [COMPILE=off] bash benchmarks/pusht_gpu.sh
 set -u
 T0=$(date +%s); LIMIT=${LIMIT:-545}; DEV=${DEV:-cuda}; EPS=${EPS:-250}; NP=${NP:-16}; SM=${SM:-150}
-PY=${PY:-python3}; MARGIN=${MARGIN:-0.85}; PLAN_SMOKE=${PLAN_SMOKE:-0}
+PY=${PY:-python3}; MARGIN=${MARGIN:-0.85}; PLAN_SMOKE=${PLAN_SMOKE:-0}; COMPILE=${COMPILE:-off}
 BIG="--model.embed-dim 128 --model.conv-channels 32 64 128 128 --model.pred-dim 128 --model.pred-depth 3"
 BIGGER="--model.embed-dim 192 --model.conv-channels 32 64 128 256 --model.pred-dim 192 --model.pred-depth 4"
 VIT="--model.encoder vit --model.vit-dim 192 --model.vit-depth 6 --model.vit-heads 3 --model.vit-patch 8 --model.embed-dim 192 --model.pred-dim 192 --model.pred-depth 4"
@@ -31,7 +33,7 @@ J="$PY -m jepaworld.cli"; W=${W:-/tmp/w}; mkdir -p $W
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; nproc; free -g | head -2
 $PY -c "import torch,gym_pusht,pymunk,jepaworld.envs.pusht;print(torch.__version__,torch.cuda.is_available() and torch.cuda.get_device_name())" || exit 4
 fin() { tar -czf $OUT/logs.tgz -C $W $(cd $W && ls *.log) 2>/dev/null; }
-BASE="--clip-frames 6 --model.smooth-weight 0 --model.action-dim 2 --device $DEV --workers 2 --log-every 50"
+BASE="--clip-frames 6 --model.smooth-weight 0 --model.action-dim 2 --device $DEV --workers 2 --log-every 50 --compile $COMPILE"
 each() { while read -r -u 3 name batch max args; do [ -z "$name" ] || "$@" "$name" "$batch" "$max" "$args"; done 3<<< "$RUNS"; }
 echo "[$(el)] smoke: $SM steps of every run at once"
 for k in 0 1; do $J collect --env jepaworld/PushT-v0 --episodes 16 --seed $((500000+k*16)) --out $W/s$k > $W/smoke_c$k.log 2>&1 & done; wait

@@ -21,10 +21,10 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from tqdm.auto import tqdm
@@ -58,6 +58,8 @@ METRICS = "metrics.jsonl"
 VIDEO_INDEX = "videos.json"
 VIDEO_FOLDER_ID = "video-folder"
 """data_env_id of a run trained on --videos."""
+LossFn = Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]]
+"""`WorldModel.loss`'s signature: (frames, actions, has_actions, rank=) -> (loss, metrics)."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -150,6 +152,11 @@ class TrainConfig:
     about twice as fast on CPUs with AMX or AVX512-BF16 and on recent GPUs, and far slower on CPUs
     without; auto picks bfloat16 where the device has it natively. Embeddings, predictor and losses
     stay float32, and evaluation runs in float32. The run's config records the dtype chosen."""
+    compile: Literal["off", "default", "reduce-overhead"] = "off"
+    """torch.compile the loss (forward and backward; the optimizer step stays eager): default
+    fuses kernels; reduce-overhead also replays each step as CUDA graphs, for a GPU, where a small
+    model's step is bound by kernel launches. The first steps compile (tens of seconds, again for
+    the steps that log metrics); benchmarks/compile_speed.py measures each mode on a machine."""
     model: ModelConfig = field(default_factory=ModelConfig)
 
     def __post_init__(self) -> None:
@@ -658,13 +665,15 @@ def train_step(
     step: int,
     cfg: TrainConfig,
     log: bool = True,
+    loss_fn: LossFn | None = None,
 ) -> dict[str, float] | None:
     """One optimizer step; raises TrainingDiverged on a non-finite loss or gradient norm (before
     updating). Returns the step's metrics when `log`, else None: reading them is a host sync on a
-    GPU, and the effective rank an SVD, so the loop asks only on the steps it logs."""
+    GPU, and the effective rank an SVD, so the loop asks only on the steps it logs. `loss_fn`
+    stands in for `model.loss` (the compiled one of `loss_function`)."""
     for group in opt.param_groups:
         group["lr"] = lr_at(step, cfg)
-    loss, metrics = model.loss(
+    loss, metrics = (loss_fn or model.loss)(
         batch["frames"], batch["actions"], batch.get("has_actions"), rank=log
     )
     opt.zero_grad(set_to_none=True)
@@ -680,6 +689,15 @@ def train_step(
     out["grad_norm"] = float(grad_norm)
     out["lr"] = opt.param_groups[0]["lr"]
     return out
+
+
+def loss_function(model: WorldModel, mode: str) -> LossFn:
+    """`model.loss`, compiled with torch.compile in `mode` unless it is "off" (TrainConfig.
+    compile). Compiling is lazy: the first call of each kind (with and without the rank metric)
+    pays it."""
+    if mode == "off":
+        return model.loss
+    return cast(LossFn, torch.compile(model.loss, mode=mode))
 
 
 def _restore(cfg: TrainConfig, model: WorldModel, opt: torch.optim.Optimizer) -> int:
@@ -716,6 +734,8 @@ class _Session:
     opt: torch.optim.Optimizer
     start: int
     last: Path | None
+    loss_fn: LossFn
+    """model.loss, compiled or not (TrainConfig.compile)."""
     calibration: list[torch.Tensor] | None = None
     """Frames of the norm calibration batches, read at the first checkpoint."""
 
@@ -744,7 +764,8 @@ def _setup(cfg: TrainConfig) -> _Session:
         start, last = 0, None
         init = None if cfg.init is None else init_weights(model, cfg)
         _write_run_config(cfg, data, init)
-    return _Session(cfg, data.dataset, data.sha256, device, model, opt, start, last)
+    loss_fn = loss_function(model, cfg.compile)
+    return _Session(cfg, data.dataset, data.sha256, device, model, opt, start, last, loss_fn)
 
 
 def calibration_batches(s: _Session) -> list[torch.Tensor]:
@@ -776,9 +797,8 @@ def _run_steps(s: _Session, sink: MetricsSink, bar: Any) -> Path | None:
     for step, batch in enumerate(batches_on(loader, s.device), start=s.start):
         seen, done = seen + cfg.batch_size, step + 1
         try:
-            metrics = train_step(
-                s.model, s.opt, batch, step, cfg, log=done % cfg.log_every == 0 or done == end
-            )
+            log_now = done % cfg.log_every == 0 or done == end
+            metrics = train_step(s.model, s.opt, batch, step, cfg, log_now, s.loss_fn)
         except TrainingDiverged as e:
             where = f"; last good checkpoint: {last}" if last else "; no checkpoint was written"
             raise TrainingDiverged(f"{e}{where}. Try a lower --lr.") from None

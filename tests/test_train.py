@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ from jepaworld.train import (
     episode_cache_mb,
     latest_checkpoint,
     load_train_state,
+    loss_function,
     lr_at,
     make_optimizer,
     mixture_cache_mb,
@@ -384,17 +386,46 @@ def test_resume_takes_the_data_cache_given_now(tiny_run: Path) -> None:
     assert again.data_cache_mb == 77 and again.data is not None
 
 
+def _clip_batch(cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    """A random batch of 4 clips of 3 frames shaped for cfg.model."""
+    g, S = torch.Generator().manual_seed(0), cfg.model.image_size
+    return {
+        "frames": torch.randint(0, 256, (4, 3, S, S, 3), generator=g, dtype=torch.uint8),
+        "actions": torch.randn(4, 2, cfg.model.frame_stride * cfg.model.action_dim, generator=g),
+    }
+
+
+def test_a_step_trains_through_the_loss_function_it_is_given() -> None:
+    """`--compile` hands train_step a compiled model.loss: the step must take its loss and metrics
+    from that function (asking for the rank metric only when it logs), and "off" is model.loss."""
+    cfg = tiny_train(Path("d"), Path("o"))
+    model = WorldModel(cfg.model).train()
+    assert loss_function(model, "off") == model.loss
+    opt = make_optimizer(model.parameters(), cfg, torch.device("cpu"))
+    ranks: list[bool] = []
+
+    def loss_fn(*args: Any, rank: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        ranks.append(rank)
+        loss, metrics = model.loss(*args, rank=rank)
+        return 2 * loss, {**metrics, "loss": 2 * metrics["loss"]}
+
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    logged = train_step(model, opt, _clip_batch(cfg), 0, cfg, True, loss_fn)
+    assert train_step(model, opt, _clip_batch(cfg), 1, cfg, False, loss_fn) is None
+    assert ranks == [True, False] and logged is not None
+    with torch.no_grad():
+        loss, _ = model.loss(_clip_batch(cfg)["frames"], _clip_batch(cfg)["actions"], rank=False)
+    assert logged["loss"] > 1.5 * float(loss)  # the doubled loss was the one reported
+    assert not _same(before, model.state_dict())
+
+
 def test_a_step_without_metrics_trains_exactly_as_one_with_them() -> None:
     """The loop reads metrics (a host sync, and an SVD for the effective rank) only on the steps it
     logs; steps that skip them update the weights, the EMA target, the optimizer and the RNG
     identically, and return None."""
     cfg = tiny_train(Path("d"), Path("o"))
     cfg.model = tiny_model(target="ema")
-    g, S = torch.Generator().manual_seed(0), cfg.model.image_size
-    batch = {
-        "frames": torch.randint(0, 256, (4, 3, S, S, 3), generator=g, dtype=torch.uint8),
-        "actions": torch.randn(4, 2, cfg.model.frame_stride * cfg.model.action_dim, generator=g),
-    }
+    batch = _clip_batch(cfg)
     after, metrics, opt_states, rng = [], [], [], []
     for log in (True, False):
         torch.manual_seed(0)  # same init and SIGReg directions

@@ -38,6 +38,7 @@ from jepaworld.bench.protocols import TwoRoomProtocol
 from jepaworld.memory.store import MemoryStore
 from jepaworld.models.world_model import WorldModel
 from jepaworld.train import (
+    LossFn,
     TrainConfig,
     autocast_dtype,
     make_optimizer,
@@ -130,15 +131,17 @@ def run_steps(
     warmup: int,
     steps: int,
     device: torch.device,
+    loss_fn: LossFn | None = None,
 ) -> float:
     """Seconds for `steps` train_steps after `warmup` untimed ones; metrics are read every
-    `cfg.log_every` steps, as `jepaworld train` reads them."""
+    `cfg.log_every` steps, as `jepaworld train` reads them. `loss_fn`: see `train_step`."""
     for step in range(warmup):
-        train_step(model, opt, next(batches), step, cfg)
+        train_step(model, opt, next(batches), step, cfg, loss_fn=loss_fn)
     sync(device)
     t0 = time.perf_counter()
     for step in range(warmup, warmup + steps):
-        train_step(model, opt, next(batches), step, cfg, log=(step + 1) % cfg.log_every == 0)
+        log = (step + 1) % cfg.log_every == 0
+        train_step(model, opt, next(batches), step, cfg, log, loss_fn)
     sync(device)
     return time.perf_counter() - t0
 

@@ -63,7 +63,11 @@ def sigreg(
         True
     """
     D = z.shape[-1]
-    dirs = torch.randn(D, num_directions, generator=generator, dtype=z.dtype)  # (D, M)
+    # drawn on z's device unless a (CPU) generator is given: no host-to-device copy in a step, so
+    # a compiled step can be captured whole as a CUDA graph (on the CPU the draw is unchanged)
+    where = z.device if generator is None else torch.device("cpu")
+    shape = (D, num_directions)  # (D, M)
+    dirs = torch.randn(shape, generator=generator, dtype=z.dtype, device=where)
     dirs = F.normalize(dirs.to(z.device), dim=0)
     return epps_pulley(z @ dirs).mean()  # (N, M) -> scalar
 
@@ -80,6 +84,7 @@ def vicreg(z: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
     return 25.0 * variance + covariance
 
 
+@torch.compiler.disable  # eager inside a compiled loss: an SVD cannot be captured in a CUDA graph
 @torch.no_grad()
 def effective_rank_tensor(z: torch.Tensor) -> torch.Tensor:
     """`effective_rank` as a 0-dim tensor on z's device (no host sync)."""
