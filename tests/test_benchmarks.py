@@ -422,3 +422,34 @@ def test_pusht_oracle_rolls_out_as_the_env_steps_and_costs_the_actions_that_made
     kw = dict(goal=turned, stride=5, w=0.0, scale=40.0)
     assert oracle.plan_costs(scratch, snap, acts, **kw)[0, 0] > 100.0  # (0.5 rad x 57 px)^2
     assert oracle.plan_costs(scratch, snap, acts, **kw, angle_px=0.0)[0, 0] < 1.0  # blind to it
+
+
+def test_plan_ensemble_plans_with_every_member_and_records_each_checkpoint(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytest.importorskip("pygame", reason="Pendulum renders with pygame (the [classic] extra)")
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    ens = importlib.import_module("plan_ensemble")  # benchmarks/plan_ensemble.py
+    from jepaworld.bench.protocols import PlannerSettings, TrajectoryProtocol
+    from jepaworld.data.collect import CollectConfig, collect
+    from jepaworld.train import train
+    from tests.conftest import tiny_train
+
+    collect(CollectConfig(out=tmp_path / "d", env="Pendulum-v1", episodes=3, episode_length=30))
+    runs = [tmp_path / f"run{seed}" for seed in (0, 1)]
+    for seed, run in enumerate(runs):
+        train(tiny_train(tmp_path / "d", run, steps=2, seed=seed, model=tiny_model(action_dim=1)))
+    small = TrajectoryProtocol(
+        env_id="Pendulum-v1", state_dims=2, tolerance=0.2, budget=10, goal_frames=2,
+        planner=PlannerSettings(samples=16, elites=4, iterations=2, horizon=2),
+    )  # fmt: skip
+    argv = ["--runs", *map(str, runs), "--env", "Pendulum-v1", "--out", str(tmp_path / "e")]
+    r = ens.evaluate(ens.parse_args([*argv, "--episodes", "2", "--weights", "1", "3"]), small)
+    assert [m["run"] for m in r["members"]] == [str(run) for run in runs]
+    shas = [m["checkpoint_sha256"] for m in r["members"]]
+    assert len(set(shas)) == 2 and all(len(sha) == 64 for sha in shas)
+    assert r["weights"] == [1.0, 3.0] and r["episodes"] == 2
+    seeds = [e["seed"] for e in r["per_episode"]]
+    assert seeds == [e["seed"] for e in r["baselines"]["random"]["per_episode"]]
+    with pytest.raises(SystemExit):
+        ens.parse_args([*argv, "--weights", "1"])  # one weight for two runs

@@ -1,0 +1,134 @@
+"""Plan a trajectory-goal protocol (PushT, Pendulum, PointMaze) with an ensemble of checkpoints.
+
+`jepaworld plan` searches one model; here the protocol's planner and MPC search
+`jepaworld.models.ensemble.Ensemble` over several runs: an action sequence's cost is the weighted
+sum of every member's latent distance to the goal, so a sequence one member wrongly believes
+reaches the goal scores badly in the others. Each member is loaded and checked as `plan` checks a
+run (the protocol's seeds disjoint from its training data, the camera view, the frame size and
+action width). Episodes, goals, random baseline and success are the protocol's, as in `plan`;
+results.json records every member's checkpoint and sha256 and the weights.
+
+Usage::
+
+    python benchmarks/plan_ensemble.py --runs runA runB runC --env jepaworld/PushT-v0 --out eens
+    python benchmarks/plan_ensemble.py --runs runA runB --weights 2 1 --episodes 20 --out eens
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from jepaworld.bench import plan_eval
+from jepaworld.bench.evaluate import PlanConfig, configured, load_checked_model, read_checked_run
+from jepaworld.bench.protocols import TrajectoryProtocol
+from jepaworld.bench.trajectory_eval import episode_specs, goal_env_factory
+from jepaworld.envs.gym_adapter import make_pixel_env
+from jepaworld.models.ensemble import Ensemble
+from jepaworld.planning.protocols import ActionBounds
+from jepaworld.train import check_view
+
+
+def load_members(
+    runs: list[Path], protocol: TrajectoryProtocol, device: str
+) -> tuple[list[Any], list[dict[str, Any]], int, Any]:
+    """Each run's checked model and its identity; the shared frame size and action space."""
+    probe = None
+    models, members = [], []
+    for run in runs:
+        record = read_checked_run(run, protocol)
+        size = int(record["model"]["image_size"])
+        probe = probe or make_pixel_env(protocol.env_id, size)
+        check_view(record, protocol.env_id, getattr(probe, "view", None), run)
+        A = int(probe.action_space.shape[0])
+        model, ckpt = load_checked_model(run, device, protocol, size, A)
+        models.append(model)
+        members.append(
+            {
+                "run": str(run),
+                "checkpoint": str(ckpt),
+                "checkpoint_sha256": plan_eval.checkpoint_sha256(ckpt),
+                "data_manifest_sha256": record.get("data_manifest_sha256"),
+            }
+        )
+    assert probe is not None
+    space = probe.action_space
+    probe.close()
+    return models, members, size, space
+
+
+def evaluate(
+    args: argparse.Namespace, protocol: TrajectoryProtocol | None = None
+) -> dict[str, Any]:
+    """The ensemble's MPC and random actions on the protocol's episodes (default: the env's)."""
+    cfg = PlanConfig(
+        run=args.runs[0], env=args.env, out=args.out, episodes=args.episodes, device=args.device,
+        planner=args.planner, seed=args.seed,
+    )  # fmt: skip
+    protocol = configured(protocol or TrajectoryProtocol.for_env(args.env), cfg)
+    models, members, size, space = load_members(args.runs, protocol, args.device)
+    ensemble = Ensemble(models, args.weights).eval()
+    bounds = ActionBounds(
+        torch.as_tensor(space.low, dtype=torch.float32),
+        torch.as_tensor(space.high, dtype=torch.float32),
+    )
+    A = int(space.shape[0])
+    t0 = time.perf_counter()
+    goals, specs = episode_specs(protocol, size)
+    factory = goal_env_factory(protocol, goals, size)
+    random = plan_eval.run_policy(protocol, specs, plan_eval.random_policy(space), factory)
+    mpc = plan_eval.make_mpc(protocol, ensemble, A, planner=args.planner, bounds=bounds)
+    outcomes, _, timings = plan_eval.run_flat_mpc(
+        specs, factory, mpc, protocol.budget, ensemble.device, args.seed, protocol.chunk
+    )
+    return {
+        "benchmark": "plan_ensemble",
+        "protocol": protocol.to_dict(),
+        **plan_eval.summarize(outcomes),
+        "planner": args.planner,
+        "members": members,
+        "weights": list(args.weights or [1.0] * len(members)),
+        "plan_seconds_mean": timings["plan_seconds_mean"],
+        "baselines": {"random": {**plan_eval.summarize(random), "per_episode": random}},
+        "per_episode": outcomes,
+        "eval_seconds": time.perf_counter() - t0,
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", type=Path, nargs="+", required=True, help="two or more run dirs")
+    p.add_argument("--weights", type=float, nargs="+", help="one per run (default: equal)")
+    p.add_argument("--env", default="jepaworld/PushT-v0")
+    p.add_argument("--out", type=Path, required=True, help="directory for results.json")
+    p.add_argument("--episodes", type=int, default=PlanConfig.episodes)
+    p.add_argument("--planner", choices=("cem", "mppi", "gradient"), default="cem")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=int, default=0, help="planner seed")
+    args = p.parse_args(argv)
+    if len(args.runs) < 2:
+        p.error("--runs: give two or more runs")
+    if args.weights is not None and len(args.weights) != len(args.runs):
+        p.error(f"--weights: one per run ({len(args.runs)}), got {len(args.weights)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    result = evaluate(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    plan_eval.write_json(args.out / "results.json", result)
+    print(
+        f"ensemble of {len(args.runs)}: success {result['success_rate']:.2f} over "
+        f"{result['episodes']} episodes (random {result['baselines']['random']['success_rate']:.2f}); "
+        f"{result['eval_seconds']:.0f} s; results in {args.out / 'results.json'}"
+    )
+    return result
+
+
+if __name__ == "__main__":
+    main()

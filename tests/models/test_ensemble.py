@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from jepaworld.models.ensemble import Ensemble
+from jepaworld.models.world_model import WorldModel
+from jepaworld.planning.protocols import WorldModelLike
+from tests.conftest import tiny_model
+
+
+def _members(*embed_dims: int) -> list[WorldModel]:
+    members = []
+    for seed, D in enumerate(embed_dims):
+        torch.manual_seed(seed)
+        members.append(WorldModel(tiny_model(embed_dim=D)).eval())
+    return members
+
+
+def _clip(model: WorldModel, B: int = 3, T: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    g, S = torch.Generator().manual_seed(0), model.config.image_size
+    frames = torch.randint(0, 256, (B, T, S, S, 3), generator=g, dtype=torch.uint8)
+    actions = torch.rand(B, 4, model.step_action_dim, generator=g) * 2 - 1  # (B, L=4, A')
+    return frames, actions
+
+
+@torch.no_grad()
+def test_a_latent_cost_on_the_ensemble_is_the_weighted_sum_of_its_members_costs() -> None:
+    """What the planners rely on: the squared distance of an ensemble rollout to an ensemble goal
+    embedding is sum_m w_m * (member m's own distance), members of different widths included."""
+    members, weights = _members(16, 8), [2.0, 0.5]
+    ens = Ensemble(members, weights)
+    assert isinstance(ens, WorldModelLike) and ens.step_action_dim == members[0].step_action_dim
+    frames, actions = _clip(members[0])
+    z, goal = ens.encode(frames[:, :1]), ens.encode(frames[:, 1:])  # (B, 1, 24) each
+    assert z.shape == (3, 1, 24)
+    cost = (ens.rollout(z, actions)[:, -1] - goal[:, 0]).pow(2).sum(-1)  # (B,)
+    own = []
+    for m in members:
+        zm, gm = m.encode(frames[:, :1]), m.encode(frames[:, 1:])
+        own.append((m.rollout(zm, actions)[:, -1] - gm[:, 0]).pow(2).sum(-1))  # (B,)
+    expected = weights[0] * own[0] + weights[1] * own[1]
+    assert torch.allclose(cost, expected, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(own[0], own[1])  # the members do disagree
+
+
+@torch.no_grad()
+def test_each_member_rolls_out_from_its_own_slice_with_a_history() -> None:
+    members = _members(16, 16)
+    ens = Ensemble(members)
+    frames, actions = _clip(members[0], T=2)
+    past = torch.zeros(3, 1, members[0].step_action_dim)  # (B, T-1, A')
+    pred = ens.rollout(ens.encode(frames), actions, past)  # (B, L, 32)
+    for m, part in zip(members, pred.split([16, 16], dim=-1), strict=True):
+        assert torch.allclose(part, m.rollout(m.encode(frames), actions, past), atol=1e-6)
+
+
+def test_members_that_cannot_share_frames_and_actions_are_refused() -> None:
+    torch.manual_seed(0)
+    a, b = WorldModel(tiny_model()), WorldModel(tiny_model(frame_stride=2))
+    with pytest.raises(ValueError, match="member 1: frame_stride"):
+        Ensemble([a, b])
+    with pytest.raises(ValueError, match="at least 2 members"):
+        Ensemble([a])
+    with pytest.raises(ValueError, match="one positive weight per member"):
+        Ensemble([a, WorldModel(tiny_model())], [1.0, 0.0])
