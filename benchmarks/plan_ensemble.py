@@ -21,44 +21,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from jepaworld.bench import plan_eval
-from jepaworld.bench.evaluate import PlanConfig, configured, load_checked_model, read_checked_run
+from jepaworld.bench.evaluate import PlanConfig, configured
 from jepaworld.bench.protocols import TrajectoryProtocol
-from jepaworld.bench.trajectory_eval import episode_specs, goal_env_factory
-from jepaworld.envs.gym_adapter import make_pixel_env
+from jepaworld.bench.trajectory_eval import (
+    CheckedRun,
+    episode_specs,
+    goal_env_factory,
+    load_run,
+    space_bounds,
+)
 from jepaworld.models.ensemble import Ensemble
-from jepaworld.planning.protocols import ActionBounds
-from jepaworld.train import check_view
 
 
-def load_members(
-    runs: list[Path], protocol: TrajectoryProtocol, device: str
-) -> tuple[list[Any], list[dict[str, Any]], int, Any]:
-    """Each run's checked model and its identity; the shared frame size and action space."""
-    probe = None
-    models, members = [], []
-    for run in runs:
-        record = read_checked_run(run, protocol)
-        size = int(record["model"]["image_size"])
-        probe = probe or make_pixel_env(protocol.env_id, size)
-        check_view(record, protocol.env_id, getattr(probe, "view", None), run)
-        A = int(probe.action_space.shape[0])
-        model, ckpt = load_checked_model(run, device, protocol, size, A)
-        models.append(model)
-        members.append(
-            {
-                "run": str(run),
-                "checkpoint": str(ckpt),
-                "checkpoint_sha256": plan_eval.checkpoint_sha256(ckpt),
-                "data_manifest_sha256": record.get("data_manifest_sha256"),
-            }
-        )
-    assert probe is not None
-    space = probe.action_space
-    probe.close()
-    return models, members, size, space
+def member_record(run: CheckedRun, path: Path) -> dict[str, Any]:
+    """What results.json records of one member."""
+    return {
+        "run": str(path),
+        "checkpoint": str(run.ckpt),
+        "checkpoint_sha256": plan_eval.checkpoint_sha256(run.ckpt),
+        "data_manifest_sha256": run.record.get("data_manifest_sha256"),
+    }
 
 
 def evaluate(
@@ -70,18 +53,16 @@ def evaluate(
         planner=args.planner, seed=args.seed,
     )  # fmt: skip
     protocol = configured(protocol or TrajectoryProtocol.for_env(args.env), cfg)
-    models, members, size, space = load_members(args.runs, protocol, args.device)
-    ensemble = Ensemble(models, args.weights).eval()
-    bounds = ActionBounds(
-        torch.as_tensor(space.low, dtype=torch.float32),
-        torch.as_tensor(space.high, dtype=torch.float32),
-    )
-    A = int(space.shape[0])
+    runs = [load_run(path, args.device, protocol) for path in args.runs]
+    ensemble = Ensemble([r.model for r in runs], args.weights).eval()
+    space, size = runs[0].space, runs[0].size  # the members' shared frame size (Ensemble checks)
     t0 = time.perf_counter()
     goals, specs = episode_specs(protocol, size)
     factory = goal_env_factory(protocol, goals, size)
     random = plan_eval.run_policy(protocol, specs, plan_eval.random_policy(space), factory)
-    mpc = plan_eval.make_mpc(protocol, ensemble, A, planner=args.planner, bounds=bounds)
+    mpc = plan_eval.make_mpc(
+        protocol, ensemble, int(space.shape[0]), planner=args.planner, bounds=space_bounds(space)
+    )
     outcomes, _, timings = plan_eval.run_flat_mpc(
         specs, factory, mpc, protocol.budget, ensemble.device, args.seed, protocol.chunk
     )
@@ -90,8 +71,8 @@ def evaluate(
         "protocol": protocol.to_dict(),
         **plan_eval.summarize(outcomes),
         "planner": args.planner,
-        "members": members,
-        "weights": list(args.weights or [1.0] * len(members)),
+        "members": [member_record(r, path) for r, path in zip(runs, args.runs, strict=True)],
+        "weights": list(args.weights or [1.0] * len(runs)),
         "plan_seconds_mean": timings["plan_seconds_mean"],
         "baselines": {"random": {**plan_eval.summarize(random), "per_episode": random}},
         "per_episode": outcomes,

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
 
 import torch
 from tqdm.auto import tqdm
@@ -58,6 +58,8 @@ METRICS = "metrics.jsonl"
 VIDEO_INDEX = "videos.json"
 VIDEO_FOLDER_ID = "video-folder"
 """data_env_id of a run trained on --videos."""
+CompileMode = Literal["off", "default", "reduce-overhead"]
+COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
 LossFn = Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]]
 """`WorldModel.loss`'s signature: (frames, actions, has_actions, rank=) -> (loss, metrics)."""
 
@@ -152,7 +154,7 @@ class TrainConfig:
     about twice as fast on CPUs with AMX or AVX512-BF16 and on recent GPUs, and far slower on CPUs
     without; auto picks bfloat16 where the device has it natively. Embeddings, predictor and losses
     stay float32, and evaluation runs in float32. The run's config records the dtype chosen."""
-    compile: Literal["off", "default", "reduce-overhead"] = "off"
+    compile: CompileMode = "off"
     """torch.compile the loss (forward and backward; the optimizer step stays eager): default
     fuses kernels; reduce-overhead also replays each step as CUDA graphs, for a GPU, where a small
     model's step is bound by kernel launches. The first steps compile (tens of seconds, again for
@@ -220,6 +222,11 @@ class TrainConfig:
         require(self.warmup_steps >= 0, "warmup_steps", "must be >= 0")
         require(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", "must be in [0, 1]")
         require(self.threads >= 0, "threads", "must be >= 0")
+        require(
+            self.compile in COMPILE_MODES,
+            "compile",
+            f"must be one of {', '.join(COMPILE_MODES)}, got {self.compile!r}",
+        )
         require(0 <= self.stop_at <= self.steps, "stop_at", "must be in [0, steps]")
 
 
@@ -317,6 +324,8 @@ def save_checkpoint(
         tmp, extra_config={"train": to_dict(cfg), "data_manifest_sha256": data_sha, "step": step}
     )
     state = {"step": step, "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state()}
+    if model.device.type == "cuda":  # SIGReg draws its directions there
+        state["cuda_rng"] = torch.cuda.get_rng_state(model.device)
     torch.save(state, tmp / TRAIN_STATE)
     if (run / METRICS).is_file():  # the curve up to this step travels with the checkpoint
         shutil.copyfile(run / METRICS, tmp / METRICS)
@@ -347,8 +356,8 @@ def load_train_state(ckpt: Path) -> dict[str, Any]:
 
 
 def prepare_config(cfg: TrainConfig) -> TrainConfig:
-    """On --resume, take the run's saved config (keeping the new steps, workers, device, threads
-    and data cache: how this machine runs it, not what is trained)."""
+    """On --resume, take the run's saved config (keeping the new steps, workers, device, threads,
+    data cache and compile mode: how this machine runs it, not what is trained)."""
     if not cfg.resume:
         if checkpoint_dirs(cfg.out):
             raise FileExistsError(
@@ -360,6 +369,7 @@ def prepare_config(cfg: TrainConfig) -> TrainConfig:
     try:
         train_dict = {**record["train"], "resume": True, "stop_at": cfg.stop_at}
         train_dict.update(workers=cfg.workers, device=cfg.device, threads=cfg.threads)
+        train_dict["compile"] = cfg.compile
         train_dict["data_cache_mb"] = cfg.data_cache_mb
         if cfg.steps is not None:
             train_dict["steps"] = cfg.steps
@@ -691,7 +701,7 @@ def train_step(
     return out
 
 
-def loss_function(model: WorldModel, mode: str) -> LossFn:
+def loss_function(model: WorldModel, mode: CompileMode) -> LossFn:
     """`model.loss`, compiled with torch.compile in `mode` unless it is "off" (TrainConfig.
     compile). Compiling is lazy: the first call of each kind (with and without the rank metric)
     pays it."""
@@ -711,6 +721,8 @@ def _restore(cfg: TrainConfig, model: WorldModel, opt: torch.optim.Optimizer) ->
         saved["fused"] = current["fused"]
     opt.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["torch_rng"])
+    if "cuda_rng" in state and model.device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_rng"], model.device)
     log.info("resumed from %s", ckpt)
     return int(state["step"])
 
@@ -764,6 +776,8 @@ def _setup(cfg: TrainConfig) -> _Session:
         start, last = 0, None
         init = None if cfg.init is None else init_weights(model, cfg)
         _write_run_config(cfg, data, init)
+    if cfg.compile == "reduce-overhead" and device.type != "cuda":
+        log.warning("--compile reduce-overhead: CUDA graphs need a CUDA device, not %s", device)
     loss_fn = loss_function(model, cfg.compile)
     return _Session(cfg, data.dataset, data.sha256, device, model, opt, start, last, loss_fn)
 

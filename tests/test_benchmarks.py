@@ -10,6 +10,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -443,8 +444,17 @@ def test_plan_ensemble_plans_with_every_member_and_records_each_checkpoint(
         env_id="Pendulum-v1", state_dims=2, tolerance=0.2, budget=10, goal_frames=2,
         planner=PlannerSettings(samples=16, elites=4, iterations=2, horizon=2),
     )  # fmt: skip
+    rolled: set[int] = set()  # which models the planner rolled out
+    rollout = WorldModel.rollout
+
+    def spy(self: WorldModel, *args: Any, **kwargs: Any) -> torch.Tensor:
+        rolled.add(id(self))
+        return rollout(self, *args, **kwargs)
+
+    monkeypatch.setattr(WorldModel, "rollout", spy)
     argv = ["--runs", *map(str, runs), "--env", "Pendulum-v1", "--out", str(tmp_path / "e")]
     r = ens.evaluate(ens.parse_args([*argv, "--episodes", "2", "--weights", "1", "3"]), small)
+    assert len(rolled) == 2  # every member, not the first alone
     assert [m["run"] for m in r["members"]] == [str(run) for run in runs]
     shas = [m["checkpoint_sha256"] for m in r["members"]]
     assert len(set(shas)) == 2 and all(len(sha) == 64 for sha in shas)

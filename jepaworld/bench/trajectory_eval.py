@@ -11,6 +11,8 @@ compares the env's own state with the goal's (GoalState).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -29,6 +31,7 @@ from jepaworld.bench.memory_eval import guided_controller, load_memory, run_guid
 from jepaworld.bench.protocols import TrajectoryProtocol, require_goal_image
 from jepaworld.data.collect import exploration_policy
 from jepaworld.envs.gym_adapter import GoalState, make_pixel_env
+from jepaworld.models.world_model import WorldModel
 from jepaworld.planning.protocols import ActionBounds
 from jepaworld.train import check_view
 
@@ -97,6 +100,40 @@ def episode_specs(
     return goals, specs
 
 
+@dataclass(frozen=True)
+class CheckedRun:
+    """A run loaded for a trajectory-goal protocol (`load_run`)."""
+
+    record: dict[str, Any]
+    model: WorldModel
+    ckpt: Path
+    space: gym.spaces.Box
+    """The env's action space."""
+    size: int
+    """The model's frame size (the env's frames are resized to it)."""
+
+
+def load_run(run: Path, device: str, protocol: TrajectoryProtocol) -> CheckedRun:
+    """The run's latest checkpoint, checked as `plan` checks it: evaluation seeds disjoint from its
+    training data, its data drawn from this env's camera view, frame size and action width."""
+    record = read_checked_run(run, protocol)
+    size = int(record["model"]["image_size"])
+    probe = make_pixel_env(protocol.env_id, size)
+    space, view = probe.action_space, getattr(probe, "view", None)
+    probe.close()
+    check_view(record, protocol.env_id, view, run)
+    model, ckpt = load_checked_model(run, device, protocol, size, int(space.shape[0]))
+    return CheckedRun(record, model, ckpt, space, size)
+
+
+def space_bounds(space: gym.spaces.Box) -> ActionBounds:
+    """The planner's action bounds: the env's own."""
+    return ActionBounds(
+        torch.as_tensor(space.low, dtype=torch.float32),
+        torch.as_tensor(space.high, dtype=torch.float32),
+    )
+
+
 def evaluate_trajectory(
     cfg: PlanConfig, protocol: TrajectoryProtocol | None = None
 ) -> dict[str, Any]:
@@ -104,20 +141,12 @@ def evaluate_trajectory(
     With `cfg.memory`, MPC guided by the memory leads (results' "controller" memory_guided) and
     flat MPC joins the baselines; plan_latency_seconds stays flat MPC's."""
     protocol = configured(protocol or TrajectoryProtocol.for_env(cfg.env), cfg)
-    record = read_checked_run(cfg.run, protocol)
-    size = int(record["model"]["image_size"])
-    probe = make_pixel_env(protocol.env_id, size)
-    space, view = probe.action_space, getattr(probe, "view", None)
-    probe.close()
-    check_view(record, protocol.env_id, view, cfg.run)
+    run = load_run(cfg.run, cfg.device, protocol)
+    record, model, ckpt, space, size = run.record, run.model, run.ckpt, run.space, run.size
     A = int(space.shape[0])
-    model, ckpt = load_checked_model(cfg.run, cfg.device, protocol, size, A)
     sha = plan_eval.checkpoint_sha256(ckpt)
     states = None if cfg.memory is None else memory_states(cfg, protocol, sha, model.device)
-    bounds = ActionBounds(
-        torch.as_tensor(space.low, dtype=torch.float32),
-        torch.as_tensor(space.high, dtype=torch.float32),
-    )
+    bounds = space_bounds(space)
     t0 = time.perf_counter()
     guided, memory = (
         (None, {}) if states is None else guided_controller(cfg, protocol, model, states, bounds)

@@ -8,8 +8,10 @@ members' own latent costs, so a sequence scores well only where every member agr
 the goal. It satisfies `planning.protocols.WorldModelLike` and needs nothing of the planners.
 
 Members must share the frame size, frame stride and step action width (they see the same frames
-and execute the same actions); they may differ in everything else (embedding width, encoder,
-predictor, training data or seed).
+and execute the same actions) and a device; they may differ in everything else (embedding width,
+encoder, predictor, training data or seed). The weights multiply each member's raw latent cost,
+the one its own planning would use: SIGReg makes each embedding dimension about unit-variance, so
+a member's cost grows with its width, and equal weights give a wider member more say.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ class Ensemble(nn.Module):
                         f"ensemble member {i}: {name} {getattr(m.config, name)} differs from "
                         f"member 0's {getattr(first, name)}"
                     )
+        devices = {m.device for m in members}
+        if len(devices) > 1:
+            raise ValueError(
+                f"ensemble members are on several devices: {sorted(map(str, devices))}"
+            )
         self.members = nn.ModuleList(members)
         self.dims = [m.config.embed_dim for m in members]
         self.register_buffer(
@@ -48,7 +55,8 @@ class Ensemble(nn.Module):
 
     @property
     def config(self) -> ModelConfig:
-        """Member 0's config: the frame size, stride and action width all members share."""
+        """Member 0's config, for the frame size, stride and action width all members share; its
+        embed_dim is member 0's alone, not the ensemble's width (sum(self.dims))."""
         return self.members[0].config
 
     @property
@@ -73,6 +81,11 @@ class Ensemble(nn.Module):
     ) -> torch.Tensor:
         """z_hist (B, T, sum D_m), actions (B, L, A') -> (B, L, sum D_m): each member predicts from
         its own slice, unscaled, and its predictions are scaled back."""
+        if z_hist.shape[-1] != sum(self.dims):
+            raise ValueError(
+                f"ensemble rollout: embeddings of width {z_hist.shape[-1]}, expected "
+                f"{sum(self.dims)} (the members' {self.dims} side by side)"
+            )
         outs = []
         for m, s, z in zip(self.members, self.scales, z_hist.split(self.dims, dim=-1), strict=True):
             outs.append(m.rollout(z / s, actions, past_actions, has_actions) * s)  # (B, L, D_m)

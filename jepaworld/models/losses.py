@@ -63,9 +63,9 @@ def sigreg(
         True
     """
     D = z.shape[-1]
-    # drawn on z's device unless a (CPU) generator is given: no host-to-device copy in a step, so
-    # a compiled step can be captured whole as a CUDA graph (on the CPU the draw is unchanged)
-    where = z.device if generator is None else torch.device("cpu")
+    # drawn on z's device (or the generator's): no host-to-device copy in a step, so a compiled
+    # step can be captured whole as a CUDA graph (on the CPU the draw is unchanged)
+    where = z.device if generator is None else generator.device
     shape = (D, num_directions)  # (D, M)
     dirs = torch.randn(shape, generator=generator, dtype=z.dtype, device=where)
     dirs = F.normalize(dirs.to(z.device), dim=0)

@@ -46,13 +46,16 @@ def test_a_latent_cost_on_the_ensemble_is_the_weighted_sum_of_its_members_costs(
 
 @torch.no_grad()
 def test_each_member_rolls_out_from_its_own_slice_with_a_history() -> None:
-    members = _members(16, 16)
-    ens = Ensemble(members)
+    members, weights = _members(16, 8), [2.0, 0.5]
+    ens = Ensemble(members, weights)
     frames, actions = _clip(members[0], T=2)
-    past = torch.zeros(3, 1, members[0].step_action_dim)  # (B, T-1, A')
-    pred = ens.rollout(ens.encode(frames), actions, past)  # (B, L, 32)
-    for m, part in zip(members, pred.split([16, 16], dim=-1), strict=True):
-        assert torch.allclose(part, m.rollout(m.encode(frames), actions, past), atol=1e-6)
+    past = torch.rand(3, 1, members[0].step_action_dim)  # (B, T-1, A')
+    pred = ens.rollout(ens.encode(frames), actions, past)  # (B, L, 24)
+    for m, w, part in zip(members, weights, pred.split([16, 8], dim=-1), strict=True):
+        own = m.rollout(m.encode(frames), actions, past)  # (B, L, D_m)
+        assert torch.allclose(part, own * w**0.5, atol=1e-5)
+    with pytest.raises(ValueError, match="width 16, expected 24"):
+        ens.rollout(members[0].encode(frames), actions, past)
 
 
 def test_members_that_cannot_share_frames_and_actions_are_refused() -> None:
@@ -62,5 +65,12 @@ def test_members_that_cannot_share_frames_and_actions_are_refused() -> None:
         Ensemble([a, b])
     with pytest.raises(ValueError, match="at least 2 members"):
         Ensemble([a])
+    for other in (tiny_model(image_size=32), tiny_model(action_dim=3)):
+        name = "image_size" if other.image_size != a.config.image_size else "action_dim"
+        with pytest.raises(ValueError, match=f"member 1: {name}"):
+            Ensemble([a, WorldModel(other)])
+    same = WorldModel(tiny_model())
     with pytest.raises(ValueError, match="one positive weight per member"):
-        Ensemble([a, WorldModel(tiny_model())], [1.0, 0.0])
+        Ensemble([a, same], [1.0, 0.0])
+    with pytest.raises(ValueError, match="one positive weight per member"):
+        Ensemble([a, same], [1.0])
