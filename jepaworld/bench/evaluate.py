@@ -69,6 +69,11 @@ class PlanConfig:
     protocol's own but Pendulum-v1's) or any (the nearest step; for goals passed through, such as
     a swinging pendulum's); unset keeps the protocol's, a change is recorded in results.json's
     protocol block."""
+    execute: int = 0
+    """Env steps executed before replanning: 0 keeps the protocol's (each plan's first model step
+    whole, frame_stride env steps); 1 replans after every env step, from the frame it reaches
+    (frame_stride times the plans, so as many times the planning time); a change is recorded
+    in results.json's protocol block."""
 
     def __post_init__(self) -> None:
         self.run, self.out = Path(self.run), Path(self.out)
@@ -78,6 +83,7 @@ class PlanConfig:
         require(self.media >= 0, "media", "must be >= 0")
         require(self.latency_repeats >= 0, "latency_repeats", "must be >= 0")
         require(self.history >= 0, "history", f"must be >= 0, got {self.history}")
+        require(self.execute >= 0, "execute", f"must be >= 0, got {self.execute}")
         require(
             self.planner in plan_eval.PLANNERS,
             "planner",
@@ -109,9 +115,10 @@ EP = TypeVar("EP", TwoRoomProtocol, MazeProtocol, TrajectoryProtocol)
 
 
 def configured(protocol: EP, cfg: PlanConfig) -> EP:
-    """The protocol with the episode count, planner history and goal_at `cfg` asks for, all
-    recorded in the result's protocol block."""
-    return protocol.with_episodes(cfg.episodes).with_history(cfg.history).with_goal_at(cfg.goal_at)
+    """The protocol with the episode count and the planner's history, goal_at and execute that
+    `cfg` asks for, all recorded in the result's protocol block."""
+    protocol = protocol.with_episodes(cfg.episodes).with_history(cfg.history)
+    return protocol.with_goal_at(cfg.goal_at).with_execute(cfg.execute)
 
 
 def check_seeds_disjoint(

@@ -77,6 +77,7 @@ def plan_to_image(cfg: PlanConfig, protocol: TrajectoryProtocol | None = None) -
         (protocol or image_goal_protocol(cfg.env))
         .with_history(cfg.history)
         .with_goal_at(cfg.goal_at)
+        .with_execute(cfg.execute)
     )
     record = read_checked_run(cfg.run, protocol)
     size = int(record["model"]["image_size"])

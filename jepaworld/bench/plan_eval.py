@@ -205,6 +205,7 @@ def make_mpc(
         intermediate_weight=p.intermediate_weight,
         history=p.history,
         goal_at=p.goal_at,
+        execute=p.execute,
     )
     bounds = bounds or ActionBounds.box(-1.0, 1.0, env_action_dim)
     return LatentMPC(model, make_planner(p, planner), mpc_cfg, bounds, env_action_dim)

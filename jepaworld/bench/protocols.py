@@ -57,6 +57,13 @@ class EpisodicProtocol:
         check_goal_at(goal_at)
         return self._with_planner("goal_at", goal_at)
 
+    def with_execute(self: P, execute: int) -> P:
+        """Same protocol whose controller replans after `execute` env steps (0 keeps the
+        protocol's whole model steps; recorded in the result's protocol block)."""
+        if execute < 0:
+            raise ValueError(f"execute: must be >= 0, got {execute}")
+        return self if not execute else self._with_planner("execute", execute)
+
     def _with_planner(self: P, name: str, value: Any) -> P:
         """Same protocol with one planner setting replaced; a protocol without a planner is refused
         by the setting's name."""
@@ -98,6 +105,10 @@ class PlannerSettings:
     """Where in the horizon the goal is to be reached (MPCConfig.goal_at): end for every protocol
     but Pendulum-v1's (any, since version 4); `jepaworld plan --goal-at` overrides it and the
     result records the change."""
+    execute: int = 0
+    """Env steps executed before replanning (MPCConfig.execute): 0, the `receding` model steps
+    whole, for every protocol; `jepaworld plan --execute` overrides it and the result records the
+    change."""
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 At each decision the current frame and the goal frame are encoded; the planner searches action
 sequences whose predicted embeddings end near the goal's; the first `receding` model steps are
-executed and the rest warm-start the next search (shifted by what was executed).
+executed and the rest warm-start the next search (shifted by what was executed). With `execute`
+the controller replans after fewer env steps than a model step holds, from the frame it reaches.
 
 With `history` T > 1 the predictor also sees the frames of up to T-1 earlier decisions and the
 actions executed between them, as DINO-WM and LeWM condition on 3 frames: one frame shows where
@@ -52,6 +53,12 @@ class MPCConfig:
     (one model step apart, so receding must be 1), with the actions executed between them. A
     model predicts from as many frames as its training clips gave it: history + horizon should
     not exceed the clip length it was trained on (`train --clip-frames`)."""
+    execute: int = 0
+    """Env steps executed before replanning: 0 executes the `receding` model steps whole
+    (receding x frame_stride env steps, as the anchors do); fewer replan sooner, from the frame
+    they reach, so the controller corrects its model's errors more often, at the cost of more
+    plans per episode. The next search's warm start is this plan shifted by the whole model steps
+    nearest to what was executed. Needs history 1."""
     goal_at: GoalAt = "end"
     """end: the goal is to be reached at the end of the horizon (the anchors' cost, plus
     intermediate_weight x the earlier steps' distances); any: at whichever step of the horizon
@@ -64,6 +71,12 @@ class MPCConfig:
         require(self.intermediate_weight >= 0, "intermediate_weight", "must be >= 0")
         require(self.history >= 1, "history", "must be >= 1")
         check_goal_at(self.goal_at)
+        require(self.execute >= 0, "execute", f"must be >= 0, got {self.execute}")
+        require(
+            self.history == 1 or self.execute == 0,
+            "execute",
+            f"needs history 1 (remembered frames are one model step apart), got {self.history}",
+        )
         require(
             self.history == 1 or self.receding == 1,
             "history",
@@ -171,6 +184,12 @@ class LatentMPC:
             raise ValueError(
                 f"bounds have {bounds.dim} dims, the environment action has {env_action_dim}"
             )
+        whole = config.receding * self.k
+        if config.execute > whole:
+            raise ValueError(
+                f"execute {config.execute} is more than the {whole} env steps of receding "
+                f"{config.receding} model steps of {self.k}"
+            )
         reps = 1 if config.hold else self.k
         self.bounds = ActionBounds(
             bounds.low.repeat(reps), bounds.high.repeat(reps)
@@ -217,7 +236,7 @@ class LatentMPC:
         z_now: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Plan for the current frames (E, H, W, 3) toward z_goal (E, D), or goal clips' (E, G, D)
-        (`encode_goal`); returns env actions to execute (E, receding*k, A).
+        (`encode_goal`); returns env actions to execute (E, receding*k, A), or (E, execute, A).
 
         Args:
             keep: optional bool (E_prev,) mask of which previous problems are still active, used to
@@ -235,17 +254,17 @@ class LatentMPC:
         plan = self.planner.solve_batch(
             cost, frames.shape[0], c.horizon, self.bounds, generator, init
         )
+        steps = c.execute or c.receding * self.k  # env steps executed now
+        shift = (steps + self.k // 2) // self.k  # model steps the next search starts nearest to
         mid = (self.bounds.low + self.bounds.high) / 2
-        tail = mid.expand(plan.shape[0], c.receding, -1)
-        self.warm = torch.cat(
-            [plan[:, c.receding :], tail], dim=1
-        )  # shifted warm start (E, L, A_plan)
+        tail = mid.expand(plan.shape[0], shift, -1)
+        self.warm = torch.cat([plan[:, shift:], tail], dim=1)  # shifted warm start (E, L, A_plan)
         if c.history > 1:  # remember this frame and the model-step action about to be executed
             executed = plan[:, :1].repeat(1, 1, repeat).to(z_ctx.device)  # (E, 1, A')
             self.z_past = z_ctx[:, -c.history + 1 :]  # (E, <=T-1, D)
             a_past = executed if past is None else torch.cat([past, executed], dim=1)
             self.a_past = a_past[:, -c.history + 1 :]  # (E, <=T-1, A')
-        return self.to_env_actions(plan[:, : c.receding])  # (E, receding*k, A)
+        return self.to_env_actions(plan[:, : c.receding])[:, :steps]  # (E, steps, A)
 
     @staticmethod
     def _carried(

@@ -170,3 +170,20 @@ def test_plan_goal_at_reaches_the_cost_and_is_recorded(
     assert dataclasses.replace(base.with_goal_at("any").planner, goal_at="end") == base.planner
     with pytest.raises(ValueError, match="goal_at: must be end or any"):
         base.with_goal_at("nearest")
+
+
+def test_plan_execute_replans_after_each_env_step_and_is_recorded(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    cfg = PlanConfig(run=tiny_run, out=tmp_path / "e", episodes=1, media=0, latency_repeats=0)
+    small = TwoRoomProtocol(budget=5)  # one held model step of frame_stride 5 env steps
+    whole = evaluate(cfg, small)
+    assert whole["protocol"]["planner"]["execute"] == 0 and whole["plan_calls"] == 1
+    every = evaluate(dataclasses.replace(cfg, out=tmp_path / "e1", execute=1), small)
+    assert every["protocol"]["planner"]["execute"] == 1
+    assert every["plan_calls"] == 5 and every["per_episode"][0]["steps"] == 5
+    base = TwoRoomProtocol()
+    assert base.with_execute(0) is base
+    assert dataclasses.replace(base.with_execute(2).planner, execute=0) == base.planner
+    with pytest.raises(ValueError, match="execute: must be >= 0"):
+        PlanConfig(run=tiny_run, out=tmp_path, execute=-1)

@@ -287,3 +287,67 @@ def test_goal_at_any_step_reaches_a_goal_the_horizon_passes_through() -> None:
         LatentGoalCost(model, start, goal, 0.1, goal_at="nearest")
     with pytest.raises(ValueError, match="goal_at"):
         MPCConfig(goal_at="nearest")  # type: ignore[arg-type]
+
+
+class StridePointModel(PointModel):
+    """PointModel whose model step holds k=5 env actions (frame_stride 5, as PushT's)."""
+
+    step_action_dim = 10
+
+    def rollout(self, z_hist: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        step = 0.05 * actions.reshape(*actions.shape[:2], 5, 2).sum(dim=2)  # (B, L, 2)
+        return z_hist[:, -1:] + step.cumsum(dim=1)
+
+
+def test_executing_one_env_step_replans_sooner_and_keeps_the_warm_start_in_place() -> None:
+    cem = CEM(CEMConfig(samples=50, elites=5, iterations=3))
+    mpc = LatentMPC(
+        StridePointModel(), cem, MPCConfig(horizon=3, execute=1), ActionBounds.box(-1, 1, 2), 2
+    )
+    plan_calls: list[torch.Tensor] = []
+    solve = cem.solve_batch
+
+    def recording(*args, **kwargs):
+        plan_calls.append(solve(*args, **kwargs))
+        return plan_calls[-1]
+
+    cem.solve_batch = recording  # type: ignore[method-assign]
+    acts = mpc.plan(torch.zeros(2, 1, 1, 3), torch.ones(2, 2), torch.Generator().manual_seed(0))
+    assert acts.shape == (2, 1, 2)  # one env step each, the first of the held model step
+    assert torch.equal(acts[:, 0], plan_calls[0][:, 0])
+    assert mpc.warm is not None and torch.equal(mpc.warm, plan_calls[0])  # 1 of 5: not shifted
+    whole = LatentMPC(StridePointModel(), cem, MPCConfig(horizon=3), ActionBounds.box(-1, 1, 2), 2)
+    held = whole.plan(torch.zeros(2, 1, 1, 3), torch.ones(2, 2), torch.Generator())
+    assert held.shape == (2, 5, 2)  # the whole model step
+    assert whole.warm is not None and torch.equal(whole.warm[:, :2], plan_calls[1][:, 1:])
+
+
+def test_replanning_every_env_step_corrects_a_model_that_undershoots() -> None:
+    """The world moves the point twice as far as the model predicts: executing a whole held model
+    step lands it past the goal and back again, replanning after each env step homes in."""
+
+    def final_distance(execute: int, seed: int) -> float:
+        cem = CEM(CEMConfig(samples=100, elites=10, iterations=10))
+        config = MPCConfig(horizon=3, execute=execute)
+        mpc = LatentMPC(StridePointModel(), cem, config, ActionBounds.box(-1, 1, 2), 2)
+        pos, goal = torch.zeros(1, 2), torch.tensor([[0.3, -0.2]])
+        gen, steps = torch.Generator().manual_seed(seed), 0
+        while steps < 20:
+            frames = torch.zeros(1, 1, 1, 3)
+            frames[..., :2] = pos[:, None, None, :]
+            for a in mpc.plan(frames, goal, gen)[0]:
+                pos, steps = pos + 0.05 * 2.0 * a, steps + 1
+        return torch.dist(pos, goal).item()
+
+    whole = sum(final_distance(0, seed) for seed in range(4))
+    every_step = sum(final_distance(1, seed) for seed in range(4))
+    assert every_step < 0.5 * whole
+
+
+def test_execute_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="execute: must be >= 0"):
+        MPCConfig(execute=-1)
+    with pytest.raises(ValueError, match="execute: needs history 1"):
+        MPCConfig(horizon=3, history=2, execute=1)
+    with pytest.raises(ValueError, match="execute 6 is more than the 5 env steps"):
+        LatentMPC(StridePointModel(), CEM(), MPCConfig(execute=6), ActionBounds.box(-1, 1, 2), 2)
