@@ -36,7 +36,13 @@ from jepaworld.bench.evaluate import PlanConfig
 from jepaworld.bench.machine import environment, peak_rss_mib
 from jepaworld.bench.trajectory_eval import evaluate_trajectory
 from jepaworld.data.collect import CollectConfig, collect
-from jepaworld.envs.pusht import SUCCESS_ANGLE, SUCCESS_POSITION_PX, pusht_errors
+from jepaworld.envs.pusht import (
+    AGENT_RADIUS,
+    CANVAS,
+    SUCCESS_ANGLE,
+    SUCCESS_POSITION_PX,
+    pusht_errors,
+)
 from jepaworld.models.world_model import ModelConfig
 from jepaworld.train import TrainConfig, resolve_device, train
 
@@ -63,9 +69,12 @@ def failure_breakdown(per_episode: list[dict[str, Any]]) -> dict[str, Any]:
     """What the failed episodes missed, from each episode's `final_state` and `goal`: how many
     missed the positions (the criterion's L2 over pusher and block >= 20 px) and how many the
     angle (a failure may miss both), how many ran away (pusher > RUNAWAY_PX from its goal) and
-    how many nearly made it (position error < NEAR_MISS_PX), and the median errors of the
-    failures."""
+    how many nearly made it (position error < NEAR_MISS_PX), how many left the pusher at the
+    canvas edge (its disc partly out of the frame: a state the scripted data never visits), and
+    the median errors of the failures."""
     failed = [e for e in per_episode if not e["success"]]
+    pusher = np.array([e["final_state"][:2] for e in failed]).reshape(-1, 2)  # (F, 2) canvas px
+    at_edge = np.minimum(pusher, CANVAS - pusher).min(axis=1, initial=CANVAS) < AGENT_RADIUS
     errors = np.array([pusht_errors(e["final_state"], e["goal"]) for e in failed]).reshape(-1, 3)
     position = np.hypot(errors[:, 0], errors[:, 1])  # the criterion's L2 over both positions
     median = np.median(errors, axis=0) if failed else None
@@ -74,6 +83,7 @@ def failure_breakdown(per_episode: list[dict[str, Any]]) -> dict[str, Any]:
         "position_missed": int((position >= SUCCESS_POSITION_PX).sum()),
         "angle_missed": int((errors[:, 2] >= SUCCESS_ANGLE).sum()),
         "runaway": int((errors[:, 0] > RUNAWAY_PX).sum()),
+        "pusher_at_edge": int(at_edge.sum()),
         "near_miss": int((position < NEAR_MISS_PX).sum()),
         "median_pusher_px": None if median is None else float(median[0]),
         "median_block_px": None if median is None else float(median[1]),

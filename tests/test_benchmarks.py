@@ -167,11 +167,13 @@ def test_pusht_failure_breakdown_sorts_failures_by_what_they_missed(
         episode([400.0, 100.0, 300.0, 300.0, 1.0]),  # pusher 300 px off: ran away
         episode([110.0, 100.0, 300.0, 320.0, 1.0]),  # 10 + 20 px: L2 22.4, a near miss
         episode([100.0, 100.0, 300.0, 300.0, 1.5]),  # right place, 29 degrees off
+        episode([100.0, 505.0, 300.0, 300.0, 1.0]),  # ran away to the bottom edge, 7 px from it
     ]
     b = pusht.failure_breakdown(episodes)
-    assert (b["failures"], b["runaway"], b["near_miss"], b["angle_missed"]) == (3, 1, 2, 1)
-    assert b["position_missed"] == 2  # the angle-only failure is within 20 px
-    assert b["median_pusher_px"] == pytest.approx(10.0)
+    assert (b["failures"], b["runaway"], b["near_miss"], b["angle_missed"]) == (4, 2, 2, 1)
+    assert b["position_missed"] == 3  # the angle-only failure is within 20 px
+    assert b["pusher_at_edge"] == 1  # the 400 px runaway is 112 px from the nearest edge
+    assert b["median_pusher_px"] == pytest.approx(155.0)  # of 0, 10, 300, 405
     assert b["median_block_px"] == pytest.approx(0.0)
     assert b["median_angle_deg"] == pytest.approx(0.0)
     none = pusht.failure_breakdown(episodes[:1])
