@@ -85,6 +85,31 @@ def test_resume_continues_exactly(tiny_data: Path, tiny_run: Path, tmp_path: Pat
     assert steps == [1, 2, 3, 4, 5, 6]
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_resume_on_cuda_restores_the_cuda_rng(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGReg draws its directions from the CUDA generator on a GPU, so an exact resume needs
+    the checkpoint's CUDA RNG; without it (set_rng_state made a no-op) the weights part."""
+    whole = tmp_path / "whole"
+    train(tiny_train(tiny_data, whole, device="cuda"))
+    reference = _weights(latest_checkpoint(whole))
+
+    def resumed(out: Path) -> dict[str, torch.Tensor]:
+        train(tiny_train(tiny_data, out, device="cuda", stop_at=4))
+        assert "cuda_rng" in load_train_state(latest_checkpoint(out))
+        torch.cuda.manual_seed_all(12345)  # what a fresh process would hold, not the run's
+        train(tiny_train(tiny_data, out, device="cuda", resume=True))
+        return _weights(latest_checkpoint(out))
+
+    def close(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+        return all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)  # GPU kernels may reorder
+
+    assert close(reference, resumed(tmp_path / "split"))
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda *args, **kwargs: None)
+    assert not close(reference, resumed(tmp_path / "unrestored"))
+
+
 def test_existing_run_is_not_overwritten(tiny_data: Path, tiny_run: Path) -> None:
     with pytest.raises(FileExistsError, match="already holds checkpoints"):
         train(tiny_train(tiny_data, tiny_run))
