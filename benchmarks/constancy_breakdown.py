@@ -17,9 +17,17 @@ the control: the ball hides for 4 frames or more before the violation in all but
 protocol sets, so a 4-frame window sees no earlier look there, and from the third frame after
 the violation none in any set: impossible minus possible is then 0 by construction.
 
+`--property permanence` does the same for the permanence sets, read with "look" meaning whether
+the ball is there: AA the ball comes out from behind the screen, BB nothing went in and nothing
+comes out, AB it went in and nothing comes out (vanished), BA nothing went in and a ball comes
+out (appeared). A model that remembers the ball and predicts where it comes out has AB > BB (an
+empty screen surprises it when it expects a ball) and BA > AA (an expected ball surprises it
+less than one from nowhere).
+
 Usage::
 
     python benchmarks/constancy_breakdown.py --run RUN [--sets 50] [--context 15] [--out JSON]
+    python benchmarks/constancy_breakdown.py --run RUN --property permanence
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from jepaworld.physics.surprise import token_surprise
 from jepaworld.train import latest_checkpoint
 
 VIDEOS = ("AA", "BB", "AB", "BA")  # possible, possible mirror, impossible, impossible mirror
+PROPERTIES = ("constancy", "permanence")  # the sets that change a ball while it is hidden
 OFFSETS = range(6)  # frames from the violation on
 
 
@@ -68,7 +77,8 @@ def set_rows(model: WorldModel, staged: StagedPair, context: int, horizon: int) 
     ]  # 4 x (T, tokens)
     ball, size, side = staged.ball, pair.possible.shape[1], round(tokens**0.5)
     recoloured = (staged.possible.rgb[:, ball] != staged.impossible.rgb[:, ball]).any()
-    kind = "colour" if recoloured else "shape"  # each set changes one of them
+    vanished = (staged.possible.visible[:, ball] != staged.impossible.visible[:, ball]).any()
+    kind = "presence" if vanished else "colour" if recoloured else "shape"  # one change a set
     rows = []
     for offset in OFFSETS:
         t = pair.violation_frame + offset
@@ -89,7 +99,7 @@ def set_rows(model: WorldModel, staged: StagedPair, context: int, horizon: int) 
 def summarize(rows: list[dict]) -> list[dict[str, Any]]:
     """Per (kind, offset): the sets, each video's mean surprise, and impossible minus possible."""
     out = []
-    for kind in ("colour", "shape"):
+    for kind in ("colour", "shape", "presence"):
         for offset in OFFSETS:
             picked = [r for r in rows if r["kind"] == kind and r["offset"] == offset]
             if not picked:
@@ -113,9 +123,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     protocol = VoEProtocol()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, required=True)
-    parser.add_argument("--sets", type=int, default=protocol.pairs, help="constancy sets")
+    parser.add_argument("--property", choices=PROPERTIES, default="constancy")
+    parser.add_argument("--sets", type=int, default=protocol.pairs, help="matched sets")
     parser.add_argument("--context", type=int, default=protocol.context, help="frames of context")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/constancy.json"))
+    parser.add_argument("--out", type=Path, help="(default: benchmarks/results/PROPERTY.json)")
     args = parser.parse_args(argv)
     if args.sets < 1:
         parser.error(f"argument --sets: must be >= 1, got {args.sets}")
@@ -130,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     rows = []
     for k in range(args.sets):
-        staged = stage_pair("constancy", pair_seed(protocol.seed, "constancy", k))
+        staged = stage_pair(args.property, pair_seed(protocol.seed, args.property, k))
         rows += set_rows(model, staged, args.context, protocol.horizon)
     summary = summarize(rows)
     header = "  ".join(f"{v:>7}" for v in VIDEOS)
@@ -145,11 +156,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "environment": environment(torch.device("cpu")),
         "checkpoint": str(ckpt),
         "checkpoint_sha256": checkpoint_sha256(ckpt),
+        "property": args.property,
         "protocol": {**protocol.to_dict(), "pairs": args.sets, "context": args.context},
         "tokens": model.config.grid_tokens,
         "rows": summary,
     }
-    report_and_save(result, args.out)
+    report_and_save(result, args.out or Path(f"benchmarks/results/{args.property}.json"))
     return result
 
 

@@ -119,9 +119,9 @@ def test_physics_probe_script_probes_a_grid_checkpoint_and_its_token_under_the_b
     assert "model_token" in proc.stdout
 
 
-def constancy_breakdown(run: Path, out: Path, context: int) -> dict:
+def constancy_breakdown(run: Path, out: Path, context: int, prop: str = "constancy") -> dict:
     cmd = [sys.executable, "benchmarks/constancy_breakdown.py", "--run", str(run)]
-    cmd += ["--sets", "3", "--context", str(context), "--out", str(out)]
+    cmd += ["--sets", "3", "--context", str(context), "--out", str(out), "--property", prop]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text())
@@ -150,6 +150,19 @@ def test_constancy_breakdown_reports_the_four_videos_of_each_set_per_frame(tmp_p
     ]
     bad = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert bad.returncode != 0 and "--context: 30 frames" in bad.stderr and "max_len" in bad.stderr
+
+
+def test_the_breakdown_reads_permanence_sets_as_a_ball_there_or_not(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    torch.manual_seed(0)
+    WorldModel(tiny_model(action_dim=0)).save(run / "checkpoints" / "step_00000001")
+    r = constancy_breakdown(run, tmp_path / "perm.json", context=15, prop="permanence")
+    assert r["property"] == "permanence" and r["tokens"] == 1  # a vector: the whole embedding
+    assert {row["kind"] for row in r["rows"]} == {"presence"}
+    assert [row["sets"] for row in r["rows"] if row["offset"] == 0] == [3]
+    for row in r["rows"]:
+        total = row["AB"] + row["BA"] - row["AA"] - row["BB"]
+        assert math.isclose(row["impossible_minus_possible"], total, abs_tol=2e-5)
 
 
 def test_pusht_failure_breakdown_sorts_failures_by_what_they_missed(
