@@ -233,10 +233,14 @@ def load_results(path: Path) -> dict[str, Any]:
             f"--results {path}: a plan run on {protocol.get('env_id')!r}, not Pendulum-v1"
         )
     plan = protocol.get("planner", {})
-    if results.get("planner", "cem") != "cem" or not plan.get("hold") or plan.get("receding") != 1:
+    whole = (
+        results.get("planner", "cem") == "cem" and plan.get("hold") and plan.get("receding") == 1
+    )
+    if not whole or plan.get("execute", 0) != 0:
         raise SystemExit(
             f"--results {path}: planned with {results.get('planner')!r}, hold {plan.get('hold')}, "
-            f"receding {plan.get('receding')}; this oracle replays CEM with held actions, receding 1"
+            f"receding {plan.get('receding')}, execute {plan.get('execute', 0)}; this oracle "
+            "replays CEM with held actions, receding 1, each model step executed whole"
         )
     if not results.get("per_episode"):
         raise SystemExit(f"--results {path}: no episodes")

@@ -13,7 +13,8 @@ Usage::
         [--image-size 96] [--clip-frames 6]
 
 Each point also says what its failures missed (`failure_breakdown`): the positions, the angle,
-or both; runaways (the pusher ends far from its goal) and near misses.
+or both; runaways (the pusher ends far from its goal), failures that leave the pusher at the
+canvas edge, and near misses.
 """
 
 from __future__ import annotations
@@ -169,8 +170,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f" (random {p['random_success_rate']:.2f}); seconds "
                 + ", ".join(f"{k} {v:.0f}" for k, v in p["seconds"].items())
                 + f"; failures {f['failures']}: {f['position_missed']} missed the positions,"
-                f" {f['angle_missed']} the angle; {f['runaway']} ran away, {f['near_miss']} near"
-                " misses"
+                f" {f['angle_missed']} the angle; {f['runaway']} ran away,"
+                f" {f['pusher_at_edge']} at the edge, {f['near_miss']} near misses"
             )
     best = curve[-1]["success_rate"]
     result = {

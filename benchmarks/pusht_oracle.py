@@ -192,12 +192,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results = json.loads(args.results.read_text())
     protocol = from_dict(TrajectoryProtocol, results["protocol"], str(args.results))
     p = protocol.planner
-    planned_as_here = (p.hold, p.receding, p.goal_at, p.history, protocol.goal_frames) == (
-        True, 1, "end", 1, 1
-    )  # fmt: skip
+    settings = (p.hold, p.receding, p.execute, p.goal_at, p.history, protocol.goal_frames)
+    planned_as_here = settings == (True, 1, 0, "end", 1, 1)
     if protocol.env_id != "jepaworld/PushT-v0" or not planned_as_here or "memory" in results:
         raise SystemExit(
-            f"{args.results}: not a flat-MPC PushT plan with held actions, receding 1, the goal at "
+            f"{args.results}: not a flat-MPC PushT plan with held actions, receding 1 executed whole, the goal at "
             "the end of the horizon, one observed frame and one goal image"
         )
     if args.episodes < 1:

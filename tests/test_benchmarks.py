@@ -185,7 +185,7 @@ def test_pusht_failure_breakdown_sorts_failures_by_what_they_missed(
     b = pusht.failure_breakdown(episodes)
     assert (b["failures"], b["runaway"], b["near_miss"], b["angle_missed"]) == (4, 2, 2, 1)
     assert b["position_missed"] == 3  # the angle-only failure is within 20 px
-    assert b["pusher_at_edge"] == 1  # the 400 px runaway is 112 px from the nearest edge
+    assert b["pusher_at_edge"] == 1  # the runaway at (400, 100) is 100 px from the top edge
     assert b["median_pusher_px"] == pytest.approx(155.0)  # of 0, 10, 300, 405
     assert b["median_block_px"] == pytest.approx(0.0)
     assert b["median_angle_deg"] == pytest.approx(0.0)

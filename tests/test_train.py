@@ -90,24 +90,24 @@ def test_resume_on_cuda_restores_the_cuda_rng(
     tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SIGReg draws its directions from the CUDA generator on a GPU, so an exact resume needs
-    the checkpoint's CUDA RNG; without it (set_rng_state made a no-op) the weights part."""
+    the checkpoint's CUDA RNG; without it (set_rng_state made a no-op, so the resumed steps redraw
+    the first steps' directions from the run's seed) the weights part far more than GPU kernels'
+    nondeterminism moves them."""
     whole = tmp_path / "whole"
     train(tiny_train(tiny_data, whole, device="cuda"))
     reference = _weights(latest_checkpoint(whole))
 
-    def resumed(out: Path) -> dict[str, torch.Tensor]:
+    def gap_after_resume(out: Path) -> float:
         train(tiny_train(tiny_data, out, device="cuda", stop_at=4))
         assert "cuda_rng" in load_train_state(latest_checkpoint(out))
-        torch.cuda.manual_seed_all(12345)  # what a fresh process would hold, not the run's
         train(tiny_train(tiny_data, out, device="cuda", resume=True))
-        return _weights(latest_checkpoint(out))
+        resumed = _weights(latest_checkpoint(out))
+        return max((reference[k] - resumed[k]).abs().max().item() for k in reference)
 
-    def close(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-        return all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)  # GPU kernels may reorder
-
-    assert close(reference, resumed(tmp_path / "split"))
+    restored = gap_after_resume(tmp_path / "split")
     monkeypatch.setattr(torch.cuda, "set_rng_state", lambda *args, **kwargs: None)
-    assert not close(reference, resumed(tmp_path / "unrestored"))
+    unrestored = gap_after_resume(tmp_path / "unrestored")
+    assert restored < 1e-5 and unrestored > 100 * max(restored, 1e-7), (restored, unrestored)
 
 
 def test_existing_run_is_not_overwritten(tiny_data: Path, tiny_run: Path) -> None:

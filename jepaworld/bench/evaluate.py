@@ -72,8 +72,8 @@ class PlanConfig:
     execute: int = 0
     """Env steps executed before replanning: 0 keeps the protocol's (each plan's first model step
     whole, frame_stride env steps); 1 replans after every env step, from the frame it reaches
-    (frame_stride times the plans, so as many times the planning time); a change is recorded
-    in results.json's protocol block."""
+    (frame_stride times the plans, so as many times the planning time); needs the planner's
+    history 1; a change is recorded in results.json's protocol block."""
 
     def __post_init__(self) -> None:
         self.run, self.out = Path(self.run), Path(self.out)

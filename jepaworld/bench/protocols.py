@@ -110,6 +110,21 @@ class PlannerSettings:
     whole, for every protocol; `jepaworld plan --execute` overrides it and the result records the
     change."""
 
+    def __post_init__(self) -> None:
+        whole = self.receding * self.frame_stride
+        require(
+            0 <= self.execute <= whole,
+            "execute",
+            f"must be in [0, {whole}] env steps (receding {self.receding} x frame_stride "
+            f"{self.frame_stride}), got {self.execute}",
+        )
+        require(
+            self.history == 1 or self.execute == 0,
+            "execute",
+            f"needs history 1 (remembered frames are one model step apart), got history "
+            f"{self.history}",
+        )
+
 
 @dataclass(frozen=True)
 class TwoRoomProtocol(EpisodicProtocol):

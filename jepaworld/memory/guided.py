@@ -230,7 +230,7 @@ class MemoryGuidedMPC:
     def plan(
         self, frames: torch.Tensor, generator: torch.Generator, keep: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Env actions (E, receding*k, A) for the current frames (E, H, W, 3).
+        """Env actions (E, receding*k, A), or (E, execute, A), for the current frames (E, H, W, 3).
 
         Args:
             keep: optional bool mask of which previous problems are still active; their paths

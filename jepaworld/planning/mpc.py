@@ -75,7 +75,8 @@ class MPCConfig:
         require(
             self.history == 1 or self.execute == 0,
             "execute",
-            f"needs history 1 (remembered frames are one model step apart), got {self.history}",
+            f"needs history 1 (remembered frames are one model step apart), got history "
+            f"{self.history}",
         )
         require(
             self.history == 1 or self.receding == 1,
@@ -187,8 +188,8 @@ class LatentMPC:
         whole = config.receding * self.k
         if config.execute > whole:
             raise ValueError(
-                f"execute {config.execute} is more than the {whole} env steps of receding "
-                f"{config.receding} model steps of {self.k}"
+                f"execute: {config.execute} env steps are more than a plan executes whole "
+                f"(receding {config.receding} x {self.k} env steps a model step)"
             )
         reps = 1 if config.hold else self.k
         self.bounds = ActionBounds(
@@ -255,16 +256,26 @@ class LatentMPC:
             cost, frames.shape[0], c.horizon, self.bounds, generator, init
         )
         steps = c.execute or c.receding * self.k  # env steps executed now
-        shift = (steps + self.k // 2) // self.k  # model steps the next search starts nearest to
-        mid = (self.bounds.low + self.bounds.high) / 2
-        tail = mid.expand(plan.shape[0], shift, -1)
-        self.warm = torch.cat([plan[:, shift:], tail], dim=1)  # shifted warm start (E, L, A_plan)
+        self.warm = self._shifted(plan, steps)  # (E, L, A_plan)
         if c.history > 1:  # remember this frame and the model-step action about to be executed
             executed = plan[:, :1].repeat(1, 1, repeat).to(z_ctx.device)  # (E, 1, A')
             self.z_past = z_ctx[:, -c.history + 1 :]  # (E, <=T-1, D)
             a_past = executed if past is None else torch.cat([past, executed], dim=1)
             self.a_past = a_past[:, -c.history + 1 :]  # (E, <=T-1, A')
         return self.to_env_actions(plan[:, : c.receding])[:, :steps]  # (E, steps, A)
+
+    def _shifted(self, plan: torch.Tensor, steps: int) -> torch.Tensor:
+        """The next search's warm start: `plan` (E, L, A_plan) less the `steps` env actions just
+        executed, padded with the middle of the box. Held actions shift by the whole model steps
+        nearest to `steps` (a held action cannot be split); per-env-step plans shift exactly."""
+        E, L, _ = plan.shape
+        mid = (self.bounds.low + self.bounds.high) / 2  # (A_plan,)
+        if not self.config.hold:
+            flat = plan.reshape(E, L * self.k, self.env_action_dim)  # (E, L*k, A)
+            pad = mid[: self.env_action_dim].expand(E, steps, -1)  # (E, steps, A)
+            return torch.cat([flat[:, steps:], pad], dim=1).reshape(E, L, -1)
+        shift = (steps + self.k // 2) // self.k  # model steps the next search starts nearest to
+        return torch.cat([plan[:, shift:], mid.expand(E, shift, -1)], dim=1)
 
     @staticmethod
     def _carried(

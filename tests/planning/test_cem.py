@@ -304,14 +304,7 @@ def test_executing_one_env_step_replans_sooner_and_keeps_the_warm_start_in_place
     mpc = LatentMPC(
         StridePointModel(), cem, MPCConfig(horizon=3, execute=1), ActionBounds.box(-1, 1, 2), 2
     )
-    plan_calls: list[torch.Tensor] = []
-    solve = cem.solve_batch
-
-    def recording(*args, **kwargs):
-        plan_calls.append(solve(*args, **kwargs))
-        return plan_calls[-1]
-
-    cem.solve_batch = recording  # type: ignore[method-assign]
+    plan_calls = recording(cem)
     acts = mpc.plan(torch.zeros(2, 1, 1, 3), torch.ones(2, 2), torch.Generator().manual_seed(0))
     assert acts.shape == (2, 1, 2)  # one env step each, the first of the held model step
     assert torch.equal(acts[:, 0], plan_calls[0][:, 0])
@@ -320,6 +313,46 @@ def test_executing_one_env_step_replans_sooner_and_keeps_the_warm_start_in_place
     held = whole.plan(torch.zeros(2, 1, 1, 3), torch.ones(2, 2), torch.Generator())
     assert held.shape == (2, 5, 2)  # the whole model step
     assert whole.warm is not None and torch.equal(whole.warm[:, :2], plan_calls[1][:, 1:])
+
+
+def recording(cem: CEM) -> list[torch.Tensor]:
+    """The plans `cem.solve_batch` returns from now on, in order."""
+    plans: list[torch.Tensor] = []
+    solve = cem.solve_batch
+
+    def record(*args, **kwargs) -> torch.Tensor:
+        plans.append(solve(*args, **kwargs))
+        return plans[-1]
+
+    cem.solve_batch = record  # type: ignore[method-assign]
+    return plans
+
+
+@pytest.mark.parametrize("execute, shift", [(2, 0), (3, 1), (7, 1), (8, 2)])
+def test_a_held_plans_warm_start_shifts_by_the_nearest_whole_model_steps(
+    execute: int, shift: int
+) -> None:
+    cem = CEM(CEMConfig(samples=20, elites=4, iterations=2))
+    config = MPCConfig(horizon=3, receding=2, execute=execute)
+    mpc = LatentMPC(StridePointModel(), cem, config, ActionBounds.box(-1, 1, 2), 2)
+    plans = recording(cem)
+    acts = mpc.plan(torch.zeros(1, 1, 1, 3), torch.ones(1, 2), torch.Generator().manual_seed(0))
+    assert torch.equal(acts, plans[0].repeat_interleave(5, dim=1)[:, :execute])  # (1, execute, 2)
+    assert mpc.warm is not None and torch.equal(mpc.warm[:, : 3 - shift], plans[0][:, shift:])
+    assert torch.equal(mpc.warm[:, 3 - shift :], torch.zeros(1, shift, 2))  # the box's middle
+
+
+def test_a_per_step_plans_warm_start_shifts_by_exactly_the_env_steps_executed() -> None:
+    cem = CEM(CEMConfig(samples=20, elites=4, iterations=2))
+    config = MPCConfig(horizon=2, hold=False, execute=3)
+    mpc = LatentMPC(StridePointModel(), cem, config, ActionBounds.box(-1, 1, 2), 2)
+    plans = recording(cem)
+    acts = mpc.plan(torch.zeros(1, 1, 1, 3), torch.ones(1, 2), torch.Generator().manual_seed(0))
+    flat = plans[0].reshape(1, 10, 2)  # (E, L*k, A): 2 model steps of 5 env actions
+    assert torch.equal(acts, flat[:, :3])
+    assert mpc.warm is not None and mpc.warm.shape == (1, 2, 10)
+    warm = mpc.warm.reshape(1, 10, 2)
+    assert torch.equal(warm[:, :7], flat[:, 3:]) and torch.equal(warm[:, 7:], torch.zeros(1, 3, 2))
 
 
 def test_replanning_every_env_step_corrects_a_model_that_undershoots() -> None:
@@ -349,5 +382,5 @@ def test_execute_settings_are_checked() -> None:
         MPCConfig(execute=-1)
     with pytest.raises(ValueError, match="execute: needs history 1"):
         MPCConfig(horizon=3, history=2, execute=1)
-    with pytest.raises(ValueError, match="execute 6 is more than the 5 env steps"):
+    with pytest.raises(ValueError, match="execute: 6 env steps are more than a plan executes"):
         LatentMPC(StridePointModel(), CEM(), MPCConfig(execute=6), ActionBounds.box(-1, 1, 2), 2)
