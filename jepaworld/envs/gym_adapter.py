@@ -20,6 +20,8 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -227,10 +229,20 @@ def make_pixel_env(env_id: str, size: int | None, **kwargs: Any) -> gym.Env:
         env = gym.make(spec, render_mode="rgb_array", **{**_render_size(entry, size), **kwargs})
     except (gym.error.DependencyNotInstalled, ModuleNotFoundError) as e:
         raise ImportError(f"--env {env_id}: needs a package that is not installed: {e}") from e
+    _remove_model_file(env)
     if not isinstance(env.action_space, gym.spaces.Box):
         env.close()
         raise ValueError(f"--env {env_id}: needs a Box action space, got {env.action_space}")
     return env if is_pixel_env(env, size) else PixelObservation(env, size, env_id)
+
+
+def _remove_model_file(env: gym.Env) -> None:
+    """gymnasium-robotics' mazes (PointMaze, AntMaze) write their MuJoCo model to a new file in
+    the temp directory at every make and never remove it: thousands pile up over evaluations. The
+    model is loaded by the time the env exists, so the file goes (only one in the temp directory)."""
+    name = getattr(env.unwrapped, "tmp_xml_file_path", None)
+    if isinstance(name, str) and Path(name).parent == Path(tempfile.gettempdir()):
+        Path(name).unlink(missing_ok=True)
 
 
 class GoalState(gym.Wrapper):

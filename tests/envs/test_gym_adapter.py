@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 import gymnasium as gym
@@ -91,6 +92,19 @@ def test_pointmaze_renders_headless_with_the_slow_effects_off() -> None:
     assert scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] == 0
     obs2, *_ = env.step(np.ones(2, dtype=np.float32))
     assert obs2.shape == (64, 64, 3)
+    env.close()
+
+
+def test_pointmaze_leaves_no_model_file_in_the_temp_directory() -> None:
+    pytest.importorskip("gymnasium_robotics", reason="the [mujoco] extra")
+    env = make_pixel_env("PointMaze_UMaze-v3", 64)
+    written = Path(env.unwrapped.tmp_xml_file_path)  # gymnasium-robotics' maze model file
+    assert written.parent == Path(tempfile.gettempdir()) and not written.exists()
+    obs, info = env.reset(seed=0)  # the model was loaded before the file went
+    for _ in range(10):
+        obs2, *_, info2 = env.step(np.ones(2, dtype=np.float32))
+    assert obs.shape == obs2.shape == (64, 64, 3) and not np.array_equal(obs, obs2)
+    assert not np.allclose(info["state"][:2], info2["state"][:2])  # the ball moved
     env.close()
 
 
