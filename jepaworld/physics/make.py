@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from jepaworld.config import require
 from jepaworld.data.voe import TRAINING_SEED_LIMIT, write_pairs, write_training_videos
+from jepaworld.envs.physics_scenes import SceneConfig
 
 
 @dataclass
@@ -24,6 +25,9 @@ class PhysicsMakeConfig:
     """First training-video seed (must stay below 1,000,000, the evaluation seeds start above)."""
     pair_seed: int = 2_000_000
     """First evaluation-pair seed (never used for training videos)."""
+    screen_prob: float = SceneConfig.screen_prob
+    """Probability of an occluding screen in a training video (recorded in train/manifest.json);
+    the evaluation pairs always use the protocol's scenes."""
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -37,12 +41,16 @@ class PhysicsMakeConfig:
         require(
             self.pair_seed >= TRAINING_SEED_LIMIT, "pair_seed", f"must be >= {TRAINING_SEED_LIMIT}"
         )
+        require(
+            0 <= self.screen_prob <= 1, "screen_prob", f"must be in [0, 1], got {self.screen_prob}"
+        )
 
 
 def make_physics_data(cfg: PhysicsMakeConfig) -> dict[str, Any]:
     """Write both sets; returns their manifests."""
     out: dict[str, Any] = {}
     if cfg.videos:
-        out["train"] = write_training_videos(cfg.out / "train", cfg.videos, seed=cfg.seed)
+        scenes = replace(SceneConfig(), screen_prob=cfg.screen_prob)
+        out["train"] = write_training_videos(cfg.out / "train", cfg.videos, cfg.seed, scenes)
     out["pairs"] = write_pairs(cfg.out / "pairs", cfg.pairs, seed=cfg.pair_seed)
     return out

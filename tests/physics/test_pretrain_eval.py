@@ -113,3 +113,27 @@ def test_an_empty_folder_is_an_error_before_training(
     with pytest.raises(SystemExit):
         main(pretrain_args(tmp_path / "r2", "--videos", "v", "--data", "d"))
     assert "give --data or --videos, not both" in capsys.readouterr().err
+
+
+def test_make_sets_how_often_training_videos_have_a_screen_and_leaves_the_pairs_alone(
+    tmp_path: Path,
+) -> None:
+    from jepaworld.data.episodes import EpisodeStore
+    from jepaworld.envs.physics_scenes import SCREEN_RGBS, SceneConfig
+
+    def with_screen(prob: float) -> int:
+        out = tmp_path / f"p{prob}"
+        make_physics_data(PhysicsMakeConfig(out=out, pairs=1, videos=8, screen_prob=prob))
+        manifest = json.loads((out / "train" / "manifest.json").read_text())
+        assert manifest["env_config"]["screen_prob"] == prob
+        store = EpisodeStore(out / "train")
+        first = [store.episode(i).frames[0] for i in range(8)]  # (H, W, 3) each
+        screen = [sum((f == rgb).all(-1).sum() for rgb in SCREEN_RGBS) >= 18 * 24 for f in first]
+        return sum(screen)
+
+    assert with_screen(0.0) == 0 and with_screen(1.0) >= 5
+    pairs = [(tmp_path / f"p{p}" / "pairs" / "manifest.json").read_bytes() for p in (0.0, 1.0)]
+    assert pairs[0] == pairs[1]  # the evaluation pairs are the protocol's either way
+    assert json.loads(pairs[0])["config"]["screen_prob"] == SceneConfig().screen_prob
+    with pytest.raises(ValueError, match="screen_prob: must be in"):
+        PhysicsMakeConfig(out=tmp_path / "bad", screen_prob=1.5)
