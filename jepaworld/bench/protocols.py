@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from jepaworld.config import require
 from jepaworld.memory.guided import GraphSettings, GuidedConfig
-from jepaworld.planning.mpc import GoalAt, check_goal_at
+from jepaworld.planning.mpc import GoalAt, check_execute, check_goal_at
 
 P = TypeVar("P", bound="EpisodicProtocol")
 
@@ -111,18 +111,13 @@ class PlannerSettings:
     change."""
 
     def __post_init__(self) -> None:
+        check_execute(self.execute, self.history)
         whole = self.receding * self.frame_stride
         require(
-            0 <= self.execute <= whole,
+            self.execute <= whole,
             "execute",
-            f"must be in [0, {whole}] env steps (receding {self.receding} x frame_stride "
+            f"must be at most {whole} env steps (receding {self.receding} x frame_stride "
             f"{self.frame_stride}), got {self.execute}",
-        )
-        require(
-            self.history == 1 or self.execute == 0,
-            "execute",
-            f"needs history 1 (remembered frames are one model step apart), got history "
-            f"{self.history}",
         )
 
 

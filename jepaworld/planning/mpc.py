@@ -35,6 +35,16 @@ def check_goal_at(goal_at: str) -> None:
     require(goal_at in GOAL_AT, "goal_at", f"must be {' or '.join(GOAL_AT)}, got {goal_at!r}")
 
 
+def check_execute(execute: int, history: int) -> None:
+    """Named errors for an execute below 0, or one set beside a history of frames."""
+    require(execute >= 0, "execute", f"must be >= 0, got {execute}")
+    require(
+        history == 1 or execute == 0,
+        "execute",
+        f"needs history 1 (remembered frames are one model step apart), got history {history}",
+    )
+
+
 @dataclass
 class MPCConfig:
     """Receding-horizon control settings."""
@@ -57,8 +67,8 @@ class MPCConfig:
     """Env steps executed before replanning: 0 executes the `receding` model steps whole
     (receding x frame_stride env steps, as the anchors do); fewer replan sooner, from the frame
     they reach, so the controller corrects its model's errors more often, at the cost of more
-    plans per episode. The next search's warm start is this plan shifted by the whole model steps
-    nearest to what was executed. Needs history 1."""
+    plans per episode. The next search's warm start is this plan less what was executed (held
+    actions: shifted by the whole model steps nearest to it). Needs history 1."""
     goal_at: GoalAt = "end"
     """end: the goal is to be reached at the end of the horizon (the anchors' cost, plus
     intermediate_weight x the earlier steps' distances); any: at whichever step of the horizon
@@ -71,13 +81,7 @@ class MPCConfig:
         require(self.intermediate_weight >= 0, "intermediate_weight", "must be >= 0")
         require(self.history >= 1, "history", "must be >= 1")
         check_goal_at(self.goal_at)
-        require(self.execute >= 0, "execute", f"must be >= 0, got {self.execute}")
-        require(
-            self.history == 1 or self.execute == 0,
-            "execute",
-            f"needs history 1 (remembered frames are one model step apart), got history "
-            f"{self.history}",
-        )
+        check_execute(self.execute, self.history)
         require(
             self.history == 1 or self.receding == 1,
             "history",

@@ -187,7 +187,7 @@ def test_plan_execute_replans_after_each_env_step_and_is_recorded(
     assert dataclasses.replace(base.with_execute(2).planner, execute=0) == base.planner
     with pytest.raises(ValueError, match="execute: must be >= 0"):
         PlanConfig(run=tiny_run, out=tmp_path, execute=-1)
-    with pytest.raises(ValueError, match=r"execute: must be in \[0, 5\] env steps"):
+    with pytest.raises(ValueError, match="execute: must be at most 5 env steps"):
         base.with_execute(6)  # refused when the protocol is configured, before any planning
     with pytest.raises(ValueError, match="execute: needs history 1"):
         base.with_history(3).with_execute(1)
