@@ -60,10 +60,13 @@ def run(
     pairs: int,
     recon: float | None = None,
     seed: int | None = None,
+    screen_prob: float | None = None,
 ) -> dict[str, Any]:
     """make -> pretrain -> eval in `work`; returns timings and the eval's results."""
+    scenes: dict[str, Any] = {} if screen_prob is None else {"screen_prob": screen_prob}
+    make_cfg = PhysicsMakeConfig(out=work / "scenes", videos=videos, pairs=1, **scenes)
     t0 = time.perf_counter()
-    make_physics_data(PhysicsMakeConfig(out=work / "scenes", videos=videos, pairs=1))
+    make_physics_data(make_cfg)
     t1 = time.perf_counter()
     cfg = pretrain_config(work, steps, recon, seed)
     pretrain(cfg)
@@ -77,6 +80,7 @@ def run(
         "seed": cfg.seed,
         "recon_weight": cfg.model.recon_weight,
         "videos": videos,
+        "screen_prob": make_cfg.screen_prob,
         "voe": results,
     }
 
@@ -101,7 +105,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/physics.json"))
     parser.add_argument("--workdir", type=Path, default=None, help="keep the run's files here")
-    parser.add_argument("--videos", type=int, default=1000, help="training videos to make")
+    parser.add_argument("--videos", type=int, default=10000, help="training videos to make")
     parser.add_argument("--steps", type=int, default=None, help="pretraining steps (default: its)")
     parser.add_argument("--pairs", type=int, default=50, help="pairs per property")
     parser.add_argument("--seed", type=int, default=None, help="pretraining seed (the preset's)")
@@ -110,6 +114,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         type=float,
         default=None,
         help="weight of the pixel-reconstruction auxiliary (--model.recon-weight; the preset's)",
+    )
+    parser.add_argument(
+        "--screen-prob",
+        type=float,
+        default=None,
+        help="share of training videos with an occluding screen (physics make --screen-prob)",
     )
     args = parser.parse_args(argv)
     device = resolve_device("auto")
@@ -120,7 +130,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     with tempfile.TemporaryDirectory() as tmp:
         work = args.workdir or Path(tmp)
-        result = run(work, args.videos, args.steps, args.pairs, args.recon_weight, args.seed)
+        result = run(
+            work,
+            args.videos,
+            args.steps,
+            args.pairs,
+            args.recon_weight,
+            args.seed,
+            args.screen_prob,
+        )
     accuracy = result["voe"]["summary"]["model"]
     pretrain_seconds = result["seconds"]["make"] + result["seconds"]["pretrain"]
     result |= {
