@@ -10,12 +10,12 @@ Why these (physics-voe v3; "val" is 100 sets per property from seeds outside the
 protocol is its 50 per property; permanence / continuity / solidity / gravity / constancy, relative
 accuracy, 2-core CPU):
 - 10,000 training videos (`physics make --videos`), not 1000: the same 3200 steps draw each of 1000
-  videos about 100 times and learn them. Training seeds 0 / 1 / 2, protocol 0.96/1.00/0.94/0.98/0.86,
-  1.00/1.00/0.98/0.98/0.82, 0.98/0.98/0.96/0.98/0.76, val (pair seed 2,500,000)
-  0.93/0.98/0.93/0.94/0.80, 0.96/1.00/0.96/0.96/0.78, 0.93/1.00/0.96/0.96/0.61; on 1000 videos,
-  seed 0 protocol 0.84/1.00/0.86/0.92/0.58 and, run again, 0.84/1.00/0.84/0.96/0.52 with val
-  0.86/0.96/0.85/0.91/0.68; seed 1 protocol 0.76/1.00/0.96/0.90/0.62. Every other choice below
-  was measured on the same 1000 videos.
+  videos about 100 times (lower training loss, lower validation scores). Training seeds 0 / 1 / 2,
+  protocol 0.96/1.00/0.94/0.98/0.86, 1.00/1.00/0.98/0.98/0.82, 0.98/0.98/0.96/0.98/0.76, val
+  (pair seed 2,500,000) 0.93/0.98/0.93/0.94/0.80, 0.96/1.00/0.96/0.96/0.78,
+  0.93/1.00/0.96/0.96/0.61; on 1000 videos, seed 0 protocol 0.84/1.00/0.86/0.92/0.58 and, run
+  again, 0.84/1.00/0.84/0.96/0.52 with val 0.86/0.96/0.85/0.91/0.68; seed 1 protocol
+  0.76/1.00/0.96/0.90/0.62. Every other choice below was measured on the same 1000 videos.
 - predictor 4 x 128, not the foundation's 2 x 64: 3000 steps, protocol 0.66/0.98/0.96/0.50/0.54
   became 0.78/1.00/0.98/0.86/0.66, for about 10% more time per step.
 - EMA target (`ModelConfig.target`, SIGReg kept): the same 15 minutes (bfloat16 encoder),
