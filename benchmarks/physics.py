@@ -11,6 +11,7 @@ Usage::
     python benchmarks/physics.py                     # writes benchmarks/results/physics.json
     python benchmarks/physics.py --steps 500 --pairs 10 --workdir /tmp/phys   # a quick look
     python benchmarks/physics.py --recon-weight 30 --steps 2700 --seed 1   # a variant of the preset
+    python benchmarks/physics.py --videos 1000 --screen-prob 1.0   # other training videos
 
 The machine's float32 and bfloat16 matmul peaks are measured first, in the same run, and saved
 beside the timings: this workplace's CPU has measured from 262 to 403 float32 GFLOP/s on different
