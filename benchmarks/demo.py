@@ -10,6 +10,7 @@ Usage::
 
     python benchmarks/demo.py                                  # benchmarks/results/demo.json
     python benchmarks/demo.py --domains two_room --out benchmarks/results/demo_two_room.json
+    python benchmarks/demo.py --clip-frames 16 --batch-size 16 --videos 10000   # a variant
 """
 
 from __future__ import annotations
@@ -47,14 +48,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--steps", type=int, default=None, help="training steps (default: the demo's)"
     )
-    parser.add_argument("--eval-episodes", type=int, default=None, help="default: the demo's")
+    for name in ("eval-episodes", "batch-size", "clip-frames", "videos"):
+        parser.add_argument(f"--{name}", type=int, default=None, help="default: the demo's")
     args = parser.parse_args(argv)
     env = environment(resolve_device("auto"))
     overrides = {"domains": tuple(args.domains)}
-    if args.steps is not None:
-        overrides["steps"] = args.steps
-    if args.eval_episodes is not None:
-        overrides["eval_episodes"] = args.eval_episodes
+    for name in ("steps", "eval_episodes", "batch_size", "clip_frames", "videos"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
     with tempfile.TemporaryDirectory() as tmp:
         work = args.workdir or Path(tmp) / "demo"
         summary = run_demo(DemoConfig(out=work, **overrides))

@@ -43,6 +43,8 @@ class DemoConfig:
     """Training steps (each clip of a batch from a domain drawn by weight)."""
     batch_size: int = 64
     """Training clips per step."""
+    clip_frames: int = 4
+    """Model steps per training clip, in every domain."""
     weights: tuple[float, ...] = ()
     """Sampling weight of each domain, in --domains order (default: equal)."""
     eval_episodes: int = 50
@@ -155,6 +157,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
             out=cfg.out / "run",
             steps=cfg.steps,
             batch_size=cfg.batch_size,
+            clip_frames=cfg.clip_frames,
             seed=cfg.seed,
             workers=cfg.workers,
             device=cfg.device,

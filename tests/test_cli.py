@@ -69,11 +69,12 @@ def test_tiny_demo_trains_one_model_on_every_domain_and_benches_it(
     out = tmp_path / "demo"
     args = [
         "demo", "--out", str(out), "--episodes", "4", "--maze-episodes", "3", "--videos", "4",
-        "--steps", "6", "--batch-size", "4", "--eval-episodes", "1", "--workers", "0",
-        "--performance", "false", *tiny_model_args(),
+        "--steps", "6", "--batch-size", "4", "--clip-frames", "3", "--eval-episodes", "1",
+        "--workers", "0", "--performance", "false", *tiny_model_args(),
     ]  # fmt: skip
     assert main(args) == 0
     summary = json.loads((out / "summary.json").read_text())
+    assert json.loads((out / "run" / "config.json").read_text())["train"]["clip_frames"] == 3
     assert summary["domains"] == ["two_room", "maze", "physics"]
     assert set(summary["stage_seconds"]) == {
         "collect_two_room", "collect_maze", "collect_physics", "train", "bench",

@@ -36,12 +36,13 @@ accuracy, 2-core CPU):
   0 and 1, 3200 and 2700 steps; 2700 steps estimated at about 880 s on the day the preset took 830)
   scored constancy 0.54-0.88 and solidity 0.76-0.88, against the preset's 0.58 / 0.62 and
   0.86 / 0.96 (seeds 0 / 1): no clear gain, and 3200 steps of it ran over the 15 minutes.
-- bfloat16 encoder (`TrainConfig.encoder_dtype` auto): 1.5x the steps per second on this CPU (AMX),
-  at no measured cost: online target, 4000 bfloat16 steps scored like 5400 float32 ones.
-The default, 3200 steps, is about 14 minutes on two cores with native bfloat16; without it (auto
-falls back to float32), expect about 20. The run, checkpoint and model format are the foundation's,
-and clips go through the same predictor with its learned null action, so the checkpoint can later
-be trained on action-labelled episodes.
+- bfloat16 encoder (`TrainConfig.encoder_dtype` auto): 1.5x the steps per second on an Intel Xeon
+  (AMX), at no measured cost: online target, 4000 bfloat16 steps scored like 5400 float32 ones.
+The default, 3200 steps, took about 14 minutes on two Intel Xeon cores with native bfloat16 (AMX)
+and 10 on two AMD EPYC cores (AVX-512 bfloat16; seed 0 scored 0.98/1.00/0.96/0.94/0.74 there);
+without native bfloat16 (auto falls back to float32), expect about 20 on the Xeon. The run,
+checkpoint and model format are the foundation's, and clips go through the same predictor with its
+learned null action, so the checkpoint can later be trained on action-labelled episodes.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ from jepaworld.models.world_model import ModelConfig
 from jepaworld.train import TrainConfig, train
 
 PRETRAIN_STEPS = 3200
-"""Default optimizer steps of `physics pretrain` (about 14 minutes on two CPU cores with native
+"""Default optimizer steps of `physics pretrain` (10-14 minutes on two CPU cores with native
 bfloat16)."""
 
 
@@ -81,7 +82,7 @@ class PhysicsPretrainConfig(TrainConfig):
     """Generated scenes: the DIR given to `physics make` (its train/ is used) or a dataset dir."""
     steps: int | None = None
     """Total optimizer steps; the LR schedule is defined in steps, so short runs still anneal
-    (default 3200, about 14 minutes on two CPU cores with native bfloat16; with --resume, the
+    (default 3200, 10-14 minutes on two CPU cores with native bfloat16; with --resume, the
     run's own unless given)."""
     batch_size: int = 32
     """Clips per step."""
