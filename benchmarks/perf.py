@@ -51,13 +51,13 @@ What is measured:
    FLOPs (the second layer's, 16 -> 32 channels on 32 x 32 maps, ran at about 120 GFLOP/s against
    its forward's 210).
    On a 2-core AMD EPYC (AVX-512 with bfloat16, no AMX; 2026-11-28, one full run, kept freed
-   memory) the float32 matmul measured 209.7 GFLOP/s (201-215 at sizes 512 to 4096, timed apart)
-   and the bf16 one 852: model-only training 3952 frames/s (68.8% of the fp32 peak, PASS), with the
-   loader 3627 (63.1%); by encoder, default 3682 (64.1%), bf16 encoder 4330 (75.4%; 18.6% of the
-   bf16 peak), wide conv 1632 (104.6%), its bf16 encoder 2314 (148.3%; 36.5%), ViT 424 (62.7%), its
-   bf16 encoder 566 (83.6%; 20.6%). The wide conv's float32 step counting more than the matmul says
-   that on this CPU oneDNN's convolutions run faster than MKL's matmul: the measured peak is a
-   reference there, not a ceiling. One plan at horizon 5 took 0.183 s (p50), at 10 0.381 s.
+   memory) the float32 matmul measured 209.7 GFLOP/s (201-215 at sizes 512 to 4096 in one loop
+   timed apart, 211-220 in the bench reports of that day) and the bf16 one 852: model-only training
+   3952 frames/s (68.8% of the fp32 peak, PASS), with the loader 3627 (63.1%); by encoder, default
+   3682 (64.1%), bf16 encoder 4330 (75.4%; 18.6% of the bf16 peak), wide conv 1632 (104.6%), its
+   bf16 encoder 2314 (148.3%; 36.5%), ViT 424 (62.7%), its bf16 encoder 566 (83.6%; 20.6%). The
+   wide conv's float32 step counted more GFLOP/s than the measured matmul: on this CPU the measured
+   peak is a reference, not a ceiling. One plan at horizon 5 took 0.183 s (p50), at 10 0.381 s.
 3. **seconds per plan** - the Two-Room protocol's planner (`LatentMPC` with CEM: the anchors' 300
    samples, 30 elites, 30 iterations; held actions) on the default model, cold-started, at the
    issue's target horizon 5 and at the protocol's horizon; a timed plan also encodes the current frame
