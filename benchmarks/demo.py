@@ -45,10 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/demo.json"))
     parser.add_argument("--workdir", type=Path, default=None, help="keep the demo's files here")
     parser.add_argument("--domains", nargs="+", default=list(DOMAINS))
-    parser.add_argument(
-        "--steps", type=int, default=None, help="training steps (default: the demo's)"
-    )
-    for name in ("eval-episodes", "batch-size", "clip-frames", "videos"):
+    for name in ("steps", "eval-episodes", "batch-size", "clip-frames", "videos"):
         parser.add_argument(f"--{name}", type=int, default=None, help="default: the demo's")
     args = parser.parse_args(argv)
     env = environment(resolve_device("auto"))

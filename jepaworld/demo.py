@@ -72,6 +72,11 @@ class DemoConfig:
         )
         for name in ("episodes", "maze_episodes", "videos", "steps", "batch_size", "eval_episodes"):
             require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
+        require(
+            2 <= self.clip_frames <= self.model.max_len,
+            "clip_frames",
+            f"must be in [2, model.max_len={self.model.max_len}], got {self.clip_frames}",
+        )
         for count, protocol in ((self.episodes, TwoRoomProtocol()), (self.maze_episodes, MazeProtocol())):  # fmt: skip
             seeds = protocol.with_episodes(self.eval_episodes).seeds()
             require(

@@ -118,6 +118,9 @@ def test_nested_option_errors_name_the_nested_flag(capsys: pytest.CaptureFixture
     with pytest.raises(SystemExit):
         main(["demo", "--out", "o", "--seed", "999990"])
     assert "argument --seed: collection seeds" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # before any data is collected
+        main(["demo", "--out", "o", "--clip-frames", "1"])
+    assert "argument --clip-frames: must be in [2, model.max_len=16]" in capsys.readouterr().err
 
 
 def test_physics_make_writes_videos_and_pairs(
