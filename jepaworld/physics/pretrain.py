@@ -40,10 +40,10 @@ accuracy, 2-core CPU):
   (AMX), at no measured cost: online target, 4000 bfloat16 steps scored like 5400 float32 ones.
 The default, 3200 steps, took about 14 minutes on two Intel Xeon cores with native bfloat16 (AMX)
 and 10-11 on two AMD EPYC cores (AVX-512 bfloat16; seeds 0 and 1 scored 0.98/1.00/0.96/0.94/0.74
-and 0.96/1.00/0.96/0.94/0.78 there);
-without native bfloat16 (auto falls back to float32), expect about 20 on the Xeon. The run,
-checkpoint and model format are the foundation's, and clips go through the same predictor with its
-learned null action, so the checkpoint can later be trained on action-labelled episodes.
+and 0.96/1.00/0.96/0.94/0.78 there); without native bfloat16 (auto falls back to float32), expect
+about 20 on the Xeon. The run, checkpoint and model format are the foundation's, and clips go
+through the same predictor with its learned null action, so the checkpoint can later be trained on
+action-labelled episodes.
 """
 
 from __future__ import annotations
