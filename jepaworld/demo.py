@@ -72,6 +72,7 @@ class DemoConfig:
         )
         for name in ("episodes", "maze_episodes", "videos", "steps", "batch_size", "eval_episodes"):
             require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
+        # TrainConfig checks this too, but only after every domain's data has been collected
         require(
             2 <= self.clip_frames <= self.model.max_len,
             "clip_frames",
