@@ -26,6 +26,8 @@ from jepaworld.demo import DOMAINS, DemoConfig, format_table, run_demo
 from jepaworld.train import resolve_device
 
 TARGET_SUCCESS, TARGET_SECONDS, TARGET_SECONDS_ALL = 0.95, 600.0, 900.0
+OVERRIDES = ("steps", "eval_episodes", "batch_size", "clip_frames", "videos")
+"""DemoConfig fields this script takes as --flags (default: the demo's own)."""
 
 
 def targets(summary: dict) -> dict:
@@ -45,12 +47,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/demo.json"))
     parser.add_argument("--workdir", type=Path, default=None, help="keep the demo's files here")
     parser.add_argument("--domains", nargs="+", default=list(DOMAINS))
-    for name in ("steps", "eval-episodes", "batch-size", "clip-frames", "videos"):
-        parser.add_argument(f"--{name}", type=int, default=None, help="default: the demo's")
+    for name in OVERRIDES:
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(flag, type=int, default=None, help="default: the demo's")
     args = parser.parse_args(argv)
     env = environment(resolve_device("auto"))
     overrides = {"domains": tuple(args.domains)}
-    for name in ("steps", "eval_episodes", "batch_size", "clip_frames", "videos"):
+    for name in OVERRIDES:
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     with tempfile.TemporaryDirectory() as tmp:
