@@ -10,7 +10,10 @@ each checkpoint (WorldModel.calibrate_norms): where the features before the norm
 (Pendulum-v1's frames), the running average over past weights was off by about their spread.
 
 - `ConvEncoder` (default): strided 4x4 convolutions, each halving the image, then a linear map of
-  the flattened feature map. Cheap on a CPU (~3k frames/s training at 64x64 on two cores).
+  the flattened feature map. Cheap on a CPU (~3k frames/s training at 64x64 on two cores). With
+  `head="flatten-max"` the linear map also reads each channel's maximum over the map's cells:
+  features bound to no position (which colours and shapes are in view), beside the flattened
+  map's, which tie what is seen to where.
 - `ViTEncoder`: patch embedding + pre-norm transformer blocks + mean pooling, for users who want
   the V-JEPA / LeWM architecture family.
 
@@ -67,7 +70,12 @@ class ConvEncoder(nn.Module):
     the last feature map). Output (B, D)."""
 
     def __init__(
-        self, image_size: int, channels: tuple[int, ...], embed_dim: int, grid: bool = False
+        self,
+        image_size: int,
+        channels: tuple[int, ...],
+        embed_dim: int,
+        grid: bool = False,
+        head: str = "flatten",
     ) -> None:
         super().__init__()
         if image_size % (2 ** len(channels)):
@@ -82,20 +90,41 @@ class ConvEncoder(nn.Module):
             ]
             c_in = c_out
         self.convs = nn.Sequential(*layers)
+        if head not in ("flatten", "flatten-max"):
+            raise ValueError(f"head must be flatten or flatten-max, got {head!r}")
+        if grid and head != "flatten":
+            raise ValueError(f"head {head!r} needs the vector latent (grid tokens keep each cell)")
         side = image_size // 2 ** len(channels)
-        self.grid, self.head = grid, self._head(c_in, side, embed_dim, grid)
+        self.grid, self.head = grid, self._head(c_in, side, embed_dim, grid, head)
         self.norm = nn.BatchNorm1d(embed_dim)
 
     @staticmethod
-    def _head(channels: int, side: int, embed_dim: int, grid: bool) -> nn.Module:
+    def _head(channels: int, side: int, embed_dim: int, grid: bool, head: str) -> nn.Module:
         if grid:  # (B, C, h, w) -> (B, h*w*d): token n is cell (n // w, n % w)
             width = token_width(embed_dim, side * side)
             return nn.Sequential(nn.Conv2d(channels, width, 1), Rearrange("b d h w -> b (h w d)"))
-        return nn.Linear(channels * side * side, embed_dim)
+        if head == "flatten-max":
+            return FlattenMaxHead(channels, side, embed_dim)
+        return nn.Linear(channels * side * side, embed_dim)  # flattened in forward
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.convs(x)  # (B, C, h, w)
-        return embed_in_float32(self.head, self.norm, h if self.grid else h.flatten(1))  # (B, D)
+        flat = isinstance(self.head, nn.Linear)
+        return embed_in_float32(self.head, self.norm, h.flatten(1) if flat else h)  # (B, D)
+
+
+class FlattenMaxHead(nn.Module):
+    """(B, C, h, w) -> (B, D): a linear map of the flattened map and of each channel's maximum
+    over the cells. A linear map of the flattened map can average over cells but not take a
+    maximum, so a feature that says "this colour is somewhere in view" needs the second input."""
+
+    def __init__(self, channels: int, side: int, embed_dim: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(channels * side * side + channels, embed_dim)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        peak = h.amax(dim=(2, 3))  # (B, C)
+        return self.linear(torch.cat([h.flatten(1), peak], dim=1))  # (B, C*h*w + C) -> (B, D)
 
 
 class MLP(nn.Module):

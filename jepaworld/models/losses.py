@@ -1,6 +1,7 @@
 """Losses and diagnostics for joint-embedding predictive training.
 
-- `prediction_loss`: mean squared error between predicted and target embeddings.
+- `prediction_loss`: mean squared (or, as V-JEPA trains, mean absolute) error between predicted and
+  target embeddings.
 - `sigreg`: Sketched Isotropic Gaussian Regularisation (LeJEPA, Balestriero & LeCun 2025). Project
   the embeddings on random unit directions and test each 1-D projection against N(0, 1) with the
   Epps-Pulley statistic. Collapsed or low-rank embeddings are far from an isotropic Gaussian in
@@ -18,9 +19,13 @@ import torch
 import torch.nn.functional as F
 
 
-def prediction_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """MSE over all leading dims. pred, target: (..., D)."""
-    return F.mse_loss(pred, target)
+def prediction_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "mse") -> torch.Tensor:
+    """Mean error over all leading dims: squared ("mse") or absolute ("l1"). pred, target: (..., D)."""
+    if kind == "mse":
+        return F.mse_loss(pred, target)
+    if kind == "l1":
+        return F.l1_loss(pred, target)
+    raise ValueError(f"kind must be 'mse' or 'l1', got {kind!r}")
 
 
 def epps_pulley(x: torch.Tensor, knots: int = 17, t_max: float = 3.0) -> torch.Tensor:

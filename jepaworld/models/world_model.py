@@ -59,6 +59,11 @@ class ModelConfig:
     attends over the tokens of every frame so far (DINO-WM and V-JEPA predict patch tokens)."""
     conv_channels: tuple[int, ...] = (16, 32, 64, 64)
     """Channels of the strided conv layers (each halves the image)."""
+    conv_head: Literal["flatten", "flatten-max"] = "flatten"
+    """How the conv encoder maps its last feature map to the embedding: a linear map of the
+    flattened map, or of the flattened map and each channel's maximum over the map's cells
+    ("flatten-max": features that say what is in view wherever it is, as a ball's colour or
+    shape). Vector latent only."""
     vit_patch: int = 8
     """ViT patch size."""
     vit_dim: int = 128
@@ -84,6 +89,9 @@ class ModelConfig:
     smooth_weight: float = 0.1
     """Weight of a temporal-smoothness term, mean ||z_t+1 - z_t||^2 (as PLDM's time-similarity term):
     it favours slowly varying features, so that latent distance keeps growing with distance in the world."""
+    pred_loss: Literal["mse", "l1"] = "mse"
+    """Error between predicted and target embeddings in both prediction terms: mean squared (LeWM,
+    DINO-WM) or mean absolute (V-JEPA; the error `physics.surprise` scores)."""
     rollout_weight: float = 1.0
     """Weight of the open-loop multi-step rollout loss beside the teacher-forced one."""
     rollout_context: int = 1
@@ -155,10 +163,25 @@ class ModelConfig:
             "embed_dim",
             f"must be divisible by the {self.grid_tokens} grid tokens of latent grid",
         )
+        require(
+            self.conv_head in ("flatten", "flatten-max"),
+            "conv_head",
+            f"must be flatten or flatten-max, got {self.conv_head!r}",
+        )
+        require(
+            self.conv_head == "flatten" or (self.latent == "vector" and self.encoder == "conv"),
+            "conv_head",
+            f"{self.conv_head} needs the conv encoder and the vector latent",
+        )
         require(self.sigreg_directions >= 1, "sigreg_directions", "must be >= 1")
         require(self.smooth_weight >= 0, "smooth_weight", "must be >= 0")
         require(self.reg_weight >= 0, "reg_weight", "must be >= 0")
         require(self.rollout_weight >= 0, "rollout_weight", "must be >= 0")
+        require(
+            self.pred_loss in ("mse", "l1"),
+            "pred_loss",
+            f"must be mse or l1, got {self.pred_loss!r}",
+        )
         require(self.max_len >= 2, "max_len", "must be >= 2")
         require(self.rollout_context >= 1, "rollout_context", "must be >= 1")
         require(
@@ -200,7 +223,9 @@ class WorldModel(nn.Module):
         c = config
         grid = c.latent == "grid"
         if c.encoder == "conv":
-            self.encoder: nn.Module = ConvEncoder(c.image_size, c.conv_channels, c.embed_dim, grid)
+            self.encoder: nn.Module = ConvEncoder(
+                c.image_size, c.conv_channels, c.embed_dim, grid, c.conv_head
+            )
         else:
             self.encoder = ViTEncoder(
                 c.image_size, c.vit_patch, c.vit_dim, c.vit_depth, c.vit_heads, c.embed_dim, grid
@@ -411,7 +436,9 @@ class WorldModel(nn.Module):
         # sliced before predicting: autograd sums z's gradients in the order the graph was built,
         # and this order keeps an online float32 run bit-identical to the code before EMA targets
         target = targets[:, 1:]  # (B, T-1, D)
-        teacher = prediction_loss(self.predict(z[:, :-1], actions, has_actions), target)
+        teacher = prediction_loss(
+            self.predict(z[:, :-1], actions, has_actions), target, c.pred_loss
+        )
         rollout, z_roll = (
             self._rollout_loss(z, targets, actions, has_actions)
             if c.rollout_weight
@@ -459,7 +486,7 @@ class WorldModel(nn.Module):
         c0 = min(self.config.rollout_context, z.shape[1] - 1)
         past, future = actions[:, : c0 - 1], actions[:, c0 - 1 :]  # (B, c0-1, A'), (B, T-c0, A')
         pred = self.rollout(z[:, :c0], future, past, has_actions)  # (B, T-c0, D)
-        return prediction_loss(pred, targets[:, c0:]), pred
+        return prediction_loss(pred, targets[:, c0:], self.config.pred_loss), pred
 
     # ---- persistence -------------------------------------------------------------------------
 

@@ -36,6 +36,12 @@ accuracy, 2-core CPU):
   0 and 1, 3200 and 2700 steps; 2700 steps estimated at about 880 s on the day the preset took 830)
   scored constancy 0.54-0.88 and solidity 0.76-0.88, against the preset's 0.58 / 0.62 and
   0.86 / 0.96 (seeds 0 / 1): no clear gain, and 3200 steps of it ran over the 15 minutes.
+- on the AMD EPYC, 10,000 videos, seed 0 (one run each; val against the preset's
+  0.97/0.99/0.96/0.93/0.83 there): mean squared error, not V-JEPA's L1 (`ModelConfig.pred_loss`;
+  protocol 0.90/1.00/1.00/1.00/0.82, val 0.86/1.00/0.94/0.98/0.76); the flattened conv head, not
+  `conv_head` flatten-max (1.00/1.00/0.94/1.00/0.78, val 0.97/0.99/0.93/0.97/0.80); 64-d, not
+  128-d embeddings (0.76/1.00/0.98/0.86/0.62); 16-frame clips, not whole 24-frame videos (batch
+  21: 0.98/1.00/0.88/0.92/0.78).
 - bfloat16 encoder (`TrainConfig.encoder_dtype` auto): 1.5x the steps per second on an Intel Xeon
   (AMX), at no measured cost: online target, 4000 bfloat16 steps scored like 5400 float32 ones.
 The default, 3200 steps, took about 14 minutes on two Intel Xeon cores with native bfloat16 (AMX)

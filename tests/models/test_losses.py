@@ -1,8 +1,16 @@
 from __future__ import annotations
 
+import pytest
 import torch
 
-from jepaworld.models.losses import effective_rank, epps_pulley, sigreg, vicreg
+from jepaworld.models.losses import (
+    effective_rank,
+    epps_pulley,
+    prediction_loss,
+    sigreg,
+    vicreg,
+)
+from jepaworld.models.world_model import ModelConfig
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -58,3 +66,25 @@ def test_effective_rank_tracks_dimension() -> None:
     assert effective_rank(torch.randn(2048, 16, generator=g)) > 14
     rank2 = torch.randn(2048, 2, generator=g) @ torch.randn(2, 16, generator=g)
     assert effective_rank(rank2) < 2.5
+
+
+@pytest.mark.parametrize("kind, fitted", [("mse", 26.5), ("l1", 2.0)])
+def test_prediction_loss_fits_the_mean_or_the_median(kind: str, fitted: float) -> None:
+    # one constant prediction fitted to targets 1, 2, 3 and 100: squared error settles on their
+    # mean, 26.5, pulled up by the outlier; absolute error on a median, any value in [2, 3] (the
+    # gradient is zero there), which descent from 0 reaches at 2
+    target = torch.tensor([1.0, 2.0, 3.0, 100.0])[:, None].expand(4, 2)  # (N, D)
+    pred = torch.zeros(1, 2, requires_grad=True)  # (1, D)
+    opt = torch.optim.SGD([pred], lr=0.05)
+    for _ in range(1000):
+        opt.zero_grad()
+        prediction_loss(pred.expand(4, 2), target, kind).backward()
+        opt.step()
+    assert pred.detach().sub(fitted).abs().max() < 0.1
+
+
+def test_prediction_loss_and_config_refuse_an_unknown_kind() -> None:
+    with pytest.raises(ValueError, match="kind must be 'mse' or 'l1'"):
+        prediction_loss(torch.zeros(2, 3), torch.zeros(2, 3), "huber")
+    with pytest.raises(ValueError, match="pred_loss: must be mse or l1"):
+        ModelConfig(pred_loss="huber")

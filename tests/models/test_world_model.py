@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from jepaworld.models.encoder import ConvEncoder
 from jepaworld.models.world_model import CheckpointError, WorldModel
 from tests.conftest import tiny_model
 
@@ -198,6 +199,56 @@ def test_ema_target_gets_no_gradient_and_follows_the_encoder_by_its_momentum() -
         before, model.target_encoder.parameters(), model.encoder.parameters(), strict=True
     ):
         assert torch.allclose(t, 0.75 * b + 0.25 * o, atol=1e-6)
+
+
+def test_pred_loss_l1_is_the_mean_absolute_error_of_both_prediction_terms() -> None:
+    torch.manual_seed(0)
+    model = WorldModel(tiny_model(pred_loss="l1", rollout_context=2)).train()
+    for p in model.predictor.parameters():  # AdaLN starts at zero; make predictions non-trivial
+        torch.nn.init.normal_(p, std=0.2)
+    frames, acts = _frames(2, 5), torch.randn(2, 4, model.step_action_dim)
+    _, metrics = model.loss(frames, acts)
+    with torch.no_grad():
+        z = model.encode(frames)  # (B, T, D)
+        pred = model.predict(z[:, :-1], acts)  # (B, T-1, D)
+        roll = model.rollout(z[:, :2], acts[:, 1:], acts[:, :1])  # (B, T-2, D)
+    assert float(metrics["pred"]) == pytest.approx(float(F.l1_loss(pred, z[:, 1:])), rel=1e-5)
+    assert float(metrics["rollout"]) == pytest.approx(float(F.l1_loss(roll, z[:, 2:])), rel=1e-5)
+    assert float(metrics["pred"]) != pytest.approx(float(F.mse_loss(pred, z[:, 1:])), rel=1e-2)
+
+
+def test_flatten_max_head_sees_an_object_wherever_it_is() -> None:
+    """The conv stack is equivariant to shifts by its total stride (16 px at 4 layers) where its
+    46 px receptive field stays clear of the borders' padding (so a 256 px canvas here), so the
+    channels' maxima, and a head that reads only them, do not change when a small square moves by
+    16 px; the flattened map's read does."""
+    torch.manual_seed(0)
+    enc = ConvEncoder(256, (8, 8, 8, 8), 8, head="flatten-max").eval()
+    plain = ConvEncoder(256, (8, 8, 8, 8), 8).eval()
+    plain.convs.load_state_dict(enc.convs.state_dict())
+    with torch.no_grad():
+        enc.head.linear.weight[:, : 8 * 16 * 16] = 0  # read the maxima alone
+    frames = torch.zeros(2, 3, 256, 256)  # (B, 3, H, W), a grey canvas in [-1, 1]
+    frames[0, 0, 100:106, 100:106] = 1.0  # a red square...
+    frames[1, 0, 116:122, 116:122] = 1.0  # ...16 px further on in x and y
+    with torch.no_grad():
+        peak = enc.head(enc.convs(frames))  # (B, D)
+        flat = plain.head(plain.convs(frames).flatten(1))  # (B, D)
+    assert torch.allclose(peak[0], peak[1], atol=1e-5)
+    assert not torch.allclose(flat[0], flat[1], atol=1e-2)
+
+
+def test_conv_head_is_checked_and_kept_in_checkpoints(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="conv_head: must be flatten or flatten-max"):
+        tiny_model(conv_head="max")
+    with pytest.raises(ValueError, match="conv_head: flatten-max needs the conv encoder"):
+        tiny_model(conv_head="flatten-max", latent="grid", embed_dim=16)
+    model = WorldModel(tiny_model(conv_head="flatten-max"))
+    assert "encoder.head.linear.weight" in model.state_dict()
+    model.save(tmp_path / "ckpt")
+    again = WorldModel.from_pretrained(tmp_path / "ckpt")
+    assert again.config.conv_head == "flatten-max"
+    assert "encoder.head.weight" in WorldModel(tiny_model()).state_dict()  # old checkpoints load
 
 
 def test_ema_targets_are_what_the_loss_predicts() -> None:
