@@ -95,7 +95,7 @@ class ConvEncoder(nn.Module):
         if grid and head != "flatten":
             raise ValueError(f"head {head!r} needs the vector latent (grid tokens keep each cell)")
         side = image_size // 2 ** len(channels)
-        self.grid, self.head = grid, self._head(c_in, side, embed_dim, grid, head)
+        self.head = self._head(c_in, side, embed_dim, grid, head)
         self.norm = nn.BatchNorm1d(embed_dim)
 
     @staticmethod
@@ -109,7 +109,7 @@ class ConvEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.convs(x)  # (B, C, h, w)
-        flat = isinstance(self.head, nn.Linear)
+        flat = isinstance(self.head, nn.Linear)  # the plain head; the others take the map
         return embed_in_float32(self.head, self.norm, h.flatten(1) if flat else h)  # (B, D)
 
 
