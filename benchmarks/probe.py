@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     untrained = WorldModel(trained.config).eval()
     result = {**stamp(ckpt, args.data, cfg), "angle_dims": angle_dims, "groups": groups}
     for name, model in (("checkpoint", trained), ("untrained", untrained)):
-        result[name] = state_probe(model.encode, store, cfg, angle_dims, groups)
+        # the image features alone: proprioception, where a model reads it, is state itself
+        result[name] = state_probe(model.encode_image, store, cfg, angle_dims, groups)
         print(f"{name} ({result[name]['samples']['held_out']} held-out frames):")
         for label in ("linear", "mlp", "mean"):
             print_row(label, result[name][label])

@@ -54,6 +54,7 @@ from jepaworld.bench.probe import (
 from jepaworld.data.episodes import EpisodeStore
 from jepaworld.data.loader import ClipDataset
 from jepaworld.models.world_model import WorldModel
+from jepaworld.planning.protocols import refuse_proprio
 from jepaworld.train import latest_checkpoint
 
 BLOCK_XY, BLOCK_ANGLE = [2, 3], 4
@@ -162,6 +163,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parser.error(f"--horizon and --history must be >= 1, got {args.horizon}, {args.history}")
     ckpt = latest_checkpoint(args.run)
     model = WorldModel.from_pretrained(ckpt).eval()
+    refuse_proprio(model, ckpt, "this probe reads rollouts from frames alone")
     if args.png is not None and model.decoder is None:
         parser.error(f"--png: {ckpt} has no pixel decoder (train with --model.recon-weight)")
     cfg = ProbeConfig(episodes=args.episodes, steps=args.steps)

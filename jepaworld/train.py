@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -61,7 +62,8 @@ VIDEO_FOLDER_ID = "video-folder"
 CompileMode = Literal["off", "default", "reduce-overhead"]
 COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
 LossFn = Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]]
-"""`WorldModel.loss`'s signature: (frames, actions, has_actions, rank=) -> (loss, metrics)."""
+"""`WorldModel.loss`'s signature: (frames, actions, has_actions, rank=, [proprio=]) ->
+(loss, metrics)."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -228,6 +230,12 @@ class TrainConfig:
             f"must be one of {', '.join(COMPILE_MODES)}, got {self.compile!r}",
         )
         require(0 <= self.stop_at <= self.steps, "stop_at", "must be in [0, steps]")
+        require(
+            not self.model.proprio or not (self.mix or self.videos or self.drop_actions),
+            "model.proprio",
+            "reads the episodes' state vectors: --data alone (no --mix, --videos or "
+            "--drop-actions, whose clips have no states)",
+        )
 
 
 def native_bfloat16(device: torch.device) -> bool:
@@ -472,6 +480,24 @@ def check_action_dim(store: EpisodeStore, model: ModelConfig) -> None:
         )
 
 
+def check_proprio(store: EpisodeStore, model: ModelConfig) -> None:
+    """The episodes' state vectors hold every entry --model.proprio reads."""
+    if not model.proprio:
+        return
+    width = store.states(0).shape[-1] if len(store) else 0
+    if width <= max(model.proprio):
+        raise DataError(
+            f"{store.root}: its episodes' state vectors have {width} entries, but --model.proprio "
+            f"reads entry {max(model.proprio)}"
+        )
+
+
+def proprio_states(store: EpisodeStore) -> torch.Tensor:
+    """Every state vector of the dataset's episodes (N, S), for the model's proprioception
+    statistics (WorldModel.set_proprio_stats): small, and read without the frames."""
+    return torch.from_numpy(np.concatenate([store.states(e) for e in range(len(store))]))
+
+
 def episode_cache_mb(cfg: TrainConfig) -> float:
     """Episode cache budget of one reading process: --data-cache-mb, or a quarter of the
     machine's memory shared out among the DataLoader workers."""
@@ -499,7 +525,8 @@ def open_dataset(cfg: TrainConfig) -> TrainingData:
             f"{cfg.data}/manifest.json: frames are {h}x{w} but --model.image-size is {cfg.model.image_size}"
         )
     check_action_dim(store, cfg.model)
-    dataset = ClipDataset(store, cfg.clip_frames, cfg.model.frame_stride)
+    check_proprio(store, cfg.model)
+    dataset = ClipDataset(store, cfg.clip_frames, cfg.model.frame_stride, bool(cfg.model.proprio))
     if cfg.drop_actions:
         dataset = ActionFreeClips(dataset)
     manifest = store.manifest
@@ -683,8 +710,9 @@ def train_step(
     stands in for `model.loss` (the compiled one of `loss_function`)."""
     for group in opt.param_groups:
         group["lr"] = lr_at(step, cfg)
+    extra = {"proprio": batch["states"]} if "states" in batch else {}  # proprioception's clips
     loss, metrics = (loss_fn or model.loss)(
-        batch["frames"], batch["actions"], batch.get("has_actions"), rank=log
+        batch["frames"], batch["actions"], batch.get("has_actions"), rank=log, **extra
     )
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -774,6 +802,9 @@ def _setup(cfg: TrainConfig) -> _Session:
         start, last = _restore(cfg, model, opt), latest_checkpoint(cfg.out)
     else:
         start, last = 0, None
+        if cfg.model.proprio and cfg.init is None:  # --init's weights bring their own
+            assert isinstance(data.dataset, ClipDataset)  # TrainConfig refuses the others
+            model.set_proprio_stats(proprio_states(data.dataset.store))
         init = None if cfg.init is None else init_weights(model, cfg)
         _write_run_config(cfg, data, init)
     if cfg.compile == "reduce-overhead" and device.type != "cuda":

@@ -525,3 +525,27 @@ def test_checkpoints_hold_the_norm_statistics_of_their_own_weights(
     assert not torch.allclose(lagging["norm.running_mean"], saved["norm.running_mean"], atol=1e-3)
     a, b = _weights(latest_checkpoint(tiny_run)), _weights(latest_checkpoint(plain))
     assert _same(*({k: v for k, v in w.items() if not _is_norm_stat(k)} for w in (a, b)))
+
+
+def test_a_proprio_run_reads_its_episodes_states_and_refuses_what_it_cannot_read(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    from jepaworld.data.episodes import EpisodeStore
+
+    cfg = tiny_train(tiny_data, tmp_path / "p", model=tiny_model(proprio=(1, 0)))
+    store = EpisodeStore(tiny_data)
+    item = open_dataset(cfg).dataset[(1, 2)]  # episode 1, clip from frame 2
+    stride = cfg.model.frame_stride
+    want = store.episode(1).states[2 : 2 + stride * cfg.clip_frames : stride]  # (T, S)
+    assert torch.equal(item["states"], torch.from_numpy(want))
+    train(cfg)
+    model = WorldModel.from_pretrained(latest_checkpoint(tmp_path / "p"))
+    every = np.concatenate([store.episode(e).states for e in range(len(store))])[:, [1, 0]]
+    assert np.allclose(model.proprio_mean.numpy(), every.mean(0), rtol=1e-5)
+    assert np.allclose(model.proprio_std.numpy(), every.std(0, ddof=1), rtol=1e-4)
+    width = store.states(0).shape[1]
+    with pytest.raises(DataError, match=f"state vectors have {width} entries.*reads entry 5"):
+        train(tiny_train(tiny_data, tmp_path / "q", model=tiny_model(proprio=(5,))))
+    assert not (tmp_path / "q").exists()
+    with pytest.raises(ValueError, match="model.proprio: reads the episodes' state vectors"):
+        tiny_train(tiny_data, tmp_path / "m", model=tiny_model(proprio=(0,)), mix=(tiny_data,))

@@ -259,9 +259,10 @@ def evaluate(cfg: PlanConfig, protocol: TwoRoomProtocol | None = None) -> dict[s
     goals = [two_room.render_scene(env_config, np.asarray(s.goal)) for s in specs]
     sha = plan_eval.checkpoint_sha256(ckpt)
     results = plan_results(protocol, record, ckpt, sha, cfg.planner, outcomes, timings, baselines)
+    states = (np.asarray(specs[0].start), np.asarray(specs[0].goal))  # for proprioception
     results["plan_latency_seconds"] = (
         plan_eval.plan_latency(
-            model, protocol, frames[0][0], goals[0], cfg.latency_repeats, cfg.planner
+            model, protocol, frames[0][0], goals[0], cfg.latency_repeats, cfg.planner, states=states
         )
         if cfg.latency_repeats
         else []

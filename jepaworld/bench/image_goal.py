@@ -24,7 +24,7 @@ from jepaworld.bench.evaluate import PlanConfig, load_checked_model, read_checke
 from jepaworld.bench.protocols import TrajectoryProtocol
 from jepaworld.data.episodes import sha256_file
 from jepaworld.envs.gym_adapter import make_pixel_env, square_resize
-from jepaworld.planning.protocols import ActionBounds
+from jepaworld.planning.protocols import ActionBounds, refuse_proprio
 
 
 def read_goal_image(path: Path, size: int) -> np.ndarray:
@@ -85,6 +85,7 @@ def plan_to_image(cfg: PlanConfig, protocol: TrajectoryProtocol | None = None) -
     env = ImageGoal(make_pixel_env(cfg.env, size), goal)
     space = env.action_space
     model, ckpt = load_checked_model(cfg.run, cfg.device, protocol, size, int(space.shape[0]))
+    refuse_proprio(model, cfg.run, "an image goal has no state vector")
     t0 = time.perf_counter()
     spec = plan_eval.EpisodeSpec(protocol.seed, (0.0, 0.0), (0.0, 0.0), float(protocol.budget))
 

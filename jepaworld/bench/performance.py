@@ -103,13 +103,16 @@ def synthetic_batch(cfg: TrainConfig, device: torch.device) -> Batch:
     B, T, S = cfg.batch_size, cfg.clip_frames, m.image_size
     frames = torch.randint(0, 256, (B, T, S, S, 3), generator=g, dtype=torch.uint8)
     actions = torch.rand(B, T - 1, m.frame_stride * m.action_dim, generator=g) * 2 - 1
-    return {"frames": frames.to(device), "actions": actions.to(device)}
+    batch = {"frames": frames.to(device), "actions": actions.to(device)}
+    if m.proprio:  # state vectors wide enough for the entries the model reads
+        batch["states"] = torch.randn(B, T, max(m.proprio) + 1, generator=g).to(device)
+    return batch
 
 
 def count_step_flops(model: WorldModel, batch: Batch) -> int:
     """FLOPs of one forward + backward of the training loss (gradients are discarded)."""
     with FlopCounterMode(display=False) as counter:
-        loss, _ = model.loss(batch["frames"], batch["actions"])
+        loss, _ = model.loss(batch["frames"], batch["actions"], proprio=batch.get("states"))
         loss.backward()
     model.zero_grad(set_to_none=True)
     return int(counter.get_total_flops())
@@ -194,12 +197,18 @@ def plan_seconds(
         torch.randint(0, 256, (problems, S, S, 3), generator=g, dtype=torch.uint8).to(device)
         for _ in range(2)
     )
+    proprio = model.config.proprio
+    states = (
+        [torch.randn(problems, max(proprio) + 1, generator=g).to(device) for _ in range(2)]
+        if proprio
+        else [None, None]
+    )  # (E, S) each, for a model that reads proprioception
     mpc = plan_eval.make_mpc(TwoRoomProtocol(), model, model.config.action_dim, horizon)
-    z_goal = mpc.encode_frames(goals)  # (E, D)
+    z_goal = mpc.encode_frames(goals, states[1])  # (E, D)
 
     def once() -> None:
         mpc.reset()
-        mpc.plan(frames, z_goal, g)
+        mpc.plan(frames, z_goal, g, proprio=states[0])
 
     return [timed(once, device) for _ in range(repeats)]
 
@@ -268,7 +277,7 @@ def _memory_latency(model: WorldModel, ckpt: Path, maze_dir: Path) -> dict[str, 
         return {"memory": "maze suite", **memory_query_latency(real, sha, MEMORY_QUERIES)}
     with tempfile.TemporaryDirectory(prefix="jepaworld-perf-") as tmp:
         path = Path(tmp) / "memory.sqlite"
-        D = model.config.embed_dim
+        D = model.config.latent_dim
         emb = np.random.default_rng(0).standard_normal((SYNTHETIC_ENTRIES, D), np.float32)
         ids = np.arange(SYNTHETIC_ENTRIES)
         with MemoryStore.open(path) as store:

@@ -225,15 +225,28 @@ def _execute(ep: _Live, actions: np.ndarray, budget: int) -> None:
 class Controller(Protocol):
     """What the lock-step runner drives: flat MPC, or MPC guided by memory."""
 
-    def start(self, frames: torch.Tensor, goals: torch.Tensor) -> None:
+    def start(
+        self,
+        frames: torch.Tensor,
+        goals: torch.Tensor,
+        proprio: torch.Tensor | None = None,
+        goal_proprio: torch.Tensor | None = None,
+    ) -> None:
         """Begin E problems: current frames and goal frames, uint8 (E, H, W, 3) (or goal clips
-        (E, G, H, W, 3), where the episodes' info has a "goal_clip": FlatController only)."""
+        (E, G, H, W, 3), where the episodes' info has a "goal_clip": FlatController only), and
+        where the env gives them, their state vectors (E, S) (info "state" and "goal_state"),
+        which a model with proprioception reads."""
         ...
 
     def plan(
-        self, frames: torch.Tensor, generator: torch.Generator, keep: torch.Tensor | None
+        self,
+        frames: torch.Tensor,
+        generator: torch.Generator,
+        keep: torch.Tensor | None,
+        proprio: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Env actions (E', n, A) for the still-active problems (keep: which of the last E)."""
+        """Env actions (E', n, A) for the still-active problems (keep: which of the last E);
+        `proprio`, the frames' state vectors (E', S), where the env gives them."""
         ...
 
 
@@ -244,16 +257,26 @@ class FlatController:
         self.mpc = mpc
         self.z_goal = torch.empty(0)
 
-    def start(self, frames: torch.Tensor, goals: torch.Tensor) -> None:
-        self.z_goal = self.mpc.encode_goal(goals)  # (E, D) or clips' (E, G, D)
+    def start(
+        self,
+        frames: torch.Tensor,
+        goals: torch.Tensor,
+        proprio: torch.Tensor | None = None,
+        goal_proprio: torch.Tensor | None = None,
+    ) -> None:
+        self.z_goal = self.mpc.encode_goal(goals, goal_proprio)  # (E, D) or clips' (E, G, D)
         self.mpc.reset()
 
     def plan(
-        self, frames: torch.Tensor, generator: torch.Generator, keep: torch.Tensor | None
+        self,
+        frames: torch.Tensor,
+        generator: torch.Generator,
+        keep: torch.Tensor | None,
+        proprio: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if keep is not None and len(keep) == len(self.z_goal):
             self.z_goal = self.z_goal[keep.to(self.z_goal.device)]
-        return self.mpc.plan(frames, self.z_goal, generator, keep)
+        return self.mpc.plan(frames, self.z_goal, generator, keep, proprio=proprio)
 
 
 def run_lockstep(
@@ -295,15 +318,24 @@ def _run_batch(
         frames = torch.from_numpy(np.stack(arrays))  # (E, H, W, 3) or clips (E, G, H, W, 3)
         return (resize_frames(frames, frame_size) if frame_size else frames).to(device)
 
+    def states(key: str) -> torch.Tensor | None:
+        """The active episodes' state vectors (E, S) under info[key], where every one has them."""
+        if not all(key in live[i].info for i in active):
+            return None
+        arrays = [np.asarray(live[i].info[key], dtype=np.float32).ravel() for i in active]
+        return torch.from_numpy(np.stack(arrays)).to(device)  # (E, S)
+
     if active:
         clips = "goal_clip" in live[active[0]].info  # a goal of several frames (GoalState)
-        controller.start(stacked("obs"), stacked("goal_clip" if clips else "goal"))
+        goals = stacked("goal_clip" if clips else "goal")
+        goal_states = None if clips else states("goal_state")
+        controller.start(stacked("obs"), goals, states("state"), goal_states)
     plan_time, solved, calls, keep = 0.0, 0, 0, None
     bar = tqdm(total=budget, desc="plan", unit="step", dynamic_ncols=True)
     while active:
         frames = stacked("obs")
         t0 = time.perf_counter()
-        acts = controller.plan(frames, gen, keep).cpu().numpy()  # (E, n, A)
+        acts = controller.plan(frames, gen, keep, states("state")).cpu().numpy()  # (E, n, A)
         plan_time += time.perf_counter() - t0
         solved, calls = solved + len(active), calls + 1
         for i, a in zip(active, acts, strict=True):
@@ -375,22 +407,30 @@ def plan_latency(
     repeats: int = 3,
     planner: str = "cem",
     bounds: ActionBounds | None = None,
+    states: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[float]:
     """Seconds for one single-problem plan (E=1) with the protocol's planner, `repeats` times,
     toward `goal`, an image (H, W, 3) or a clip (G, H, W, 3). With a planner history of T frames,
-    each timed plan follows T-1 untimed ones from the same frame, so it predicts from T frames."""
+    each timed plan follows T-1 untimed ones from the same frame, so it predicts from T frames.
+    `states`: the frame's state vector (S,) and the goal's, (S,) for an image or (G, S) for a
+    clip, for a model that reads proprioception."""
     device = next(model.parameters()).device
     mpc = make_mpc(protocol, model, model.config.action_dim, planner=planner, bounds=bounds)
-    z_goal = mpc.encode_goal(torch.from_numpy(goal[None]).to(device))
+    now_p, goal_p = (
+        (None, None)
+        if states is None
+        else (torch.as_tensor(s, dtype=torch.float32)[None].to(device) for s in states)
+    )  # (1, S) each
+    z_goal = mpc.encode_goal(torch.from_numpy(goal[None]).to(device), goal_p)
     now = torch.from_numpy(frames[None]).to(device)  # (1, H, W, 3)
     gen = torch.Generator().manual_seed(0)
     times = []
     for _ in range(repeats):
         mpc.reset()
         for _ in range(mpc.config.history - 1):
-            mpc.plan(now, z_goal, gen)
+            mpc.plan(now, z_goal, gen, proprio=now_p)
         t0 = time.perf_counter()
-        mpc.plan(now, z_goal, gen)
+        mpc.plan(now, z_goal, gen, proprio=now_p)
         times.append(time.perf_counter() - t0)
     return times
 

@@ -32,7 +32,7 @@ from jepaworld.bench.protocols import TrajectoryProtocol, require_goal_image
 from jepaworld.data.collect import exploration_policy
 from jepaworld.envs.gym_adapter import GoalState, make_pixel_env
 from jepaworld.models.world_model import WorldModel
-from jepaworld.planning.protocols import ActionBounds
+from jepaworld.planning.protocols import ActionBounds, refuse_proprio
 from jepaworld.train import check_view
 
 Goal = tuple[np.ndarray, np.ndarray]  # frames (G, H, W, 3) ending at the goal, their states (G, S)
@@ -123,6 +123,9 @@ def load_run(run: Path, device: str, protocol: TrajectoryProtocol) -> CheckedRun
     probe.close()
     check_view(record, protocol.env_id, view, run)
     model, ckpt = load_checked_model(run, device, protocol, size, int(space.shape[0]))
+    if protocol.goal_frames > 1:
+        why = f"{protocol.env_id}'s goals are clips of {protocol.goal_frames} frames, planned from frames alone"
+        refuse_proprio(model, run, why)
     return CheckedRun(record, model, ckpt, space, size)
 
 
@@ -145,6 +148,8 @@ def evaluate_trajectory(
     record, model, ckpt, space, size = run.record, run.model, run.ckpt, run.space, run.size
     A = int(space.shape[0])
     sha = plan_eval.checkpoint_sha256(ckpt)
+    if cfg.memory is not None:
+        refuse_proprio(model, cfg.run, "a memory holds frames alone")
     states = None if cfg.memory is None else memory_states(cfg, protocol, sha, model.device)
     bounds = space_bounds(space)
     t0 = time.perf_counter()
@@ -167,9 +172,17 @@ def evaluate_trajectory(
     results["controller"] = "flat_mpc" if guided is None else "memory_guided"
     if guided is not None:
         results["memory"] = {**memory, "reroutes": guided.reroutes}
-    first_goal = next(iter(goals.values()))[0]  # (G, H, W, 3): a clip of 1 plans as an image
+    first_goal, first_states = next(iter(goals.values()))  # (G, H, W, 3), (G, S)
+    latency_states = (np.asarray(specs[0].start), np.asarray(first_states))  # (S,), (G, S)
     results["plan_latency_seconds"] = plan_eval.plan_latency(
-        model, protocol, frames[0][0], first_goal, cfg.latency_repeats, cfg.planner, bounds
+        model,
+        protocol,
+        frames[0][0],
+        first_goal,
+        cfg.latency_repeats,
+        cfg.planner,
+        bounds,
+        latency_states,
     )
     media = plan_eval.write_media(
         cfg.out / "media", frames, [g[0][-1] for g in goals.values()], cfg.media

@@ -4,7 +4,8 @@ Layout of a dataset directory::
 
     DATA/manifest.json        format version, env id and config, policy, seeds, shapes, shards
     DATA/shard_00000.npz      episodes 0..n-1: arrays frames_i (T,H,W,3) uint8, actions_i (T,A)
-                              float32, states_i (T,S) float32 (true state, for evaluation only)
+                              float32, states_i (T,S) float32 (true state: for evaluation,
+                              and the entries a model reads as proprioception, --model.proprio)
 
 Action t is taken after frame t. Shards are written to a temporary name and renamed, the manifest
 is written last, so a reader never sees a half-written dataset. Reading is lazy: one episode is
@@ -244,6 +245,19 @@ class EpisodeStore:
         if ep.frames.shape[1:] != self.frame_shape or ep.actions.shape[1] != self.action_dim:
             raise DataError(f"{path}: episode {i} shapes disagree with the manifest")
         return ep
+
+    def states(self, e: int) -> np.ndarray:
+        """Episode `e`'s state vectors (T, S) float32, read alone (its frames stay on disk)."""
+        if not 0 <= e < len(self):
+            raise IndexError(f"episode {e} out of range (dataset has {len(self)})")
+        if e in self._cache:
+            return self._cache[e].states.astype(np.float32, copy=False)
+        s, i = self._index[e]
+        try:
+            return np.asarray(self._shard(s)[f"states_{i}"], dtype=np.float32)
+        except (KeyError, OSError, ValueError, zipfile.BadZipFile, EOFError) as e_:
+            path = self.root / self.manifest["shards"][s]["file"]
+            raise DataError(f"{path}: cannot read episode {i}'s states ({e_})") from e_
 
     def episode(self, e: int) -> Episode:
         """Return episode `e` (0-based over the whole dataset), through the LRU cache."""

@@ -44,11 +44,12 @@ class ClipDataset(Dataset):
     """Map-style dataset indexed by (episode, t0); items are dicts of tensors.
 
     Returns:
-        frames: uint8 (T, H, W, 3); actions: float32 (T-1, k*A).
+        frames: uint8 (T, H, W, 3); actions: float32 (T-1, k*A); with `states`, also states:
+        float32 (T, S), the frames' state vectors (for a model with proprioception).
     """
 
-    def __init__(self, store: EpisodeStore, frames: int, stride: int) -> None:
-        self.store, self.frames, self.stride = store, frames, stride
+    def __init__(self, store: EpisodeStore, frames: int, stride: int, states: bool = False) -> None:
+        self.store, self.frames, self.stride, self.states = store, frames, stride, states
         self.span = (frames - 1) * stride  # frames t0 .. t0 + span
         self.starts = clip_starts(
             store.lengths, frames, stride, lambda n: f"{store.root}: episodes of length {n}"
@@ -64,7 +65,10 @@ class ClipDataset(Dataset):
         frames = ep.frames[idx]  # (T, H, W, 3)
         acts = ep.actions[t0 : t0 + self.span]  # (T-1 * k, A)
         acts = acts.reshape(self.frames - 1, self.stride * ep.actions.shape[1])  # (T-1, k*A)
-        return {"frames": torch.from_numpy(frames.copy()), "actions": torch.from_numpy(acts.copy())}
+        item = {"frames": torch.from_numpy(frames.copy()), "actions": torch.from_numpy(acts.copy())}
+        if self.states:
+            item["states"] = torch.from_numpy(ep.states[idx].astype(np.float32))  # (T, S)
+        return item
 
 
 class ActionFreeClips(Dataset):

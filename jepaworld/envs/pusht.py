@@ -6,8 +6,10 @@ target is its own position plus `action * action_scale` canvas px (gym-pusht's o
 absolute target in [0, 512]; a relative one keeps "the same action" meaning the same motion
 anywhere, which a latent planner needs). Each step is gym-pusht's 0.1 s of PD control.
 
-The true state, for evaluation only, is `info["state"]` = (agent x, agent y, block x, block y,
-block angle) in canvas px and radians, as gym-pusht's `obs_type="state"`. The task is a goal
+The true state is `info["state"]` = (agent x, agent y, block x, block y, block angle) in canvas
+px and radians, as gym-pusht's `obs_type="state"`: for evaluation, except its first two entries,
+the pusher's position, which an agent senses of itself (`--model.proprio 0 1`, DINO-WM's
+proprioception; `info["goal_state"]` gives the goal's). The task is a goal
 *state*: `reset(options={"goal": state})` (default: gym-pusht's goal pose for the block, the
 pusher at its start) renders the goal image into `info["goal"]`; success is the DINO-WM criterion
 (`pusht_success`): L2 of (agent xy, block xy) below 20 px and block angle error below pi / 9.

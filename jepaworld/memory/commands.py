@@ -34,7 +34,7 @@ from jepaworld.memory.store import (
     encode_thumbnail,
 )
 from jepaworld.models.world_model import WEIGHTS, WorldModel
-from jepaworld.planning.protocols import WorldModelLike
+from jepaworld.planning.protocols import WorldModelLike, refuse_proprio
 from jepaworld.train import check_view, latest_checkpoint, read_run_record, resolve_device
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,7 @@ def load_checkpoint(run: Path, device: str) -> tuple[WorldModel, Path, str]:
     """The latest checkpoint of RUN: (model in eval mode, its directory, sha256 of its weights)."""
     ckpt = latest_checkpoint(run)
     model = WorldModel.from_pretrained(ckpt, map_location=resolve_device(device))
+    refuse_proprio(model, run, "a memory holds frames alone")
     return model, ckpt, sha256_file(ckpt / WEIGHTS)
 
 

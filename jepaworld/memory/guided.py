@@ -24,7 +24,7 @@ from jepaworld.config import require
 from jepaworld.memory.graph import MemoryGraph, NoPathError, proximity_edges, transition_edges
 from jepaworld.planning.cem import CEM, CEMConfig
 from jepaworld.planning.mpc import LatentGoalCost, LatentMPC
-from jepaworld.planning.protocols import ActionBounds, Planner, WorldModelLike
+from jepaworld.planning.protocols import ActionBounds, Planner, WorldModelLike, reads_proprio
 
 
 @dataclass(frozen=True)
@@ -192,8 +192,21 @@ class MemoryGuidedMPC:
         except NoPathError:
             return []
 
-    def start(self, frames: torch.Tensor, goals: torch.Tensor) -> None:
-        """Begin E problems: current frames and goal frames, (E, H, W, 3)."""
+    def start(
+        self,
+        frames: torch.Tensor,
+        goals: torch.Tensor,
+        proprio: torch.Tensor | None = None,
+        goal_proprio: torch.Tensor | None = None,
+    ) -> None:
+        """Begin E problems: current frames and goal frames, (E, H, W, 3). The memory's nodes are
+        frames alone, so a model that reads proprioception is refused (`proprio` and
+        `goal_proprio` are the Controller protocol's, unused)."""
+        if reads_proprio(self.mpc.model):
+            raise ValueError(
+                "memory-guided planning: the memory holds frames alone, and this model reads "
+                "proprioception (--model.proprio); plan without --memory"
+            )
         if goals.ndim != 4:
             raise ValueError(
                 f"goals: memory-guided planning takes goal images (E, H, W, 3), got "
@@ -228,13 +241,18 @@ class MemoryGuidedMPC:
         return torch.stack(out)  # (E, D)
 
     def plan(
-        self, frames: torch.Tensor, generator: torch.Generator, keep: torch.Tensor | None = None
+        self,
+        frames: torch.Tensor,
+        generator: torch.Generator,
+        keep: torch.Tensor | None = None,
+        proprio: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Env actions (E, receding*k, A), or (E, execute, A), for the current frames (E, H, W, 3).
 
         Args:
             keep: optional bool mask of which previous problems are still active; their paths
                 (and the MPC's warm starts) follow them as the batch shrinks.
+            proprio: the Controller protocol's; unused (`start` refuses proprioception).
         """
         if keep is not None and len(keep) == len(self.paths):
             kept = [e for e, k in enumerate(keep.tolist()) if k]

@@ -48,7 +48,7 @@ class Ensemble(nn.Module):
                 f"ensemble members are on several devices: {sorted(map(str, devices))}"
             )
         self.members = nn.ModuleList(members)
-        self.dims = [m.config.embed_dim for m in members]
+        self.dims = [m.config.latent_dim for m in members]
         self.register_buffer(
             "scales", torch.tensor([w**0.5 for w in weights], dtype=torch.float32), persistent=False
         )
@@ -56,7 +56,7 @@ class Ensemble(nn.Module):
     @property
     def config(self) -> ModelConfig:
         """Member 0's config, for the frame size, stride and action width all members share; its
-        embed_dim is member 0's alone, not the ensemble's width (sum(self.dims))."""
+        latent_dim is member 0's alone, not the ensemble's width (sum(self.dims))."""
         return self.members[0].config
 
     @property
@@ -67,9 +67,11 @@ class Ensemble(nn.Module):
     def device(self) -> torch.device:
         return self.members[0].device
 
-    def encode(self, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 frames (B, T, H, W, 3) -> (B, T, sum D_m), member m's part scaled by sqrt(w_m)."""
-        parts = [m.encode(frames) * s for m, s in zip(self.members, self.scales, strict=True)]
+    def encode(self, frames: torch.Tensor, proprio: torch.Tensor | None = None) -> torch.Tensor:
+        """uint8 frames (B, T, H, W, 3) -> (B, T, sum D_m), member m's part scaled by sqrt(w_m);
+        `proprio` (B, T, S) goes to the members that read proprioception."""
+        pairs = zip(self.members, self.scales, strict=True)
+        parts = [m.encode(frames, proprio) * s for m, s in pairs]
         return torch.cat(parts, dim=-1)  # (B, T, sum D_m)
 
     def rollout(

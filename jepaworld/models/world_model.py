@@ -1,6 +1,7 @@
 """The JEPA world model: an encoder, an action-conditioned predictor, and their training loss.
 
-Contract (DESIGN.md): `encode(frames (B,T,H,W,3) uint8) -> z (B,T,D)`;
+Contract (DESIGN.md): `encode(frames (B,T,H,W,3) uint8) -> z (B,T,D)` (a model with
+proprioception, `ModelConfig.proprio`, also takes the frames' state vectors (B,T,S));
 `rollout(z_hist (B,T,D), actions (B,L,A')) -> z_pred (B,L,D)`; `save(dir)`; `from_pretrained(dir)`.
 A' = frame_stride * action_dim: one model step spans `frame_stride` environment steps and takes
 their actions concatenated (DINO-WM's frameskip).
@@ -92,6 +93,17 @@ class ModelConfig:
     pred_loss: Literal["mse", "l1"] = "mse"
     """Error between predicted and target embeddings in both prediction terms: mean squared (LeWM,
     DINO-WM) or mean absolute (V-JEPA; the error `physics.surprise` scores)."""
+    proprio: tuple[int, ...] = ()
+    """Entries of the environment's state vector (`info["state"]`, the episodes' `states`) the
+    model reads as proprioception beside each frame, as DINO-WM feeds the agent's position
+    (PushT: 0 1, the pusher's x and y). Only what an agent senses of itself: the state may also
+    hold what it must see (PushT's block). Each entry, standardised by the training data's mean
+    and spread, is appended to the frame's embedding, so the predictor reads and predicts it and
+    the planner's latent distance counts it. (): frames only. Vector latent only."""
+    proprio_weight: float = 1.0
+    """Scale of the standardised proprioception in the embedding: its share of the prediction
+    loss and of the planner's latent distance (each of the embed_dim image features has about
+    unit spread)."""
     rollout_weight: float = 1.0
     """Weight of the open-loop multi-step rollout loss beside the teacher-forced one."""
     rollout_context: int = 1
@@ -120,6 +132,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         self.conv_channels = tuple(self.conv_channels)
+        self.proprio = tuple(self.proprio)
         require(
             self.action_dim >= 0,
             "action_dim",
@@ -173,6 +186,18 @@ class ModelConfig:
             "conv_head",
             f"{self.conv_head} needs the conv encoder and the vector latent",
         )
+        require(
+            all(isinstance(i, int) and i >= 0 for i in self.proprio)
+            and len(set(self.proprio)) == len(self.proprio),
+            "proprio",
+            f"must be distinct state entries >= 0, got {self.proprio}",
+        )
+        require(
+            not self.proprio or self.latent == "vector",
+            "proprio",
+            "needs the vector latent (--model.latent vector)",
+        )
+        require(self.proprio_weight > 0, "proprio_weight", "must be > 0")
         require(self.sigreg_directions >= 1, "sigreg_directions", "must be >= 1")
         require(self.smooth_weight >= 0, "smooth_weight", "must be >= 0")
         require(self.reg_weight >= 0, "reg_weight", "must be >= 0")
@@ -206,6 +231,12 @@ class ModelConfig:
         )
 
     @property
+    def latent_dim(self) -> int:
+        """D: size of the embedding the predictor and planners see, embed_dim image features
+        and then the len(proprio) proprioception entries."""
+        return self.embed_dim + len(self.proprio)
+
+    @property
     def grid_tokens(self) -> int:
         """Tokens per frame: 1 for latent "vector", else the encoder's grid cells."""
         if self.latent == "vector":
@@ -231,7 +262,7 @@ class WorldModel(nn.Module):
                 c.image_size, c.vit_patch, c.vit_dim, c.vit_depth, c.vit_heads, c.embed_dim, grid
             )
         self.predictor = Predictor(
-            c.embed_dim,
+            c.latent_dim,
             c.frame_stride * c.action_dim,
             c.pred_dim,
             c.pred_depth,
@@ -246,6 +277,9 @@ class WorldModel(nn.Module):
         self.decoder: PixelDecoder | None = None
         if c.recon_weight:
             self.decoder = PixelDecoder(c.embed_dim, c.image_size, c.conv_channels)
+        if c.proprio:  # the training data's statistics (`set_proprio_stats`), saved as weights
+            self.register_buffer("proprio_mean", torch.zeros(len(c.proprio)))
+            self.register_buffer("proprio_std", torch.ones(len(c.proprio)))
         self.encoder_autocast: torch.dtype | None = None
         """A run-time choice, not part of the config: when set (training with --encoder-dtype
         bfloat16), the encoders' feature layers run under torch.autocast to this dtype; their
@@ -260,8 +294,59 @@ class WorldModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def encode(self, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 frames (B, T, H, W, 3) -> embeddings (B, T, D)."""
+    def encode(self, frames: torch.Tensor, proprio: torch.Tensor | None = None) -> torch.Tensor:
+        """uint8 frames (B, T, H, W, 3) -> embeddings (B, T, D). A model with `config.proprio`
+        also needs `proprio`, the environment's state vectors (B, T, S) of those frames; it reads
+        its entries (`with_proprio`). Other models ignore it."""
+        if frames.ndim != 5:
+            raise ValueError(f"frames must be (B, T, H, W, 3), got {tuple(frames.shape)}")
+        return self.with_proprio(self._embed(self.encoder, frames), proprio)
+
+    def with_proprio(self, z: torch.Tensor, proprio: torch.Tensor | None) -> torch.Tensor:
+        """Image embeddings (B, T, embed_dim) -> (B, T, D): the `config.proprio` entries of the
+        state vectors `proprio` (B, T, S), standardised and scaled by `proprio_weight`, appended.
+        z unchanged for a model without proprioception."""
+        idx = self.config.proprio
+        if not idx:
+            return z
+        if proprio is None:
+            raise ValueError(
+                f"this model reads proprioception (state entries {list(idx)}, --model.proprio): "
+                "pass the frames' state vectors as proprio"
+            )
+        if proprio.shape[:2] != z.shape[:2] or proprio.ndim != 3 or proprio.shape[-1] <= max(idx):
+            raise ValueError(
+                f"proprio must be state vectors (B, T, S) with S > {max(idx)} for frames "
+                f"{tuple(z.shape[:2])}, got {tuple(proprio.shape)}"
+            )
+        p = proprio.to(device=z.device, dtype=torch.float32)[..., list(idx)]  # (B, T, P)
+        p = (p - self.proprio_mean) / self.proprio_std * self.config.proprio_weight  # (B, T, P)
+        return torch.cat([z, p.to(z.dtype)], dim=-1)  # (B, T, D)
+
+    @torch.no_grad()
+    def set_proprio_stats(self, states: torch.Tensor) -> None:
+        """Standardise proprioception by the mean and spread of `states` (N, S), the training
+        data's state vectors (a spread under 1e-6, a constant entry, counts as 1)."""
+        idx = list(self.config.proprio)
+        if not idx:
+            raise ValueError("set_proprio_stats: this model reads no proprioception")
+        if states.ndim != 2 or states.shape[0] < 2 or states.shape[1] <= max(idx):
+            raise ValueError(
+                f"states must be (N >= 2, S > {max(idx)}) state vectors, got {tuple(states.shape)}"
+            )
+        p = states[:, idx].double()  # (N, P)
+        std = p.std(dim=0)
+        self.proprio_mean.copy_(p.mean(dim=0))
+        self.proprio_std.copy_(torch.where(std < 1e-6, torch.ones_like(std), std))
+
+    def image_part(self, z: torch.Tensor) -> torch.Tensor:
+        """(..., D) embeddings -> their image features (..., embed_dim), without proprioception
+        (z itself for a model without it)."""
+        return z[..., : self.config.embed_dim] if self.config.proprio else z
+
+    def encode_image(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 frames (B, T, H, W, 3) -> the image features alone (B, T, embed_dim): `encode`
+        without proprioception, for any model (what a probe of the frames should read)."""
         if frames.ndim != 5:
             raise ValueError(f"frames must be (B, T, H, W, 3), got {tuple(frames.shape)}")
         return self._embed(self.encoder, frames)
@@ -296,17 +381,19 @@ class WorldModel(nn.Module):
         if z.ndim != 3:
             raise ValueError(f"z must be (B, T, D), got {tuple(z.shape)}")
         B = z.shape[0]
-        x = self._redraw(rearrange(z, "b t d -> (b t) d"))  # (B*T, 3, H, W)
+        x = self._redraw(rearrange(self.image_part(z), "b t d -> (b t) d"))  # (B*T, 3, H, W)
         x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
         return rearrange(x, "(b t) c h w -> b t h w c", b=B)  # (B, T, H, W, 3)
 
     @torch.no_grad()
-    def encode_targets(self, frames: torch.Tensor) -> torch.Tensor:
+    def encode_targets(
+        self, frames: torch.Tensor, proprio: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """uint8 frames (B, T, H, W, 3) -> the EMA target encoder's embeddings (B, T, D), with no
-        gradient. Only for a model with target "ema"."""
+        gradient (and proprioception as `encode`). Only for a model with target "ema"."""
         if self.target_encoder is None:
             raise ValueError('encode_targets needs a model with target "ema"')
-        return self._embed(self.target_encoder, frames)
+        return self.with_proprio(self._embed(self.target_encoder, frames), proprio)
 
     @torch.no_grad()
     def calibrate_norms(self, batches: list[torch.Tensor]) -> int:
@@ -338,7 +425,7 @@ class WorldModel(nn.Module):
                 m.momentum = None  # a cumulative average over the batches
                 m.train()
             for clip in batches:
-                self.encode(clip)
+                self._embed(self.encoder, clip)
         except BaseException:
             for m, *_, stats in saved:
                 m.load_state_dict(stats)
@@ -422,16 +509,22 @@ class WorldModel(nn.Module):
         actions: torch.Tensor,
         has_actions: torch.Tensor | None = None,
         rank: bool = True,
+        proprio: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Training loss on a clip batch: frames (B,T,H,W,3) uint8, actions (B,T-1,A'), and for a
-        batch mixing clips with and without actions, has_actions (B,) bool.
+        batch mixing clips with and without actions, has_actions (B,) bool; for a model with
+        proprioception, the frames' state vectors proprio (B,T,S). The anti-collapse,
+        smoothness and reconstruction terms see the image features alone (proprioception
+        cannot collapse: it is read, not learnt).
 
         Metrics are detached 0-dim tensors on the model's device, so that a training loop reads
         them (a host sync on a GPU) only when it logs; `rank` False leaves out "eff_rank", whose
         SVD is the costliest of them."""
         c = self.config
-        z = self.encode(frames)  # (B, T, D)
-        targets = z if self.target_encoder is None else self.encode_targets(frames)  # (B, T, D)
+        z = self.encode(frames, proprio)  # (B, T, D)
+        targets = (
+            z if self.target_encoder is None else self.encode_targets(frames, proprio)
+        )  # (B, T, D)
         actions = actions.to(z.device)
         # sliced before predicting: autograd sums z's gradients in the order the graph was built,
         # and this order keeps an online float32 run bit-identical to the code before EMA targets
@@ -444,10 +537,13 @@ class WorldModel(nn.Module):
             if c.rollout_weight
             else (z.new_zeros(()), None)
         )
-        flat = rearrange(z, "b t d -> (b t) d")  # (B*T, D)
+        image = self.image_part(z)  # (B, T, embed_dim)
+        flat = rearrange(image, "b t d -> (b t) d")  # (B*T, embed_dim)
         reg = sigreg(flat, c.sigreg_directions) if c.regularizer == "sigreg" else vicreg(flat)
         smooth = (
-            (z[:, 1:] - z[:, :-1]).pow(2).sum(-1).mean() if c.smooth_weight else z.new_zeros(())
+            (image[:, 1:] - image[:, :-1]).pow(2).sum(-1).mean()
+            if c.smooth_weight
+            else z.new_zeros(())
         )
         total = teacher + c.rollout_weight * rollout + c.reg_weight * reg + c.smooth_weight * smooth
         metrics = {
@@ -459,13 +555,13 @@ class WorldModel(nn.Module):
         }
         if self.decoder is not None:
             # one frame per clip (the first) keeps the cost a T-th of redrawing every frame
-            redrawn = self._redraw(z[:, 0])  # (B, 3, H, W)
+            redrawn = self._redraw(image[:, 0])  # (B, 3, H, W)
             recon = F.mse_loss(redrawn, self._images(frames[:, :1]))
             total = total + c.recon_weight * recon
             metrics["loss"], metrics["recon"] = total.detach(), recon.detach()
         if self.decoder is not None and z_roll is not None and c.recon_rollout_weight:
             # the last open-loop prediction, redrawn, against the clip's last frame
-            imagined = self._redraw(z_roll[:, -1])  # (B, 3, H, W)
+            imagined = self._redraw(self.image_part(z_roll[:, -1]))  # (B, 3, H, W)
             recon_roll = F.mse_loss(imagined, self._images(frames[:, -1:]))
             total = total + c.recon_rollout_weight * recon_roll
             metrics["loss"], metrics["recon_rollout"] = total.detach(), recon_roll.detach()

@@ -35,6 +35,7 @@ from jepaworld.models.world_model import CheckpointError, WorldModel
 from jepaworld.physics.pixel_baseline import pixel_surprise, train_pixel_predictor
 from jepaworld.physics.surprise import surprise
 from jepaworld.physics.voe import auroc, bootstrap_ci, relative_accuracy, video_score
+from jepaworld.planning.protocols import refuse_proprio
 from jepaworld.train import latest_checkpoint, read_run_record, resolve_device
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ def load_video_model(run: Path, device: str, protocol: VoEProtocol) -> tuple[Wor
     """The latest checkpoint, checked against the scenes' frame size and the protocol's windows."""
     ckpt = latest_checkpoint(run)
     model = WorldModel.from_pretrained(ckpt, map_location=resolve_device(device))
+    refuse_proprio(model, ckpt, "videos have no state vectors")
     size, need = SceneConfig().size, protocol.context + protocol.horizon - 1
     if model.config.image_size != size:
         raise CheckpointError(

@@ -208,22 +208,30 @@ class LatentMPC:
         self.warm = self.z_past = self.a_past = None
 
     @torch.inference_mode()
-    def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 (E, H, W, 3) -> (E, D)."""
-        return self.model.encode(frames.unsqueeze(1))[:, 0]
+    def encode_frames(
+        self, frames: torch.Tensor, proprio: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """uint8 (E, H, W, 3) -> (E, D); `proprio`, the frames' state vectors (E, S), for a model
+        that reads proprioception."""
+        if proprio is None:  # models without proprioception may take frames alone
+            return self.model.encode(frames.unsqueeze(1))[:, 0]
+        return self.model.encode(frames.unsqueeze(1), proprio.unsqueeze(1))[:, 0]  # (E, 1, S)
 
     @torch.inference_mode()
-    def encode_goal(self, goals: torch.Tensor) -> torch.Tensor:
+    def encode_goal(self, goals: torch.Tensor, proprio: torch.Tensor | None = None) -> torch.Tensor:
         """Goal images uint8 (E, H, W, 3) -> (E, D), or goal clips (E, G, H, W, 3), frames one
-        model step apart, -> (E, G, D)."""
+        model step apart, -> (E, G, D); `proprio`, the goals' state vectors (E, S) or (E, G, S),
+        for a model that reads proprioception."""
         if goals.ndim == 4:
-            return self.encode_frames(goals)
+            return self.encode_frames(goals, proprio)
         if goals.ndim != 5 or goals.shape[1] > self.config.horizon:
             raise ValueError(
                 f"goals must be (E, H, W, 3) images or (E, G, H, W, 3) clips of at most the "
                 f"horizon ({self.config.horizon}) frames, got {tuple(goals.shape)}"
             )
-        return self.model.encode(goals)  # (E, G, D)
+        if proprio is None:
+            return self.model.encode(goals)  # (E, G, D)
+        return self.model.encode(goals, proprio)  # (E, G, D)
 
     def to_env_actions(self, plan: torch.Tensor) -> torch.Tensor:
         """Planner actions (E, n, A_plan) -> environment actions (E, n * k, A) in execution order."""
@@ -239,6 +247,7 @@ class LatentMPC:
         generator: torch.Generator,
         keep: torch.Tensor | None = None,
         z_now: torch.Tensor | None = None,
+        proprio: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Plan for the current frames (E, H, W, 3) toward z_goal (E, D), or goal clips' (E, G, D)
         (`encode_goal`); returns env actions to execute (E, receding*k, A), or (E, execute, A).
@@ -247,9 +256,12 @@ class LatentMPC:
             keep: optional bool (E_prev,) mask of which previous problems are still active, used to
                 carry warm starts across a shrinking batch.
             z_now: the frames' embeddings (E, D), when the caller has already encoded them.
+            proprio: the frames' state vectors (E, S), for a model that reads proprioception.
         """
         c = self.config
-        z_now = (self.encode_frames(frames) if z_now is None else z_now).unsqueeze(1)  # (E, 1, D)
+        if z_now is None:
+            z_now = self.encode_frames(frames, proprio)
+        z_now = z_now.unsqueeze(1)  # (E, 1, D)
         init = self._carried(self.warm, keep, frames.shape[0])
         z_ctx, past = self._context(z_now, keep)  # (E, T, D), (E, T-1, A') or None
         repeat = self.k if c.hold else 1

@@ -24,8 +24,9 @@ class WorldModelLike(Protocol):
 
     step_action_dim: int
 
-    def encode(self, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 frames (B, T, H, W, 3) -> embeddings (B, T, D)."""
+    def encode(self, frames: torch.Tensor, proprio: torch.Tensor | None = None) -> torch.Tensor:
+        """uint8 frames (B, T, H, W, 3) -> embeddings (B, T, D); `proprio`, the frames' state
+        vectors (B, T, S), for a model that reads proprioception (others ignore it)."""
         ...
 
     def rollout(
@@ -99,7 +100,7 @@ class VideoModelLike(Protocol):
     z_{t+1} from z_{<=t}. Zero-width actions (A'=0) mean action-free video.
     """
 
-    def encode(self, frames: torch.Tensor) -> torch.Tensor: ...
+    def encode(self, frames: torch.Tensor, proprio: torch.Tensor | None = None) -> torch.Tensor: ...
 
     def predict(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor: ...
 
@@ -147,3 +148,18 @@ def sample_around(
     out = bounds.clip(mean.unsqueeze(1) + std.unsqueeze(1) * noise)
     out[:, 0] = mean
     return out
+
+
+def reads_proprio(model: object) -> bool:
+    """Whether a model reads proprioception beside its frames (`ModelConfig.proprio`)."""
+    return bool(getattr(getattr(model, "config", None), "proprio", ()))
+
+
+def refuse_proprio(model: object, where: object, why: str) -> None:
+    """A named error, before any work, where a model that reads proprioception cannot be given
+    its state vectors: `where` names the run or file, `why` says what holds frames alone."""
+    if reads_proprio(model):
+        raise ValueError(
+            f"{where}: its model reads proprioception (--model.proprio), but {why}; "
+            "use a model trained without it"
+        )

@@ -191,3 +191,27 @@ def test_plan_execute_replans_after_each_env_step_and_is_recorded(
         base.with_execute(6)  # refused when the protocol is configured, before any planning
     with pytest.raises(ValueError, match="execute: needs history 1"):
         base.with_history(3).with_execute(1)
+
+
+def test_a_proprio_model_plans_from_the_envs_state_and_the_goals(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    """Two-Room's info gives the agent's position and the goal's: a model trained to read them
+    plans with them, and one without them to read is refused by name."""
+    from jepaworld.train import latest_checkpoint, train
+    from tests.conftest import tiny_model, tiny_train
+
+    train(tiny_train(tiny_data, tmp_path / "run", model=tiny_model(proprio=(0, 1))))
+    cfg = PlanConfig(run=tmp_path / "run", out=tmp_path / "eval", episodes=2, latency_repeats=1)
+    res = evaluate(cfg, TwoRoomProtocol(budget=10))
+    assert len(res["per_episode"]) == 2 and len(res["plan_latency_seconds"]) == 1
+    model = WorldModel.from_pretrained(latest_checkpoint(tmp_path / "run"))
+    mpc = plan_eval.make_mpc(TwoRoomProtocol(), model, 2)
+    frame = torch.zeros(1, 64, 64, 3, dtype=torch.uint8)
+    near, far = (
+        mpc.encode_goal(frame, torch.tensor([[10.0, 10.0]])),
+        mpc.encode_goal(frame, torch.tensor([[50.0, 10.0]])),
+    )
+    assert torch.equal(near[:, :16], far[:, :16]) and not torch.equal(near[:, 16:], far[:, 16:])
+    with pytest.raises(ValueError, match="reads proprioception"):
+        mpc.encode_goal(frame)

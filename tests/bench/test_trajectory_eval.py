@@ -234,13 +234,25 @@ def test_the_lockstep_runner_hands_goal_clips_to_the_controller() -> None:
 
     class Recorder:
         goals: tuple[int, ...] = ()
+        states: list[torch.Tensor | None] = []
 
-        def start(self, frames: torch.Tensor, goals: torch.Tensor) -> None:
-            self.goals = tuple(goals.shape)
+        def start(
+            self,
+            frames: torch.Tensor,
+            goals: torch.Tensor,
+            proprio: torch.Tensor | None = None,
+            goal_proprio: torch.Tensor | None = None,
+        ) -> None:
+            self.goals, self.states = tuple(goals.shape), [proprio, goal_proprio]
 
         def plan(
-            self, frames: torch.Tensor, generator: torch.Generator, keep: object
+            self,
+            frames: torch.Tensor,
+            generator: torch.Generator,
+            keep: object,
+            proprio: torch.Tensor | None = None,
         ) -> torch.Tensor:
+            self.states.append(proprio)
             return torch.zeros(len(frames), 1, 1)  # (E, n, A)
 
     frame = np.zeros((8, 8, 3), np.uint8)
@@ -252,3 +264,14 @@ def test_the_lockstep_runner_hands_goal_clips_to_the_controller() -> None:
         recorder = Recorder()
         run_lockstep(live, recorder, budget=1, device=torch.device("cpu"))
         assert recorder.goals == shape and all(ep.steps == 1 for ep in live)
+        assert recorder.states == [None, None, None]  # no state in the env's info
+    # where the env gives its state and the goal's, they go with the frames (proprioception)
+    info = {"goal": frame, "success": False, "state": [1.0, 2.0], "goal_state": [3.0, 4.0]}
+    live = [_Live(EpisodeSpec(s, (), (), 1.0), Still(info), frame, info, []) for s in (0, 1)]
+    recorder = Recorder()
+    run_lockstep(live, recorder, budget=1, device=torch.device("cpu"))
+    now, goal, planned = recorder.states
+    assert now is not None and goal is not None and planned is not None
+    assert (
+        now.tolist() == planned.tolist() == [[1.0, 2.0]] * 2 and goal.tolist() == [[3.0, 4.0]] * 2
+    )

@@ -161,3 +161,13 @@ def test_data_drawn_from_another_camera_than_the_runs_is_refused(
     with pytest.raises(ValueError, match=rf"whose .* view None, while {data} was .* 'top-down'"):
         build_memory(MemoryBuildConfig(run=tiny_run, data=data, db=db))
     assert not db.exists()
+
+
+def test_a_model_that_reads_proprioception_is_refused_by_name(tmp_path: Path) -> None:
+    from jepaworld.memory.commands import load_checkpoint
+    from jepaworld.models.world_model import WorldModel
+    from tests.conftest import tiny_model
+
+    WorldModel(tiny_model(proprio=(0, 1))).save(tmp_path / "run" / "checkpoints" / "step_00000001")
+    with pytest.raises(ValueError, match=r"run: its model reads proprioception"):
+        load_checkpoint(tmp_path / "run", "cpu")

@@ -472,3 +472,85 @@ def test_calibrated_statistics_average_every_batch_in_float32_and_survive_bad_in
         model.calibrate_norms([dark, _frames(1, 1, size=32)])
     after = model.encoder.norm.state_dict()
     assert all(torch.equal(after[k], v) for k, v in stats.items())
+
+
+def _proprio_model(**overrides) -> WorldModel:
+    """A tiny model reading state entries 2 and 0 at weight 3, standardised by known states."""
+    torch.manual_seed(0)
+    model = WorldModel(tiny_model(proprio=(2, 0), proprio_weight=3.0, **overrides)).eval()
+    states = torch.tensor([[10.0, 7.0, 1.0], [30.0, 7.0, 5.0]])  # entry 2: mean 3, std 2.83
+    model.set_proprio_stats(states)
+    return model
+
+
+def test_proprio_is_appended_standardised_and_scaled_after_the_image_features() -> None:
+    model = _proprio_model()
+    assert model.config.latent_dim == 18
+    frames = _frames(1, 2)
+    states = torch.tensor([[[20.0, 0.0, 3.0], [30.0, 9.0, 5.0]]])  # (B, T, S)
+    z = model.encode(frames, states)  # (1, 2, 18)
+    plain = model._embed(model.encoder, frames)  # (1, 2, 16): image features alone
+    assert torch.equal(model.image_part(z), plain)
+    sd0 = 200.0**0.5  # entry 0 of [10, 30]: mean 20, sample std 14.14
+    sd2 = 8.0**0.5  # entry 2 of [1, 5]: mean 3, sample std 2.83
+    want = torch.tensor([[[0.0, 0.0], [3 * 2 / sd2, 3 * 10 / sd0]]])  # entries 2 then 0
+    assert torch.allclose(z[..., 16:], want, atol=1e-5)
+    pred = model.rollout(z, torch.randn(1, 3, model.step_action_dim))
+    assert pred.shape == (1, 3, 18)  # the predictor carries the proprioception forward
+
+
+def test_a_proprio_model_names_missing_or_short_state_vectors() -> None:
+    model = _proprio_model()
+    with pytest.raises(ValueError, match=r"reads proprioception \(state entries \[2, 0\]"):
+        model.encode(_frames(1, 2))
+    with pytest.raises(ValueError, match="proprio must be state vectors .* S > 2"):
+        model.encode(_frames(1, 2), torch.zeros(1, 2, 2))
+    with pytest.raises(ValueError, match="states must be"):
+        model.set_proprio_stats(torch.zeros(1, 3))  # one state has no spread
+    plain = WorldModel(tiny_model()).eval()
+    assert plain.encode(_frames(1, 2), torch.zeros(1, 2, 2)).shape == (1, 2, 16)  # ignored
+
+
+def test_a_constant_proprio_entry_is_centred_not_blown_up() -> None:
+    model = WorldModel(tiny_model(proprio=(1,))).eval()
+    model.set_proprio_stats(torch.tensor([[0.0, 7.0], [1.0, 7.0], [2.0, 7.0]]))
+    assert model.proprio_std.tolist() == [1.0] and model.proprio_mean.tolist() == [7.0]
+
+
+def test_proprio_config_is_checked() -> None:
+    with pytest.raises(ValueError, match="proprio: must be distinct state entries"):
+        tiny_model(proprio=(0, 0))
+    with pytest.raises(ValueError, match="proprio: must be distinct state entries"):
+        tiny_model(proprio=(-1,))
+    with pytest.raises(ValueError, match="proprio: needs the vector latent"):
+        tiny_model(proprio=(0,), latent="grid")
+    with pytest.raises(ValueError, match="proprio_weight: must be > 0"):
+        tiny_model(proprio=(0,), proprio_weight=0.0)
+
+
+def test_proprio_statistics_are_saved_and_plain_models_keep_their_keys(tmp_path: Path) -> None:
+    model = _proprio_model()
+    model.save(tmp_path / "p")
+    loaded = WorldModel.from_pretrained(tmp_path / "p")
+    assert torch.equal(loaded.proprio_std, model.proprio_std)
+    states = torch.tensor([[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]])
+    assert torch.equal(loaded.encode(_frames(1, 2), states), model.encode(_frames(1, 2), states))
+    assert not any("proprio" in k for k in WorldModel(tiny_model()).state_dict())
+
+
+def test_proprio_is_predicted_but_not_regularised() -> None:
+    """The prediction terms score the proprioception; SIGReg and smoothness see the image
+    features alone, so a state that jumps between frames leaves them as they were."""
+    model = _proprio_model(smooth_weight=0.1).train()
+    frames, acts = _frames(2, 3), torch.randn(2, 2, model.step_action_dim)
+    still = torch.zeros(2, 3, 3)
+    moving = still.clone()
+    moving[:, 1:, 0] = 500.0  # entry 0 jumps by 35 spreads after the first frame
+
+    def metrics(states: torch.Tensor) -> dict[str, float]:
+        torch.manual_seed(1)  # the same SIGReg directions each time
+        return {k: float(v) for k, v in model.loss(frames, acts, proprio=states)[1].items()}
+
+    a, b = metrics(still), metrics(moving)
+    assert a["reg"] == pytest.approx(b["reg"]) and a["smooth"] == pytest.approx(b["smooth"])
+    assert b["pred"] > a["pred"] + 1.0  # the jump is an error the predictor did not foresee
