@@ -298,9 +298,7 @@ class WorldModel(nn.Module):
         """uint8 frames (B, T, H, W, 3) -> embeddings (B, T, D). A model with `config.proprio`
         also needs `proprio`, the environment's state vectors (B, T, S) of those frames; it reads
         its entries (`with_proprio`). Other models ignore it."""
-        if frames.ndim != 5:
-            raise ValueError(f"frames must be (B, T, H, W, 3), got {tuple(frames.shape)}")
-        return self.with_proprio(self._embed(self.encoder, frames), proprio)
+        return self.with_proprio(self.encode_image(frames), proprio)
 
     def with_proprio(self, z: torch.Tensor, proprio: torch.Tensor | None) -> torch.Tensor:
         """Image embeddings (B, T, embed_dim) -> (B, T, D): the `config.proprio` entries of the
