@@ -69,3 +69,16 @@ def test_the_maze_needs_a_memory(tmp_path: Path, capsys: pytest.CaptureFixture[s
     with pytest.raises(SystemExit):
         main(["plan", "--run", "r", "--out", "o", "--env", "jepaworld/Maze-v0"])
     assert "--memory: is required for jepaworld/Maze-v0" in capsys.readouterr().err
+
+
+def test_a_model_that_reads_proprioception_is_refused_before_the_memory_is_read(
+    maze_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    data, _ = maze_run
+    run = tmp_path / "prun"
+    model = tiny_model(image_size=128, proprio=(0, 1))
+    train(tiny_train(data, run, steps=1, checkpoint_every=1, model=model))
+    cfg = PlanConfig(run, tmp_path / "e", env="jepaworld/Maze-v0", memory=tmp_path / "none.db")
+    with pytest.raises(ValueError, match="prun: its model reads proprioception.*memory"):
+        evaluate_maze(cfg, TINY)
+    assert not (tmp_path / "e").exists()
