@@ -26,7 +26,7 @@ from jepaworld.bench.evaluate import (
 from jepaworld.bench.memory_eval import guided_controller, load_memory, run_guided
 from jepaworld.bench.protocols import MazeProtocol
 from jepaworld.envs import maze
-from jepaworld.planning.protocols import ActionBounds, refuse_proprio
+from jepaworld.planning.protocols import ActionBounds
 
 
 def evaluate_maze(cfg: PlanConfig, protocol: MazeProtocol | None = None) -> dict[str, Any]:
@@ -42,9 +42,8 @@ def evaluate_maze(cfg: PlanConfig, protocol: MazeProtocol | None = None) -> dict
     space, A = probe.action_space, int(probe.action_space.shape[0])
     probe.close()
     model, ckpt = load_checked_model(cfg.run, cfg.device, protocol, env_config.width, A)
-    refuse_proprio(model, cfg.run, "a memory holds frames alone")
     sha = plan_eval.checkpoint_sha256(ckpt)
-    states = load_memory(cfg.memory, sha, model.device)  # before any long work
+    states = load_memory(cfg.memory, sha, model, cfg.run)  # before any long work
     t0 = time.perf_counter()
     bounds = ActionBounds.box(-1.0, 1.0, A)
     guided, memory = guided_controller(cfg, protocol, model, states, bounds)

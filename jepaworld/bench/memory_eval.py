@@ -22,14 +22,17 @@ from jepaworld.data.episodes import sha256_file
 from jepaworld.memory.guided import MemoryGuidedMPC, build_graph
 from jepaworld.memory.store import MemoryStore
 from jepaworld.models.world_model import WorldModel
-from jepaworld.planning.protocols import ActionBounds
+from jepaworld.planning.protocols import ActionBounds, refuse_proprio
 
 
-def load_memory(path: Path, sha: str, device: torch.device) -> dict[str, Any]:
-    """The states the memory holds for checkpoint `sha` (UnknownModelError names both if none)."""
+def load_memory(path: Path, sha: str, model: WorldModel, run: Path) -> dict[str, Any]:
+    """The states the memory holds for checkpoint `sha`, RUN's `model`, on its device
+    (UnknownModelError names both if none). A model that reads proprioception is refused first:
+    a memory holds frames alone."""
+    refuse_proprio(model, run, "a memory holds frames alone")
     with MemoryStore.open(path, readonly=True) as store:
         states = store.states(sha)
-    states["embedding"] = states["embedding"].to(device)
+    states["embedding"] = states["embedding"].to(model.device)
     return states
 
 

@@ -78,13 +78,13 @@ def goal_env_factory(
 
 
 def memory_states(
-    cfg: PlanConfig, protocol: TrajectoryProtocol, sha: str, device: torch.device
+    cfg: PlanConfig, protocol: TrajectoryProtocol, sha: str, model: WorldModel
 ) -> dict[str, Any]:
-    """The memory's states for checkpoint `sha`, refused up front for goal clips, which
-    memory-guided planning does not take."""
+    """The memory's states for checkpoint `sha` (`model`'s), refused up front for goal clips,
+    which memory-guided planning does not take."""
     assert cfg.memory is not None
     require_goal_image(protocol.env_id, protocol.goal_frames)
-    return load_memory(cfg.memory, sha, device)
+    return load_memory(cfg.memory, sha, model, cfg.run)
 
 
 def episode_specs(
@@ -148,9 +148,7 @@ def evaluate_trajectory(
     record, model, ckpt, space, size = run.record, run.model, run.ckpt, run.space, run.size
     A = int(space.shape[0])
     sha = plan_eval.checkpoint_sha256(ckpt)
-    if cfg.memory is not None:
-        refuse_proprio(model, cfg.run, "a memory holds frames alone")
-    states = None if cfg.memory is None else memory_states(cfg, protocol, sha, model.device)
+    states = None if cfg.memory is None else memory_states(cfg, protocol, sha, model)
     bounds = space_bounds(space)
     t0 = time.perf_counter()
     guided, memory = (

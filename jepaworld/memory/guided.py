@@ -24,7 +24,7 @@ from jepaworld.config import require
 from jepaworld.memory.graph import MemoryGraph, NoPathError, proximity_edges, transition_edges
 from jepaworld.planning.cem import CEM, CEMConfig
 from jepaworld.planning.mpc import LatentGoalCost, LatentMPC
-from jepaworld.planning.protocols import ActionBounds, Planner, WorldModelLike, reads_proprio
+from jepaworld.planning.protocols import ActionBounds, Planner, WorldModelLike, refuse_proprio
 
 
 @dataclass(frozen=True)
@@ -202,11 +202,7 @@ class MemoryGuidedMPC:
         """Begin E problems: current frames and goal frames, (E, H, W, 3). The memory's nodes are
         frames alone, so a model that reads proprioception is refused (`proprio` and
         `goal_proprio` are the Controller protocol's, unused)."""
-        if reads_proprio(self.mpc.model):
-            raise ValueError(
-                "memory-guided planning: the memory holds frames alone, and this model reads "
-                "proprioception (--model.proprio); plan without --memory"
-            )
+        refuse_proprio(self.mpc.model, "memory-guided planning", "a memory holds frames alone")
         if goals.ndim != 4:
             raise ValueError(
                 f"goals: memory-guided planning takes goal images (E, H, W, 3), got "
