@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from jepaworld.allocator import keep_freed_memory
 from jepaworld.config import from_dict, read_json_object, require, to_dict
+from jepaworld.data.augment import augment_batch
 from jepaworld.data.episodes import (
     DataError,
     EpisodeStore,
@@ -44,6 +45,7 @@ from jepaworld.data.episodes import (
 )
 from jepaworld.data.loader import ActionFreeClips, ClipDataset, MixtureDataset, make_loader
 from jepaworld.data.video_folder import VideoClipDataset, index_videos
+from jepaworld.envs import DIHEDRAL_ENVS
 from jepaworld.models.world_model import (
     CheckpointError,
     ModelConfig,
@@ -161,6 +163,11 @@ class TrainConfig:
     fuses kernels; reduce-overhead also replays each step as CUDA graphs, for a GPU, where a small
     model's step is bound by kernel launches. The first steps compile (tens of seconds, again for
     the steps that log metrics); benchmarks/compile_speed.py measures each mode on a machine."""
+    augment: Literal["none", "dihedral"] = "none"
+    """dihedral: turn each training clip by one of the square's 8 symmetries (turns by 90 degrees,
+    mirror images; the identity among them), its 2-D actions with it: seven more clips the world
+    could have given, for a world whose physics looks the same turned or mirrored and whose actions
+    are displacements in the frame's axes (jepaworld.envs.DIHEDRAL_ENVS: PushT). --data alone."""
     model: ModelConfig = field(default_factory=ModelConfig)
 
     def __post_init__(self) -> None:
@@ -235,6 +242,17 @@ class TrainConfig:
             "model.proprio",
             "reads the episodes' state vectors: --data alone (no --mix, --videos or "
             "--drop-actions, whose clips have no states)",
+        )
+        require(
+            self.augment in ("none", "dihedral"),
+            "augment",
+            f"must be none or dihedral, got {self.augment!r}",
+        )
+        require(
+            self.augment == "none" or not (self.mix or self.videos or self.model.proprio),
+            "augment",
+            "turns --data's clips alone (no --mix or --videos), and not state vectors "
+            "(--model.proprio)",
         )
 
 
@@ -492,6 +510,24 @@ def check_proprio(store: EpisodeStore, model: ModelConfig) -> None:
         )
 
 
+def check_augment(store: EpisodeStore, augment: str) -> None:
+    """--augment dihedral only on a world that declares the symmetry, with 2-D actions."""
+    if augment == "none":
+        return
+    env_id = store.manifest.get("env_id")
+    if env_id not in DIHEDRAL_ENVS:
+        raise DataError(
+            f"{store.root}/manifest.json: --augment dihedral needs a world whose physics looks the "
+            f"same turned or mirrored (jepaworld.envs.DIHEDRAL_ENVS: {', '.join(sorted(DIHEDRAL_ENVS))}), "
+            f"got env {env_id!r}"
+        )
+    if store.action_dim != 2:
+        raise DataError(
+            f"{store.root}/manifest.json: --augment dihedral turns 2-D actions, got action_dim "
+            f"{store.action_dim}"
+        )
+
+
 def proprio_states(store: EpisodeStore) -> torch.Tensor:
     """Every state vector of the dataset's episodes (N, S), for the model's proprioception
     statistics (WorldModel.set_proprio_stats): small, and read without the frames."""
@@ -526,6 +562,7 @@ def open_dataset(cfg: TrainConfig) -> TrainingData:
         )
     check_action_dim(store, cfg.model)
     check_proprio(store, cfg.model)
+    check_augment(store, cfg.augment)
     dataset = ClipDataset(store, cfg.clip_frames, cfg.model.frame_stride, bool(cfg.model.proprio))
     if cfg.drop_actions:
         dataset = ActionFreeClips(dataset)
@@ -833,6 +870,12 @@ def calibrate_norms(s: _Session) -> None:
         s.model.calibrate_norms(calibration_batches(s))
 
 
+def augment_generator(seed: int, step: int) -> torch.Generator:
+    """The generator of step `step`'s augmentation draws: a function of the run's seed and the
+    step alone, so a resumed run turns its clips as an uninterrupted one would."""
+    return torch.Generator().manual_seed(seed * 1_000_033 + step + 7_919)
+
+
 def _run_steps(s: _Session, sink: MetricsSink, bar: Any) -> Path | None:
     """The loop: one optimizer step per batch, metrics, progress, checkpoints."""
     cfg, last = s.cfg, s.last
@@ -841,6 +884,8 @@ def _run_steps(s: _Session, sink: MetricsSink, bar: Any) -> Path | None:
     t0, seen = time.perf_counter(), 0
     for step, batch in enumerate(batches_on(loader, s.device), start=s.start):
         seen, done = seen + cfg.batch_size, step + 1
+        if cfg.augment == "dihedral":
+            batch = augment_batch(batch, augment_generator(cfg.seed, step))
         try:
             log_now = done % cfg.log_every == 0 or done == end
             metrics = train_step(s.model, s.opt, batch, step, cfg, log_now, s.loss_fn)

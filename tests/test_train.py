@@ -549,3 +549,29 @@ def test_a_proprio_run_reads_its_episodes_states_and_refuses_what_it_cannot_read
     assert not (tmp_path / "q").exists()
     with pytest.raises(ValueError, match="model.proprio: reads the episodes' state vectors"):
         tiny_train(tiny_data, tmp_path / "m", model=tiny_model(proprio=(0,)), mix=(tiny_data,))
+
+
+def test_dihedral_augmentation_trains_reproducibly_and_only_on_a_symmetric_world(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(DataError, match="augment dihedral needs a world.*'jepaworld/TwoRoom-v0'"):
+        train(tiny_train(tiny_data, tmp_path / "refused", augment="dihedral"))
+    assert not (tmp_path / "refused").exists()
+    with pytest.raises(ValueError, match="augment: turns --data's clips alone"):
+        tiny_train(tiny_data, tmp_path / "m", augment="dihedral", mix=(tiny_data,))
+    with pytest.raises(ValueError, match="augment: turns"):
+        tiny_train(tiny_data, tmp_path / "p", augment="dihedral", model=tiny_model(proprio=(0,)))
+    # Two-Room's walls are not symmetric; declared so here only to train a few steps
+    monkeypatch.setattr("jepaworld.train.DIHEDRAL_ENVS", frozenset({"jepaworld/TwoRoom-v0"}))
+    runs = {}
+    for name, augment in (("a", "dihedral"), ("b", "dihedral"), ("plain", "none")):
+        train(tiny_train(tiny_data, tmp_path / name, steps=3, augment=augment))
+        runs[name] = _weights(latest_checkpoint(tmp_path / name))
+    assert _same(runs["a"], runs["b"])
+    assert not _same(runs["a"], runs["plain"])
+    split = tmp_path / "split"  # stopped after step 2 and resumed: the same turns, the same weights
+    train(tiny_train(tiny_data, split, steps=3, augment="dihedral", stop_at=2, checkpoint_every=2))
+    train(tiny_train(tiny_data, split, resume=True))
+    assert _same(runs["a"], _weights(latest_checkpoint(split)))
+    record = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert record["train"]["augment"] == "dihedral"

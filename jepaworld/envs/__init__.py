@@ -12,6 +12,12 @@ TWO_ROOM_ID = "jepaworld/TwoRoom-v0"
 MAZE_ID = "jepaworld/Maze-v0"
 PUSHT_ID = "jepaworld/PushT-v0"
 
+DIHEDRAL_ENVS = frozenset({PUSHT_ID})
+"""Worlds whose physics looks the same turned by a multiple of 90 degrees or mirrored, and whose
+2-D actions are displacements in the frame's axes (x along the columns, y down the rows):
+`jepaworld train --augment dihedral` accepts their datasets. PushT qualifies: no gravity, a square
+arena (its walls 1 canvas px off centre), a pusher and a T symmetric about an axis."""
+
 if TWO_ROOM_ID not in gymnasium.registry:
     gymnasium.register(
         id=TWO_ROOM_ID,
@@ -34,6 +40,7 @@ if PUSHT_ID not in gymnasium.registry:  # needs the [pusht] extra, imported when
     )
 
 __all__ = [
+    "DIHEDRAL_ENVS",
     "MAZE_ID",
     "PUSHT_ID",
     "TWO_ROOM_ID",

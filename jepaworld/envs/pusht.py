@@ -77,6 +77,23 @@ def pusht_success(state: ArrayLike, goal: ArrayLike) -> tuple[float, bool]:
     )
 
 
+def turn_state(state: ArrayLike, m: ArrayLike) -> NDArray[np.float64]:
+    """States (..., 5) turned about the canvas centre by a (2, 2) signed permutation `m` of (x, y)
+    (`jepaworld.data.augment.element_matrix`): the pusher and the block move with it, and the T,
+    symmetric about its own y axis, turns by m's angle or, where m mirrors, is mirrored (angle
+    phi - angle for m = rotation(phi) @ diag(-1, 1)); angles in [0, 2 pi)."""
+    s, m = np.asarray(state, np.float64), np.asarray(m, np.float64)
+    centre = CANVAS / 2
+    pusher = (s[..., 0:2] - centre) @ m.T + centre  # (..., 2)
+    block = (s[..., 2:4] - centre) @ m.T + centre  # (..., 2)
+    if np.linalg.det(m) > 0:
+        angle = s[..., 4] + math.atan2(m[1, 0], m[0, 0])
+    else:
+        r = m @ np.diag([-1.0, 1.0])  # the rotation part
+        angle = math.atan2(r[1, 0], r[0, 0]) - s[..., 4]
+    return np.concatenate([pusher, block, (angle % (2 * math.pi))[..., None]], axis=-1)
+
+
 def _import_gym_pusht() -> Any:
     """gym-pusht's PushTEnv class, or an ImportError naming the [pusht] extra."""
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")

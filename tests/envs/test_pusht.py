@@ -11,7 +11,7 @@ import pytest
 
 from jepaworld.envs.geometry import angle_error
 from jepaworld.envs.gym_adapter import GoalState, make_pixel_env
-from jepaworld.envs.pusht import pusht_errors, pusht_success
+from jepaworld.envs.pusht import pusht_errors, pusht_success, turn_state
 
 GOAL = np.array([100.0, 100.0, 300.0, 300.0, 1.0])
 
@@ -147,3 +147,54 @@ def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(builtins, "__import__", no_gym_pusht)
     with pytest.raises(ImportError, match=r"jepaworld\[pusht\]"):
         make_pixel_env("jepaworld/PushT-v0", 64)
+
+
+def test_pusht_is_dihedral_symmetric_in_the_frames_axes() -> None:
+    """What `--augment dihedral` assumes of PushT (jepaworld.envs.DIHEDRAL_ENVS): frames put the
+    canvas x along the columns and y down the rows, and a turned or mirrored world with turned
+    actions moves as the original, turned (to within contact's sensitivity to rounding)."""
+    from jepaworld.data.augment import ELEMENTS, element_matrix
+    from jepaworld.envs import DIHEDRAL_ENVS, PUSHT_ID
+
+    assert PUSHT_ID in DIHEDRAL_ENVS
+    env = make_pixel_env(PUSHT_ID, 64)
+    frame, _ = env.reset(options={"start": np.array([100.0, 400.0, 380.0, 120.0, 0.0])})
+    blue = (frame[..., 2] > 150) & (frame[..., 0] < 120) & (frame[..., 1] < 150)  # the pusher
+    rows, cols = np.nonzero(blue)
+    assert abs(cols.mean() * 8 + 4 - 100) < 8 and abs(rows.mean() * 8 + 4 - 400) < 8
+
+    def run(start: np.ndarray, actions: list[np.ndarray]) -> np.ndarray:
+        _, info = env.reset(options={"start": start})
+        for a in actions:
+            _, _, _, _, info = env.step(a)
+        return info["state"]
+
+    block_errors, pusher_errors, moved = [], [], []
+    for seed in range(2):
+        _, info = env.reset(seed=seed)
+        policy = env.unwrapped.scripted_policy(np.random.default_rng(seed), 0.1)
+        for _ in range(6):  # 6 clips of 5 steps along a scripted episode
+            start, actions = info["state"], [policy() for _ in range(5)]
+            end = run(start, actions)
+            moved.append(np.linalg.norm(end[2:4] - start[2:4]))
+            for g in range(1, len(ELEMENTS)):
+                m = element_matrix(g).numpy().astype(np.float64)
+                got = run(turn_state(start, m), [m @ a for a in actions])
+                want = turn_state(end, m)
+                pusher_errors.append(np.linalg.norm(got[:2] - want[:2]))
+                block_errors.append(np.linalg.norm(got[2:4] - want[2:4]))
+            _, info = env.reset(options={"start": end})
+    env.close()
+    assert sum(d > 10 for d in moved) >= 2, moved  # clips with contact, not only free motion
+    assert np.max(pusher_errors) < 0.5
+    assert np.median(block_errors) < 2.0
+
+
+def test_turn_state_moves_positions_and_turns_or_mirrors_the_angle() -> None:
+    quarter = np.array([[0.0, -1.0], [1.0, 0.0]])  # (x, y) -> (-y, x): a quarter turn
+    mirror = np.diag([-1.0, 1.0])  # x -> -x
+    s = np.array([266.0, 256.0, 256.0, 286.0, 0.5])
+    assert np.allclose(turn_state(s, quarter), [256.0, 266.0, 226.0, 256.0, 0.5 + math.pi / 2])
+    assert np.allclose(turn_state(s, mirror), [246.0, 256.0, 256.0, 286.0, 2 * math.pi - 0.5])
+    both = turn_state(np.stack([s, s]), quarter)  # (2, 5): batched
+    assert both.shape == (2, 5) and np.allclose(both[0], both[1])

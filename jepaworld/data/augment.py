@@ -1,0 +1,73 @@
+"""Dihedral augmentation: a clip turned by one of the square's 8 symmetries, its actions with it.
+
+A world whose physics looks the same turned by a multiple of 90 degrees or mirrored (no gravity, a
+square arena, bodies symmetric about an axis: PushT) gives, for each recorded clip, seven more that
+could equally have been recorded: the frames turned or mirrored, and each 2-D action, a displacement
+in the frame's own axes (x along the columns, y down the rows), turned or mirrored the same way.
+A predictor of contact then sees each push from eight directions. On PushT's true states (1000
+episodes), an MLP predicting the block 5 env steps ahead generalised from 8.4 to 5.7 px median
+error on held-out episodes with these copies (README, PushT).
+
+The 8 elements are the signed permutation matrices M of 2-D vectors, M = diag(sx, sy) P with P the
+identity or the swap of x and y. A pixel at (x, y) moves to M (x - c, y - c) + c, c the frame's
+centre; an action a becomes M a.
+"""
+
+from __future__ import annotations
+
+import torch
+
+ELEMENTS: tuple[tuple[bool, int, int], ...] = tuple(
+    (swap, sx, sy) for swap in (False, True) for sx in (1, -1) for sy in (1, -1)
+)
+"""The square's 8 symmetries as (swap x and y, then sign of x, sign of y); element 0 is the
+identity."""
+
+
+def element_matrix(g: int) -> torch.Tensor:
+    """(2, 2) float matrix M of element `g` (index into ELEMENTS), acting on (x, y) column vectors."""
+    swap, sx, sy = ELEMENTS[g]
+    p = torch.tensor([[0.0, 1.0], [1.0, 0.0]]) if swap else torch.eye(2)
+    return torch.diag(torch.tensor([float(sx), float(sy)])) @ p
+
+
+def turn_frames(frames: torch.Tensor, g: int) -> torch.Tensor:
+    """Frames (..., H, W, C) with H == W, turned by element `g`: rows are y, columns x."""
+    swap, sx, sy = ELEMENTS[g]
+    if frames.shape[-3] != frames.shape[-2]:
+        raise ValueError(f"dihedral turns need square frames, got {tuple(frames.shape[-3:-1])}")
+    out = frames.transpose(-3, -2) if swap else frames  # (..., W, H, C): x and y swapped
+    flip = [d for d, s in ((-2, sx), (-3, sy)) if s < 0]  # columns are x, rows y
+    return out.flip(flip) if flip else out
+
+
+def turn_actions(actions: torch.Tensor, g: int) -> torch.Tensor:
+    """Actions (..., k * 2): k consecutive 2-D displacements (a model step's macro action), each
+    turned by element `g`."""
+    if actions.shape[-1] % 2:
+        raise ValueError(
+            f"dihedral turns need 2-D actions, got a last dimension {actions.shape[-1]}"
+        )
+    pairs = actions.reshape(*actions.shape[:-1], -1, 2)  # (..., k, 2)
+    m = element_matrix(g).to(dtype=actions.dtype, device=actions.device)
+    return (pairs @ m.T).reshape(actions.shape)  # (..., k * 2)
+
+
+def augment_batch(
+    batch: dict[str, torch.Tensor], generator: torch.Generator
+) -> dict[str, torch.Tensor]:
+    """A training batch with each clip turned by an element drawn from `generator` (the identity
+    among them): "frames" (B, T, H, W, C) and "actions" (B, T-1, k * 2). Other entries are kept;
+    state vectors are refused, since their meaning under a turn is the world's to say."""
+    if "states" in batch:
+        raise ValueError("dihedral augmentation cannot turn state vectors (proprioception)")
+    frames, actions = batch["frames"], batch["actions"]
+    picks = torch.randint(len(ELEMENTS), (frames.shape[0],), generator=generator)  # (B,)
+    out_frames, out_actions = frames.clone(), actions.clone()
+    for g in range(1, len(ELEMENTS)):
+        rows = (picks == g).nonzero().flatten().to(frames.device)  # clips turned by g
+        if len(rows):
+            out_frames[rows] = turn_frames(frames[rows], g)
+            if actions.shape[-1]:  # action-free clips have none to turn
+                out_actions[rows] = turn_actions(actions[rows], g)
+    return {**batch, "frames": out_frames, "actions": out_actions}
