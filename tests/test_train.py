@@ -571,7 +571,7 @@ def test_dihedral_augmentation_trains_reproducibly_and_only_on_a_symmetric_world
     assert not _same(runs["a"], runs["plain"])
     split = tmp_path / "split"  # stopped after step 2 and resumed: the same turns, the same weights
     train(tiny_train(tiny_data, split, steps=3, augment="dihedral", stop_at=2, checkpoint_every=2))
-    train(tiny_train(tiny_data, split, resume=True))
+    train(tiny_train(tiny_data, split, steps=3, resume=True))
     assert _same(runs["a"], _weights(latest_checkpoint(split)))
     record = json.loads((tmp_path / "a" / "config.json").read_text())
     assert record["train"]["augment"] == "dihedral"
