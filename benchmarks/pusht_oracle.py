@@ -37,6 +37,7 @@ import functools
 import json
 import math
 import time
+from collections.abc import Callable
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ from jepaworld.planning.protocols import ActionBounds
 ANGLE_PX = 20.0 / (math.pi / 9)
 """Canvas px per radian of block angle: the success criterion's 20 px and pi/9 weigh the same."""
 Snapshot = tuple[tuple[float, float], ...]
+CostFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def snapshot(sim: Any) -> Snapshot:
@@ -121,24 +123,35 @@ def run_episode(job: tuple[dict[str, Any], dict[str, Any], int, int]) -> dict[st
     episode, planner, iterations, seed = job
     torch.set_num_threads(1)
     env, scratch = PushTEnv(), _import_gym_pusht()(obs_type="state")
+    scratch.reset(seed=0)
+    goal = np.asarray(episode["goal"], np.float64)
+
+    def true_costs(env: PushTEnv, info: dict[str, Any]) -> CostFn:
+        return functools.partial(
+            plan_costs, scratch, snapshot(env._sim), goal=goal, stride=planner["frame_stride"],
+            w=planner["intermediate_weight"], scale=PushTConfig().action_scale,
+            angle_px=planner["angle_px"],
+        )  # fmt: skip
+
     try:
-        return plan_episode(env, scratch, episode, planner, iterations, seed)
+        return mpc_episode(env, episode, planner, iterations, seed, true_costs)
     finally:
         env.close()
         scratch.close()
 
 
-def plan_episode(
+def mpc_episode(
     env: PushTEnv,
-    scratch: Any,
     episode: dict[str, Any],
     planner: dict[str, Any],
     iterations: int,
     seed: int,
+    costs_now: Callable[[PushTEnv, dict[str, Any]], CostFn],
 ) -> dict[str, Any]:
-    """MPC in `env` from the episode's start, each plan's samples rolled out in `scratch`."""
-    scratch.reset(seed=0)
-    scale, stride, L = PushTConfig().action_scale, planner["frame_stride"], planner["horizon"]
+    """MPC in `env` from the episode's start toward its goal state, as `LatentMPC` plans with the
+    protocol's settings; `costs_now(env, info)` gives each decision's cost of action sequences
+    (1, S, L, 2) -> (1, S)."""
+    stride, L = planner["frame_stride"], planner["horizon"]
     goal = np.asarray(episode["goal"], np.float64)
     _, info = env.reset(options={"start": episode["start"], "goal": goal})
     cem = CEM(
@@ -150,11 +163,7 @@ def plan_episode(
     bounds, gen = ActionBounds.box(-1.0, 1.0, 2), torch.Generator().manual_seed(seed)
     warm, steps, success, t0 = None, 0, bool(info["success"]), time.perf_counter()
     while not success and steps < episode["budget"]:
-        cost = functools.partial(
-            plan_costs, scratch, snapshot(env._sim), goal=goal, stride=stride,
-            w=planner["intermediate_weight"], scale=scale, angle_px=planner["angle_px"],
-        )  # fmt: skip
-        plan = cem.solve_batch(cost, 1, L, bounds, gen, warm)  # (1, L, 2)
+        plan = cem.solve_batch(costs_now(env, info), 1, L, bounds, gen, warm)  # (1, L, 2)
         warm = torch.cat([plan[:, 1:], torch.zeros(1, 1, 2)], dim=1)  # the box's middle
         for _ in range(stride):
             _, _, _, _, info = env.step(plan[0, 0].numpy())
@@ -169,6 +178,25 @@ def plan_episode(
         "model_success": bool(episode["success"]),
         "seconds": time.perf_counter() - t0,
     }
+
+
+def protocol_episodes(path: Path, count: int) -> tuple[TrajectoryProtocol, list[dict[str, Any]]]:
+    """The protocol and first `count` episodes of a flat-MPC PushT plan's results.json, each
+    with the protocol's budget; exits naming the file if it was planned otherwise."""
+    results = json.loads(path.read_text())
+    protocol = from_dict(TrajectoryProtocol, results["protocol"], str(path))
+    p = protocol.planner
+    settings = (p.hold, p.receding, p.execute, p.goal_at, p.history, protocol.goal_frames)
+    planned_as_here = settings == (True, 1, 0, "end", 1, 1)
+    if protocol.env_id != "jepaworld/PushT-v0" or not planned_as_here or "memory" in results:
+        raise SystemExit(
+            f"{path}: not a flat-MPC PushT plan with held actions, receding 1 executed whole, the goal at "
+            "the end of the horizon, one observed frame and one goal image"
+        )
+    if count < 1:
+        raise SystemExit(f"--episodes: must be >= 1, got {count}")
+    episodes = [{**e, "budget": protocol.budget} for e in results["per_episode"][:count]]
+    return protocol, episodes
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -189,24 +217,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    protocol, episodes = protocol_episodes(args.results, args.episodes)
     results = json.loads(args.results.read_text())
-    protocol = from_dict(TrajectoryProtocol, results["protocol"], str(args.results))
-    p = protocol.planner
-    settings = (p.hold, p.receding, p.execute, p.goal_at, p.history, protocol.goal_frames)
-    planned_as_here = settings == (True, 1, 0, "end", 1, 1)
-    if protocol.env_id != "jepaworld/PushT-v0" or not planned_as_here or "memory" in results:
-        raise SystemExit(
-            f"{args.results}: not a flat-MPC PushT plan with held actions, receding 1 executed whole, the goal at "
-            "the end of the horizon, one observed frame and one goal image"
-        )
-    if args.episodes < 1:
-        raise SystemExit(f"--episodes: must be >= 1, got {args.episodes}")
-    episodes = results["per_episode"][: args.episodes]
     planner = {**dataclasses.asdict(protocol.planner), "angle_px": args.angle_px}
-    jobs = [
-        ({**e, "budget": protocol.budget}, planner, args.iterations, args.seed + i)
-        for i, e in enumerate(episodes)
-    ]
+    jobs = [(e, planner, args.iterations, args.seed + i) for i, e in enumerate(episodes)]
     t0 = time.perf_counter()
     with get_context("spawn").Pool(args.workers) as pool:
         outcomes = pool.map(run_episode, jobs)

@@ -478,3 +478,67 @@ def test_plan_ensemble_plans_with_every_member_and_records_each_checkpoint(
     assert seeds == [e["seed"] for e in r["baselines"]["random"]["per_episode"]]
     with pytest.raises(SystemExit):
         ens.parse_args([*argv, "--weights", "1"])  # one weight for two runs
+
+
+def test_state_dynamics_costs_rank_the_push_toward_the_goal_and_wrap_the_angle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The learned-state planner's cost on a hand-made model (the pusher moves by the held action
+    x 10 px per env step, nothing else moves): toward the goal costs least, and a goal angle one
+    turn away costs nothing."""
+    pytest.importorskip("gym_pusht", reason="the [pusht] extra")
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    sd = importlib.import_module("pusht_state_dynamics")  # benchmarks/pusht_state_dynamics.py
+
+    def pusher_only(s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        moved = a.reshape(len(a), -1, 2).sum(1) * 10  # (S, 2): `stride` held actions
+        return torch.cat([s[:, :2] + moved, s[:, 2:]], 1)
+
+    state = torch.tensor([100.0, 100.0, 300.0, 300.0, 0.5])
+    goal = torch.tensor([200.0, 100.0, 300.0, 300.0, 0.5 + 2 * math.pi])  # 100 px right
+    plans = torch.tensor([[[1.0, 0.0]] * 2, [[-1.0, 0.0]] * 2, [[0.0, 1.0]] * 2])  # (S=3, L=2, 2)
+    costs = sd.model_costs(pusher_only, state, goal, plans[None], stride=5, w=0.0)
+    assert costs.shape == (1, 3) and costs[0, 0] < 1e-3 < costs[0, 2] < costs[0, 1]
+
+
+def test_state_dynamics_reads_transitions_turns_them_and_plans(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytest.importorskip("gym_pusht", reason="the [pusht] extra")
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    sd = importlib.import_module("pusht_state_dynamics")  # benchmarks/pusht_state_dynamics.py
+    from jepaworld.bench.protocols import PlannerSettings, TrajectoryProtocol
+    from jepaworld.data.collect import CollectConfig, collect
+    from jepaworld.data.episodes import EpisodeStore
+    from jepaworld.envs.pusht import turn_state
+
+    data = tmp_path / "d"
+    collect(CollectConfig(out=data, env="jepaworld/PushT-v0", episodes=2, episode_length=12))
+    starts, acts, ends = sd.transitions(data, 5)
+    store = EpisodeStore(data)
+    s, a = store.states(1), store.episode(1).actions
+    assert len(starts) == 2 * (len(s) - 5)
+    i = len(s) - 5 + 3  # episode 1, t = 3
+    assert torch.allclose(starts[i], torch.tensor(s[3], dtype=torch.float32))
+    assert torch.allclose(acts[i], torch.tensor(a[3:8].reshape(-1), dtype=torch.float32))
+    assert torch.allclose(ends[i], torch.tensor(s[8], dtype=torch.float32))
+    turned = sd.turned_copies(starts, acts, ends)
+    n = len(starts)
+    assert all(len(t) == 8 * n for t in turned) and torch.equal(turned[0][:n], starts)
+    from jepaworld.data.augment import element_matrix
+
+    assert np.allclose(turned[2][3 * n + i], turn_state(s[8], element_matrix(3).numpy()), atol=1e-3)
+
+    protocol = TrajectoryProtocol(
+        env_id="jepaworld/PushT-v0", state_dims=4, tolerance=20.0, angle_dim=4,
+        angle_tolerance=math.pi / 9, policy="scripted", name="pusht-goal", version="1",
+        planner=PlannerSettings(samples=16, elites=4, iterations=2, horizon=2),
+    )  # fmt: skip
+    episode = {"seed": 7, "start": s[0].tolist(), "goal": s[10].tolist(), "success": False}
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"protocol": protocol.to_dict(), "per_episode": [episode]}))
+    argv = ["--data", str(data), "--results", str(results), "--heldout", str(data)]
+    out = sd.main([*argv, "--steps", "5", "--width", "16", "--out", str(tmp_path / "o.json")])
+    assert out["episodes"] == 1 and out["training"]["transitions"] == n
+    assert set(out["heldout_one_step"]) == {"transitions", "model", "nothing_moved"}
+    assert json.loads((tmp_path / "o.json").read_text())["per_episode"][0]["seed"] == 7
