@@ -137,15 +137,17 @@ def _as_state(value: Any, key: str) -> NDArray[np.float64]:
 
 
 def _place(sim: Any, state: NDArray[np.float64]) -> None:
-    """Put a gym-pusht world in `state` exactly, at rest. (gym-pusht's own reset_to_state sets the
-    block's position before its angle, which turns it about its origin, not its centre of
-    gravity: the block then reads back up to tens of px from the state asked for.)"""
+    """Put a gym-pusht world in `state` exactly, at rest, its shapes drawn there. (gym-pusht's own
+    reset_to_state sets the block's position before its angle, which turns it about its origin, not
+    its centre of gravity: the block then reads back up to tens of px from the state asked for.)"""
     sim.reset(options={"reset_to_state": state})
     sim.block.angle = float(state[4])
     sim.block.position = (float(state[2]), float(state[3]))
     sim.agent.position = (float(state[0]), float(state[1]))
     for body in (sim.block, sim.agent):
         body.velocity, body.angular_velocity = (0.0, 0.0), 0.0
+        sim.space.reindex_shapes_for_body(body)  # else a frame drawn before the next step shows
+        # the shapes where reset_to_state's physics step left them
 
 
 class PushTEnv(gym.Env):
