@@ -183,7 +183,6 @@ def plan_all(
     model: StateDynamics, episodes: list[dict[str, Any]], planner: dict[str, Any], seed: int
 ) -> list[dict[str, Any]]:
     """Each episode planned in a real env with the model's costs (planner seed `seed` + i)."""
-    goal_of = {e["seed"]: torch.tensor(e["goal"], dtype=torch.float32) for e in episodes}
 
     def costs_now(env: PushTEnv, info: dict[str, Any], goal: torch.Tensor) -> CostFn:
         state = torch.tensor(info["state"], dtype=torch.float32)
@@ -195,7 +194,8 @@ def plan_all(
     env, out = PushTEnv(), []
     try:
         for i, e in enumerate(episodes):
-            costs = functools.partial(costs_now, goal=goal_of[e["seed"]])
+            goal = torch.tensor(e["goal"], dtype=torch.float32)
+            costs = functools.partial(costs_now, goal=goal)
             out.append(mpc_episode(env, e, planner, planner["iterations"], seed + i, costs))
     finally:
         env.close()

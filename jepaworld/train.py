@@ -167,7 +167,8 @@ class TrainConfig:
     """dihedral: turn each training clip by one of the square's 8 symmetries (turns by 90 degrees,
     mirror images; the identity among them), its 2-D actions with it: seven more clips the world
     could have given, for a world whose physics looks the same turned or mirrored and whose actions
-    are displacements in the frame's axes (jepaworld.envs.DIHEDRAL_ENVS: PushT). --data alone."""
+    are displacements in the frame's axes (jepaworld.envs.DIHEDRAL_ENVS: PushT, whose fixed goal
+    outline turns with the frame). --data alone."""
     model: ModelConfig = field(default_factory=ModelConfig)
 
     def __post_init__(self) -> None:

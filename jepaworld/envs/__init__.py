@@ -15,8 +15,10 @@ PUSHT_ID = "jepaworld/PushT-v0"
 DIHEDRAL_ENVS = frozenset({PUSHT_ID})
 """Worlds whose physics looks the same turned by a multiple of 90 degrees or mirrored, and whose
 2-D actions are displacements in the frame's axes (x along the columns, y down the rows):
-`jepaworld train --augment dihedral` accepts their datasets. PushT qualifies: no gravity, a square
-arena (its walls 1 canvas px off centre), a pusher and a T symmetric about an axis."""
+`jepaworld train --augment dihedral` accepts their datasets. PushT's physics qualifies: no gravity,
+a square arena (its walls half a canvas px off centre), a pusher and a T symmetric about an axis.
+Its frames do not quite: gym-pusht draws the goal T at a fixed pose on every frame, and 6 of the 7
+non-identity turns turn that outline into a pose no real frame shows."""
 
 if TWO_ROOM_ID not in gymnasium.registry:
     gymnasium.register(

@@ -86,3 +86,15 @@ def test_action_free_clips_are_turned_without_actions() -> None:
     frames = torch.randint(0, 255, (8, 2, 4, 4, 3), dtype=torch.uint8)
     out = augment_batch({"frames": frames, "actions": torch.zeros(8, 1, 0)}, torch.Generator())
     assert out["actions"].shape == (8, 1, 0)
+
+
+def test_null_action_clips_keep_their_zero_actions_and_flags() -> None:
+    frames = torch.randint(0, 255, (16, 2, 4, 4, 3), dtype=torch.uint8)
+    batch = {
+        "frames": frames,
+        "actions": torch.zeros(16, 1, 4),
+        "has_actions": torch.zeros(16, dtype=torch.bool),
+    }
+    out = augment_batch(batch, torch.Generator().manual_seed(0))
+    assert torch.equal(out["actions"], batch["actions"]) and not out["has_actions"].any()
+    assert not torch.equal(out["frames"], frames)  # 16 clips: some were turned

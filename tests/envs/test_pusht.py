@@ -169,25 +169,29 @@ def test_pusht_is_dihedral_symmetric_in_the_frames_axes() -> None:
             _, _, _, _, info = env.step(a)
         return info["state"]
 
-    block_errors, pusher_errors, moved = [], [], []
+    pusher_errors, contact = [], []  # contact: (block px, angle rad) errors of clips with a push
     for seed in range(2):
         _, info = env.reset(seed=seed)
         policy = env.unwrapped.scripted_policy(np.random.default_rng(seed), 0.1)
         for _ in range(6):  # 6 clips of 5 steps along a scripted episode
             start, actions = info["state"], [policy() for _ in range(5)]
             end = run(start, actions)
-            moved.append(np.linalg.norm(end[2:4] - start[2:4]))
+            pushed = np.linalg.norm(end[2:4] - start[2:4]) > 10
             for g in range(1, len(ELEMENTS)):
                 m = element_matrix(g).numpy().astype(np.float64)
                 got = run(turn_state(start, m), [m @ a for a in actions])
                 want = turn_state(end, m)
                 pusher_errors.append(np.linalg.norm(got[:2] - want[:2]))
-                block_errors.append(np.linalg.norm(got[2:4] - want[2:4]))
+                if pushed:
+                    contact.append(
+                        (np.linalg.norm(got[2:4] - want[2:4]), angle_error(got[4], want[4]))
+                    )
             _, info = env.reset(options={"start": end})
     env.close()
-    assert sum(d > 10 for d in moved) >= 2, moved  # clips with contact, not only free motion
+    assert len(contact) >= 2 * 7, "too few clips with a push to judge"
     assert np.max(pusher_errors) < 0.5
-    assert np.median(block_errors) < 2.0
+    block, angle = np.median(np.array(contact), axis=0)  # contact is chaotic: a few clips diverge
+    assert block < 2.0 and angle < math.radians(1.0), (block, math.degrees(angle))
 
 
 def test_turn_state_moves_positions_and_turns_or_mirrors_the_angle() -> None:
@@ -198,3 +202,19 @@ def test_turn_state_moves_positions_and_turns_or_mirrors_the_angle() -> None:
     assert np.allclose(turn_state(s, mirror), [246.0, 256.0, 256.0, 286.0, 2 * math.pi - 0.5])
     both = turn_state(np.stack([s, s]), quarter)  # (2, 5): batched
     assert both.shape == (2, 5) and np.allclose(both[0], both[1])
+
+
+def test_a_placed_state_is_drawn_where_it_is() -> None:
+    """A start or goal state's frame (before any step) shows the T where one step at rest draws it:
+    a turned block used to be drawn where gym-pusht's own reset had left it, tens of px away."""
+    from jepaworld.envs.pusht import PushTEnv
+
+    env = PushTEnv()
+    state = np.array([100.0, 400.0, 300.0, 250.0, 2.0])
+    drawn = env.render_state(state).astype(int)
+    first, _ = env.reset(options={"start": state})
+    after, _, _, _, info = env.step(np.zeros(2, np.float32))  # at rest: nothing moves
+    env.close()
+    assert np.allclose(info["state"], state, atol=1e-3)
+    for frame in (drawn, first.astype(int)):
+        assert (np.abs(frame - after.astype(int)).max(-1) > 30).sum() < 10
