@@ -180,10 +180,12 @@ def mpc_episode(
     }
 
 
-def protocol_episodes(path: Path, count: int) -> tuple[TrajectoryProtocol, list[dict[str, Any]]]:
-    """The protocol and first `count` episodes of a flat-MPC PushT plan's results.json, each
-    with the protocol's budget; exits naming the file if it was planned otherwise."""
-    results = json.loads(path.read_text())
+def protocol_episodes(
+    results: dict[str, Any], path: Path, count: int
+) -> tuple[TrajectoryProtocol, list[dict[str, Any]]]:
+    """The protocol and first `count` episodes of a flat-MPC PushT plan's `results` (read from
+    results.json `path`), each with the protocol's budget; exits naming the file if it was
+    planned otherwise."""
     protocol = from_dict(TrajectoryProtocol, results["protocol"], str(path))
     p = protocol.planner
     settings = (p.hold, p.receding, p.execute, p.goal_at, p.history, protocol.goal_frames)
@@ -217,8 +219,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    protocol, episodes = protocol_episodes(args.results, args.episodes)
     results = json.loads(args.results.read_text())
+    protocol, episodes = protocol_episodes(results, args.results, args.episodes)
     planner = {**dataclasses.asdict(protocol.planner), "angle_px": args.angle_px}
     jobs = [(e, planner, args.iterations, args.seed + i) for i, e in enumerate(episodes)]
     t0 = time.perf_counter()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import json
 import math
 import time
 from pathlib import Path
@@ -220,7 +221,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
-    protocol, episodes = protocol_episodes(args.results, args.episodes)
+    results = json.loads(args.results.read_text())
+    protocol, episodes = protocol_episodes(results, args.results, args.episodes)
     planner = dataclasses.asdict(protocol.planner)
     stride = planner["frame_stride"]
     t0 = time.perf_counter()
