@@ -43,7 +43,14 @@ from jepaworld.data.episodes import (
     manifest_sha256,
     sha256_file,
 )
-from jepaworld.data.loader import ActionFreeClips, ClipDataset, MixtureDataset, make_loader
+from jepaworld.data.latents import LatentClips
+from jepaworld.data.loader import (
+    ActionFreeClips,
+    ClipDataset,
+    MixtureDataset,
+    StepBatchSampler,
+    make_loader,
+)
 from jepaworld.data.video_folder import VideoClipDataset, index_videos
 from jepaworld.envs import DIHEDRAL_ENVS
 from jepaworld.models.world_model import (
@@ -100,6 +107,14 @@ class TrainConfig:
     """Keep the encoder as --init left it (no gradient, and in eval mode, so its output norm uses the
     running statistics it learned) and train the predictor alone: V-JEPA 2-AC's recipe, a frozen
     video encoder with an action-conditioned predictor learned on top. Needs --init."""
+    cache_latents: bool = False
+    """With --freeze-encoder: encode every frame of --data once, before the first step, as
+    evaluation encodes it (float32, whatever --encoder-dtype), and train the predictor on those
+    embeddings (kept in memory on the training device, N frames x D floats) instead of reading
+    and encoding each batch's frames again: the same clips and the same prediction losses,
+    without the encoder's terms (a frozen encoder's do not train).
+    --data alone (no --mix, --videos, --drop-actions or --augment), a model without a pixel
+    decoder (--model.recon-weight 0)."""
     videos: Path | None = None
     """Instead of --data: a folder of video files (.mp4 .mkv .webm .avi .mov, searched
     recursively), decoded with PyAV as action-free clips; unreadable files are skipped and logged."""
@@ -192,6 +207,8 @@ class TrainConfig:
             "freeze_encoder",
             "needs --init RUN (a fresh encoder would stay random)",
         )
+        if not self.resume:  # on --resume, checked against the run's saved config
+            self.check_cache_latents()
         require(
             not self.mix_weights or len(self.mix_weights) == len(self.mix) + 1,
             "mix_weights",
@@ -254,6 +271,22 @@ class TrainConfig:
             "augment",
             "turns --data's clips alone (no --mix or --videos), and not state vectors "
             "(--model.proprio)",
+        )
+
+    def check_cache_latents(self) -> None:
+        """Refuses --cache-latents where the encoder trains or the clips are not --data's."""
+        require(
+            not self.cache_latents
+            or (
+                self.freeze_encoder
+                and not (self.mix or self.videos or self.drop_actions)
+                and self.augment == "none"
+                and self.model.recon_weight == 0
+            ),
+            "cache_latents",
+            "needs --freeze-encoder and --data alone (no --mix, --videos, --drop-actions or "
+            "--augment), and a model without a pixel decoder (--model.recon-weight 0), whose "
+            "decoder would not train",
         )
 
 
@@ -384,7 +417,7 @@ def load_train_state(ckpt: Path) -> dict[str, Any]:
 
 def prepare_config(cfg: TrainConfig) -> TrainConfig:
     """On --resume, take the run's saved config (keeping the new steps, workers, device, threads,
-    data cache and compile mode: how this machine runs it, not what is trained)."""
+    data cache, compile mode and latent cache: how this machine runs it, not what is trained)."""
     if not cfg.resume:
         if checkpoint_dirs(cfg.out):
             raise FileExistsError(
@@ -397,12 +430,14 @@ def prepare_config(cfg: TrainConfig) -> TrainConfig:
         train_dict = {**record["train"], "resume": True, "stop_at": cfg.stop_at}
         train_dict.update(workers=cfg.workers, device=cfg.device, threads=cfg.threads)
         train_dict["compile"] = cfg.compile
+        train_dict["cache_latents"] = cfg.cache_latents
         train_dict["data_cache_mb"] = cfg.data_cache_mb
         if cfg.steps is not None:
             train_dict["steps"] = cfg.steps
         saved = from_dict(TrainConfig, train_dict, source=str(path))
     except (KeyError, TypeError) as e:
         raise CheckpointError(f"{path}: not a run config ({e!r})") from e
+    saved.check_cache_latents()
     for name in ("data", "videos"):
         given, trained = getattr(cfg, name), getattr(saved, name)
         if given is not None and given != trained:
@@ -745,13 +780,19 @@ def train_step(
     """One optimizer step; raises TrainingDiverged on a non-finite loss or gradient norm (before
     updating). Returns the step's metrics when `log`, else None: reading them is a host sync on a
     GPU, and the effective rank an SVD, so the loop asks only on the steps it logs. `loss_fn`
-    stands in for `model.loss` (the compiled one of `loss_function`)."""
+    stands in for `model.loss`, or `model.latent_loss` for a batch of cached embeddings
+    ("latents" in place of "frames"): the compiled one of `loss_function`."""
     for group in opt.param_groups:
         group["lr"] = lr_at(step, cfg)
-    extra = {"proprio": batch["states"]} if "states" in batch else {}  # proprioception's clips
-    loss, metrics = (loss_fn or model.loss)(
-        batch["frames"], batch["actions"], batch.get("has_actions"), rank=log, **extra
-    )
+    if "latents" in batch:  # a frozen encoder's embeddings (--cache-latents)
+        loss, metrics = (loss_fn or model.latent_loss)(
+            batch["latents"], batch["actions"], batch.get("has_actions"), rank=log
+        )
+    else:
+        extra = {"proprio": batch["states"]} if "states" in batch else {}  # proprioception's
+        loss, metrics = (loss_fn or model.loss)(
+            batch["frames"], batch["actions"], batch.get("has_actions"), rank=log, **extra
+        )
     opt.zero_grad(set_to_none=True)
     loss.backward()
     max_norm = cfg.grad_clip if cfg.grad_clip > 0 else float("inf")
@@ -767,13 +808,14 @@ def train_step(
     return out
 
 
-def loss_function(model: WorldModel, mode: CompileMode) -> LossFn:
-    """`model.loss`, compiled with torch.compile in `mode` unless it is "off" (TrainConfig.
-    compile). Compiling is lazy: the first call of each kind (with and without the rank metric)
-    pays it."""
+def loss_function(model: WorldModel, mode: CompileMode, latents: bool = False) -> LossFn:
+    """`model.loss` (`model.latent_loss` with `latents`, for batches of cached embeddings),
+    compiled with torch.compile in `mode` unless it is "off" (TrainConfig.compile). Compiling is
+    lazy: the first call of each kind (with and without the rank metric) pays it."""
+    fn = cast(LossFn, model.latent_loss if latents else model.loss)
     if mode == "off":
-        return model.loss
-    return cast(LossFn, torch.compile(model.loss, mode=mode))
+        return fn
+    return cast(LossFn, torch.compile(fn, mode=mode))
 
 
 def _restore(cfg: TrainConfig, model: WorldModel, opt: torch.optim.Optimizer) -> int:
@@ -805,7 +847,7 @@ class _Session:
     """Everything one invocation of `train` works with, built by `_setup`."""
 
     cfg: TrainConfig
-    dataset: ClipDataset | ActionFreeClips | VideoClipDataset | MixtureDataset
+    dataset: ClipDataset | ActionFreeClips | VideoClipDataset | MixtureDataset | LatentClips
     data_sha: str
     device: torch.device
     model: WorldModel
@@ -847,8 +889,55 @@ def _setup(cfg: TrainConfig) -> _Session:
         _write_run_config(cfg, data, init)
     if cfg.compile == "reduce-overhead" and device.type != "cuda":
         log.warning("--compile reduce-overhead: CUDA graphs need a CUDA device, not %s", device)
-    loss_fn = loss_function(model, cfg.compile)
-    return _Session(cfg, data.dataset, data.sha256, device, model, opt, start, last, loss_fn)
+    loss_fn = loss_function(model, cfg.compile, cfg.cache_latents)
+    dataset = data.dataset
+    if cfg.cache_latents:  # the model now holds the frozen weights it trains on
+        assert isinstance(dataset, ClipDataset)  # TrainConfig refuses the others
+        dataset = encode_clips(model, dataset)
+    return _Session(cfg, dataset, data.sha256, device, model, opt, start, last, loss_fn)
+
+
+@torch.no_grad()
+def encode_clips(model: WorldModel, clips: ClipDataset, chunk: int = 256) -> LatentClips:
+    """Every frame of `clips`' episodes through the model's encoder as evaluation encodes it: in
+    eval mode (the frozen encoder's running statistics) and float32 whatever --encoder-dtype,
+    `chunk` frames at a time, with proprioception for a model that reads it. The same clips, as
+    embeddings on the model's device."""
+    store, t0 = clips.store, time.perf_counter()
+    model.encoder.eval()
+    autocast, model.encoder_autocast = model.encoder_autocast, None
+    try:
+        latents, actions = _encode_episodes(model, store, chunk)
+    finally:
+        model.encoder_autocast = autocast
+    cached = LatentClips(latents, actions, clips.frames, clips.stride, str(store.root))
+    log.info(
+        "encoded %d frames of %d episodes in %.1f s (%.1f MB of embeddings)",
+        cached.z.shape[0],
+        len(latents),
+        time.perf_counter() - t0,
+        cached.z.numel() * cached.z.element_size() / 2**20,
+    )
+    return cached
+
+
+def _encode_episodes(
+    model: WorldModel, store: EpisodeStore, chunk: int
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Each episode's embeddings (T_e, D) and actions (T_e, A), `chunk` frames a forward pass."""
+    latents, actions = [], []
+    for e in range(len(store)):
+        ep = store.episode(e)
+        z = []
+        for i in range(0, len(ep.frames), chunk):
+            frames = torch.from_numpy(ep.frames[i : i + chunk])[None]  # (1, n, H, W, 3)
+            states = None
+            if model.config.proprio:
+                states = torch.from_numpy(ep.states[i : i + chunk].astype(np.float32))[None]
+            z.append(model.encode(frames, states)[0])  # (n, D)
+        latents.append(torch.cat(z))  # (T_e, D)
+        actions.append(torch.from_numpy(ep.actions))  # (T_e, A)
+    return latents, actions
 
 
 def calibration_batches(s: _Session) -> list[torch.Tensor]:
@@ -881,9 +970,14 @@ def _run_steps(s: _Session, sink: MetricsSink, bar: Any) -> Path | None:
     """The loop: one optimizer step per batch, metrics, progress, checkpoints."""
     cfg, last = s.cfg, s.last
     end = cfg.stop_at or cfg.steps
-    loader = make_loader(s.dataset, cfg.batch_size, cfg.seed, s.start, end, cfg.workers)
+    if isinstance(s.dataset, LatentClips):  # indexed in place, on the device: no loader
+        keys = StepBatchSampler(s.dataset.starts, cfg.batch_size, cfg.seed, s.start, end)
+        batches: Iterable[dict[str, torch.Tensor]] = (s.dataset.batch(k) for k in keys)
+    else:
+        loader = make_loader(s.dataset, cfg.batch_size, cfg.seed, s.start, end, cfg.workers)
+        batches = batches_on(loader, s.device)
     t0, seen = time.perf_counter(), 0
-    for step, batch in enumerate(batches_on(loader, s.device), start=s.start):
+    for step, batch in enumerate(batches, start=s.start):
         seen, done = seen + cfg.batch_size, step + 1
         if cfg.augment == "dihedral":
             batch = augment_batch(batch, augment_generator(cfg.seed, step))

@@ -16,7 +16,8 @@ import torch
 from safetensors.torch import load_file
 
 from jepaworld.data.collect import CollectConfig, collect
-from jepaworld.data.episodes import DataError, default_cache_mb
+from jepaworld.data.episodes import DataError, EpisodeStore, default_cache_mb
+from jepaworld.data.loader import ClipDataset
 from jepaworld.models.world_model import WorldModel
 from jepaworld.train import (
     TrainConfig,
@@ -25,6 +26,7 @@ from jepaworld.train import (
     calibrate_norms,
     checkpoint_dirs,
     ema_momentum_at,
+    encode_clips,
     episode_cache_mb,
     latest_checkpoint,
     load_train_state,
@@ -310,6 +312,73 @@ def test_freeze_encoder_trains_the_predictor_alone(
     assert any(not torch.allclose(before[k], after[k]) for k in predictor)
     with pytest.raises(ValueError, match="freeze_encoder: needs --init"):
         tiny_train(tiny_data, tmp_path / "nz", freeze_encoder=True)
+
+
+def _metric(run: Path, name: str) -> list[float]:
+    return [json.loads(x)[name] for x in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_cached_latents_train_the_predictor_as_the_frames_do(
+    tiny_data: Path, tiny_run: Path, tmp_path: Path
+) -> None:
+    frozen = dict(steps=4, init=tiny_run, freeze_encoder=True)
+    train(tiny_train(tiny_data, tmp_path / "frames", **frozen))
+    train(tiny_train(tiny_data, tmp_path / "cached", cache_latents=True, **frozen))
+    for name in ("pred", "rollout"):  # the same clips, the same embeddings, the same losses
+        assert _metric(tmp_path / "cached", name) == pytest.approx(
+            _metric(tmp_path / "frames", name), rel=1e-4
+        )
+    before = _weights(latest_checkpoint(tiny_run))
+    via_frames = _weights(latest_checkpoint(tmp_path / "frames"))
+    cached = _weights(latest_checkpoint(tmp_path / "cached"))
+    encoder = [k for k in before if k.startswith("encoder.")]
+    assert all(torch.equal(before[k], cached[k]) for k in encoder)
+    predictor = [k for k in before if k.startswith("predictor.")]
+    assert any(not torch.allclose(before[k], cached[k]) for k in predictor)
+    assert all(torch.allclose(via_frames[k], cached[k], atol=1e-4) for k in predictor)
+
+
+def test_cached_latents_are_the_embeddings_evaluation_sees(tiny_data: Path, tiny_run: Path) -> None:
+    model = WorldModel.from_pretrained(latest_checkpoint(tiny_run)).train()
+    model.encoder_autocast = torch.bfloat16  # a bfloat16 training run's encoder
+    clips = ClipDataset(EpisodeStore(tiny_data), 3, model.config.frame_stride)
+    cached = encode_clips(model, clips, chunk=7)  # episodes of 30 frames: chunks of 7 and 2
+    assert model.encoder_autocast == torch.bfloat16  # given back
+    model.eval().encoder_autocast = None  # as evaluation encodes: eval mode, float32
+    first, second = (torch.from_numpy(clips.store.episode(e).frames) for e in (0, 1))
+    want = model.encode(second[None])[0]  # (T, D)
+    got = cached.z[len(first) : len(first) + len(second)]
+    assert (got - want).abs().max() < 1e-4  # other batch sizes round a little differently
+    model.encoder_autocast = torch.bfloat16
+    assert (model.encode(second[None])[0] - want).abs().max() > 1e-3  # what the check tells apart
+
+
+def test_a_cached_latent_run_resumes_exactly(
+    tiny_data: Path, tiny_run: Path, tmp_path: Path
+) -> None:
+    cached = dict(init=tiny_run, freeze_encoder=True, cache_latents=True)
+    train(tiny_train(tiny_data, tmp_path / "whole", **cached))
+    split = tmp_path / "split"
+    train(tiny_train(tiny_data, split, stop_at=4, **cached))
+    train(tiny_train(tiny_data, split, resume=True, cache_latents=True))
+    assert _same(
+        _weights(latest_checkpoint(tmp_path / "whole")), _weights(latest_checkpoint(split))
+    )
+
+
+def test_cache_latents_is_refused_where_the_encoder_trains_or_the_clips_differ(
+    tiny_data: Path, tiny_run: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "r"
+    with pytest.raises(ValueError, match="cache_latents: needs --freeze-encoder"):
+        tiny_train(tiny_data, out, init=tiny_run, cache_latents=True)
+    frozen = dict(init=tiny_run, freeze_encoder=True, cache_latents=True)
+    for bad in (dict(drop_actions=True), dict(mix=(tiny_data,)), dict(augment="dihedral")):
+        with pytest.raises(ValueError, match="cache_latents: needs --freeze-encoder"):
+            tiny_train(tiny_data, out, **frozen, **bad)
+    with pytest.raises(ValueError, match="pixel decoder"):
+        tiny_train(tiny_data, out, **frozen, model=tiny_model(recon_weight=1.0))
+    assert not out.exists()
 
 
 def test_drop_actions_trains_on_frames_alone(tiny_data: Path, tmp_path: Path) -> None:

@@ -523,18 +523,7 @@ class WorldModel(nn.Module):
         targets = (
             z if self.target_encoder is None else self.encode_targets(frames, proprio)
         )  # (B, T, D)
-        actions = actions.to(z.device)
-        # sliced before predicting: autograd sums z's gradients in the order the graph was built,
-        # and this order keeps an online float32 run bit-identical to the code before EMA targets
-        target = targets[:, 1:]  # (B, T-1, D)
-        teacher = prediction_loss(
-            self.predict(z[:, :-1], actions, has_actions), target, c.pred_loss
-        )
-        rollout, z_roll = (
-            self._rollout_loss(z, targets, actions, has_actions)
-            if c.rollout_weight
-            else (z.new_zeros(()), None)
-        )
+        teacher, rollout, z_roll = self._prediction_terms(z, targets, actions, has_actions)
         image = self.image_part(z)  # (B, T, embed_dim)
         flat = rearrange(image, "b t d -> (b t) d")  # (B*T, embed_dim)
         reg = sigreg(flat, c.sigreg_directions) if c.regularizer == "sigreg" else vicreg(flat)
@@ -566,6 +555,50 @@ class WorldModel(nn.Module):
         if rank:
             metrics["eff_rank"] = effective_rank_tensor(flat.detach())
         return total, metrics
+
+    def latent_loss(
+        self,
+        z: torch.Tensor,
+        actions: torch.Tensor,
+        has_actions: torch.Tensor | None = None,
+        rank: bool = True,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The training loss of a predictor on a frozen encoder, from embeddings given, z (B,T,D)
+        (a frozen encoder's, read once and kept: `TrainConfig.cache_latents`), each frame's its
+        own target: the teacher-forced and rollout terms of `loss`. The anti-collapse, smoothness
+        and reconstruction terms, which train the encoder or the decoder, are left out. Metrics
+        as `loss`'s ("pred", "rollout", "loss", with `rank` "eff_rank")."""
+        teacher, rollout, _ = self._prediction_terms(z, z, actions, has_actions)
+        total = teacher + self.config.rollout_weight * rollout
+        metrics = {"loss": total.detach(), "pred": teacher.detach(), "rollout": rollout.detach()}
+        if rank:
+            flat = rearrange(self.image_part(z), "b t d -> (b t) d")  # (B*T, embed_dim)
+            metrics["eff_rank"] = effective_rank_tensor(flat.detach())
+        return total, metrics
+
+    def _prediction_terms(
+        self,
+        z: torch.Tensor,
+        targets: torch.Tensor,
+        actions: torch.Tensor,
+        has_actions: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The teacher-forced loss, the rollout loss (0 without rollout_weight) and the rollout's
+        predictions (None without) for embeddings z and targets (B, T, D)."""
+        c = self.config
+        actions = actions.to(z.device)
+        # sliced before predicting: autograd sums z's gradients in the order the graph was built,
+        # and this order keeps an online float32 run bit-identical to the code before EMA targets
+        target = targets[:, 1:]  # (B, T-1, D)
+        teacher = prediction_loss(
+            self.predict(z[:, :-1], actions, has_actions), target, c.pred_loss
+        )
+        rollout, z_roll = (
+            self._rollout_loss(z, targets, actions, has_actions)
+            if c.rollout_weight
+            else (z.new_zeros(()), None)
+        )
+        return teacher, rollout, z_roll
 
     def _rollout_loss(
         self,
