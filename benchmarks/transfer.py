@@ -48,10 +48,12 @@ def labelled_data(stages: Stages, episodes: int) -> Path:
 def arm(
     stages: Stages, data: Path, name: str, steps: int, init: Path | None, freeze: bool = False
 ) -> dict[str, Any]:
-    """Train one run on `data` (from `init`, maybe with its encoder frozen, or from scratch) and
-    plan with it."""
+    """Train one run on `data` (from `init`, maybe with its encoder frozen, then on its cached
+    embeddings, or from scratch) and plan with it."""
     run = stages.work / name
-    cfg = TrainConfig(out=run, data=data, steps=steps, init=init, freeze_encoder=freeze)
+    cfg = TrainConfig(
+        out=run, data=data, steps=steps, init=init, freeze_encoder=freeze, cache_latents=freeze
+    )
     stages(f"train_{name}", run / "checkpoints", lambda: train(cfg))
     result = {}
     plan = PlanConfig(run=run, out=stages.work / f"eval_{name}", latency_repeats=0, media=0)
