@@ -417,7 +417,7 @@ def load_train_state(ckpt: Path) -> dict[str, Any]:
 
 def prepare_config(cfg: TrainConfig) -> TrainConfig:
     """On --resume, take the run's saved config (keeping the new steps, workers, device, threads,
-    data cache, compile mode and latent cache: how this machine runs it, not what is trained)."""
+    data cache and compile mode: how this machine runs it, not what is trained)."""
     if not cfg.resume:
         if checkpoint_dirs(cfg.out):
             raise FileExistsError(
@@ -430,7 +430,6 @@ def prepare_config(cfg: TrainConfig) -> TrainConfig:
         train_dict = {**record["train"], "resume": True, "stop_at": cfg.stop_at}
         train_dict.update(workers=cfg.workers, device=cfg.device, threads=cfg.threads)
         train_dict["compile"] = cfg.compile
-        train_dict["cache_latents"] = cfg.cache_latents
         train_dict["data_cache_mb"] = cfg.data_cache_mb
         if cfg.steps is not None:
             train_dict["steps"] = cfg.steps
@@ -892,7 +891,8 @@ def _setup(cfg: TrainConfig) -> _Session:
     loss_fn = loss_function(model, cfg.compile, cfg.cache_latents)
     dataset = data.dataset
     if cfg.cache_latents:  # the model now holds the frozen weights it trains on
-        assert isinstance(dataset, ClipDataset)  # TrainConfig refuses the others
+        if not isinstance(dataset, ClipDataset):  # TrainConfig refuses the others
+            raise ValueError(f"cache_latents: --data's clips only, not {type(dataset).__name__}")
         dataset = encode_clips(model, dataset)
     return _Session(cfg, dataset, data.sha256, device, model, opt, start, last, loss_fn)
 
@@ -902,7 +902,8 @@ def encode_clips(model: WorldModel, clips: ClipDataset, chunk: int = 256) -> Lat
     """Every frame of `clips`' episodes through the model's encoder as evaluation encodes it: in
     eval mode (the frozen encoder's running statistics) and float32 whatever --encoder-dtype,
     `chunk` frames at a time, with proprioception for a model that reads it. The same clips, as
-    embeddings on the model's device."""
+    embeddings on the model's device. The encoder is left in eval mode (a frozen encoder stays
+    there)."""
     store, t0 = clips.store, time.perf_counter()
     model.encoder.eval()
     autocast, model.encoder_autocast = model.encoder_autocast, None
@@ -912,7 +913,7 @@ def encode_clips(model: WorldModel, clips: ClipDataset, chunk: int = 256) -> Lat
         model.encoder_autocast = autocast
     cached = LatentClips(latents, actions, clips.frames, clips.stride, str(store.root))
     log.info(
-        "encoded %d frames of %d episodes in %.1f s (%.1f MB of embeddings)",
+        "encoded %d frames of %d episodes in %.1f s (%.1f MiB of embeddings)",
         cached.z.shape[0],
         len(latents),
         time.perf_counter() - t0,

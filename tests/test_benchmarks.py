@@ -277,6 +277,11 @@ def test_physics_benchmark_pretrains_the_preset_with_only_the_options_given(
     assert variant.steps == 2700 and variant.seed == 1 and variant.model.recon_weight == 30.0
     others = {k: v for k, v in vars(variant.model).items() if k != "recon_weight"}
     assert others == {k: v for k, v in vars(video_model()).items() if k != "recon_weight"}
+    stage = physics.predictor_config(tmp_path, preset, 900, 24)
+    assert stage.init == preset.out and stage.out == tmp_path / "run_predictor"
+    assert stage.freeze_encoder and stage.cache_latents
+    assert (stage.steps, stage.clip_frames) == (900, 24)
+    assert (stage.data, stage.model, stage.seed) == (preset.data, preset.model, preset.seed)
 
 
 def test_pendulum_oracle_steps_as_gymnasium_does_and_passes_through_a_goal(

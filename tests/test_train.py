@@ -360,10 +360,34 @@ def test_a_cached_latent_run_resumes_exactly(
     train(tiny_train(tiny_data, tmp_path / "whole", **cached))
     split = tmp_path / "split"
     train(tiny_train(tiny_data, split, stop_at=4, **cached))
-    train(tiny_train(tiny_data, split, resume=True, cache_latents=True))
+    train(tiny_train(tiny_data, split, resume=True))  # the run's own choice: cached
     assert _same(
         _weights(latest_checkpoint(tmp_path / "whole")), _weights(latest_checkpoint(split))
     )
+    lines = [json.loads(x) for x in (split / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [1, 2, 3, 4, 5, 6]
+    assert not any("reg" in x for x in lines)  # no step read frames (whose loss has SIGReg)
+
+
+@pytest.mark.parametrize("world", ["ema_target_and_proprioception", "action_free_video"])
+def test_cached_latents_serve_every_kind_of_frozen_run(world: str, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    if world == "action_free_video":
+        from jepaworld.data.voe import write_training_videos
+
+        write_training_videos(data, count=4, seed=0)
+        model = tiny_model(frame_stride=2, target="ema", ema_momentum=0.5)
+    else:
+        collect(CollectConfig(out=data, episodes=3, episode_length=20))
+        model = tiny_model(proprio=(1, 0), target="ema", ema_momentum=0.5)
+    train(tiny_train(data, tmp_path / "init", model=model))
+    frozen = dict(steps=3, init=tmp_path / "init", freeze_encoder=True, model=model)
+    train(tiny_train(data, tmp_path / "frames", **frozen))
+    train(tiny_train(data, tmp_path / "cached", cache_latents=True, **frozen))
+    for name in ("pred", "rollout"):  # EMA targets: the frozen encoder's own, cached or not
+        assert _metric(tmp_path / "cached", name) == pytest.approx(
+            _metric(tmp_path / "frames", name), rel=1e-4
+        )
 
 
 def test_cache_latents_is_refused_where_the_encoder_trains_or_the_clips_differ(

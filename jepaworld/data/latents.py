@@ -2,7 +2,7 @@
 
 A predictor trained on a frozen encoder (`jepaworld train --freeze-encoder`, V-JEPA 2-AC's recipe)
 gets the same embedding of a frame at every step it draws it. `LatentClips` keeps those embeddings
-(N frames x D floats, 26 MB for PushT's 1000 episodes of 101 frames at D = 64) beside the episodes'
+(N frames x D floats, 24 MiB for PushT's 1000 episodes of 100 frames at D = 64) beside the episodes'
 actions, and gives a step's batch by indexing: for the same (episode, t0) keys, the clips a
 `ClipDataset` of the same episodes gives, embeddings (B, T, D) in place of frames. The encoder is
 then run once per frame instead of once per frame per draw.
