@@ -52,7 +52,7 @@ from jepaworld.data.loader import (
     make_loader,
 )
 from jepaworld.data.video_folder import VideoClipDataset, index_videos
-from jepaworld.envs import DIHEDRAL_ENVS
+from jepaworld.envs import DIHEDRAL_ENVS, StateTurn
 from jepaworld.models.world_model import (
     CheckpointError,
     ModelConfig,
@@ -183,7 +183,8 @@ class TrainConfig:
     mirror images; the identity among them), its 2-D actions with it: seven more clips the world
     could have given, for a world whose physics looks the same turned or mirrored and whose actions
     are displacements in the frame's axes (jepaworld.envs.DIHEDRAL_ENVS: PushT, whose fixed goal
-    outline turns with the frame). --data alone."""
+    outline turns with the frame). The state vectors --model.proprio reads turn with them, by the
+    world's rule. --data alone."""
     model: ModelConfig = field(default_factory=ModelConfig)
 
     def __post_init__(self) -> None:
@@ -267,10 +268,9 @@ class TrainConfig:
             f"must be none or dihedral, got {self.augment!r}",
         )
         require(
-            self.augment == "none" or not (self.mix or self.videos or self.model.proprio),
+            self.augment == "none" or not (self.mix or self.videos),
             "augment",
-            "turns --data's clips alone (no --mix or --videos), and not state vectors "
-            "(--model.proprio)",
+            "turns --data's clips alone (no --mix or --videos)",
         )
 
     def check_cache_latents(self) -> None:
@@ -855,6 +855,8 @@ class _Session:
     last: Path | None
     loss_fn: LossFn
     """model.loss, compiled or not (TrainConfig.compile)."""
+    turn: StateTurn | None = None
+    """With --augment dihedral: the world's rule for turning its state vectors (DIHEDRAL_ENVS)."""
     calibration: list[torch.Tensor] | None = None
     """Frames of the norm calibration batches, read at the first checkpoint."""
 
@@ -894,7 +896,8 @@ def _setup(cfg: TrainConfig) -> _Session:
         if not isinstance(dataset, ClipDataset):  # TrainConfig refuses the others
             raise ValueError(f"cache_latents: --data's clips only, not {type(dataset).__name__}")
         dataset = encode_clips(model, dataset)
-    return _Session(cfg, dataset, data.sha256, device, model, opt, start, last, loss_fn)
+    turn = DIHEDRAL_ENVS[data.env_id] if cfg.augment == "dihedral" else None  # checked there
+    return _Session(cfg, dataset, data.sha256, device, model, opt, start, last, loss_fn, turn)
 
 
 @torch.no_grad()
@@ -981,7 +984,7 @@ def _run_steps(s: _Session, sink: MetricsSink, bar: Any) -> Path | None:
     for step, batch in enumerate(batches, start=s.start):
         seen, done = seen + cfg.batch_size, step + 1
         if cfg.augment == "dihedral":
-            batch = augment_batch(batch, augment_generator(cfg.seed, step))
+            batch = augment_batch(batch, augment_generator(cfg.seed, step), s.turn)
         try:
             log_now = done % cfg.log_every == 0 or done == end
             metrics = train_step(s.model, s.opt, batch, step, cfg, log_now, s.loss_fn)

@@ -652,10 +652,16 @@ def test_dihedral_augmentation_trains_reproducibly_and_only_on_a_symmetric_world
     assert not (tmp_path / "refused").exists()
     with pytest.raises(ValueError, match="augment: turns --data's clips alone"):
         tiny_train(tiny_data, tmp_path / "m", augment="dihedral", mix=(tiny_data,))
-    with pytest.raises(ValueError, match="augment: turns"):
-        tiny_train(tiny_data, tmp_path / "p", augment="dihedral", model=tiny_model(proprio=(0,)))
-    # Two-Room's walls are not symmetric; declared so here only to train a few steps
-    monkeypatch.setattr("jepaworld.train.DIHEDRAL_ENVS", frozenset({"jepaworld/TwoRoom-v0"}))
+    # Two-Room's walls are not symmetric; declared so here only to train a few steps, with a rule
+    # that turns its state's entries 0 and 1 about the middle of the room
+    turned: list[np.ndarray] = []
+
+    def turn(states: np.ndarray, m: np.ndarray) -> np.ndarray:
+        turned.append(states)
+        xy = (states[..., :2] - 32.0) @ m.T + 32.0
+        return np.concatenate([xy, states[..., 2:]], axis=-1)
+
+    monkeypatch.setattr("jepaworld.train.DIHEDRAL_ENVS", {"jepaworld/TwoRoom-v0": turn})
     runs = {}
     for name, augment in (("a", "dihedral"), ("b", "dihedral"), ("plain", "none")):
         train(tiny_train(tiny_data, tmp_path / name, steps=3, augment=augment))
@@ -668,3 +674,11 @@ def test_dihedral_augmentation_trains_reproducibly_and_only_on_a_symmetric_world
     assert _same(runs["a"], _weights(latest_checkpoint(split)))
     record = json.loads((tmp_path / "a" / "config.json").read_text())
     assert record["train"]["augment"] == "dihedral"
+    assert not turned  # no state vectors without proprioception
+    proprio = tiny_model(proprio=(0, 1))
+    for name in ("pa", "pb"):  # proprioception turns with the frames, by the world's rule
+        train(tiny_train(tiny_data, tmp_path / name, steps=3, augment="dihedral", model=proprio))
+    assert turned and all(t.shape[-1] == 2 for t in turned)
+    assert _same(
+        _weights(latest_checkpoint(tmp_path / "pa")), _weights(latest_checkpoint(tmp_path / "pb"))
+    )

@@ -7,7 +7,9 @@ displacement in the frame's own axes (x along the columns, y down the rows), tur
 same way. A predictor of contact then sees each push from eight directions. What is drawn fixed on
 every frame turns too: PushT's goal outline then shows in poses no real frame has (6 of the 7 turns). On PushT's true states (1000
 episodes), an MLP predicting the block 5 env steps ahead generalised from 8.4 to 5.7 px median
-error on held-out episodes with these copies (README, PushT).
+error on held-out episodes with these copies (README, PushT). State vectors (a model's
+proprioception) turn by the world's own rule, which the caller passes (`jepaworld.envs.DIHEDRAL_ENVS`):
+where a position sits in the vector, and what a turn does to an angle, is the world's to say.
 
 The 8 elements are the signed permutation matrices M of 2-D vectors, M = diag(sx, sy) P with P the
 identity or the swap of x and y. A pixel at (x, y) moves to M (x - c, y - c) + c, c the frame's
@@ -16,7 +18,13 @@ centre; an action a becomes M a.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from jepaworld.envs import StateTurn
 
 ELEMENTS: tuple[tuple[bool, int, int], ...] = tuple(
     (swap, sx, sy) for swap in (False, True) for sx in (1, -1) for sy in (1, -1)
@@ -54,21 +62,42 @@ def turn_actions(actions: torch.Tensor, g: int) -> torch.Tensor:
     return (pairs @ m.T).reshape(actions.shape)  # (..., k * 2)
 
 
+def turn_states(states: torch.Tensor, g: int, turn: StateTurn) -> torch.Tensor:
+    """State vectors (..., S) turned by element `g` with the world's rule `turn`, in their dtype and
+    on their device (the rule works in float64 numpy: the batch's few states move to the CPU)."""
+    m = element_matrix(g).double().numpy()
+    out = np.asarray(turn(states.detach().cpu().double().numpy(), m))
+    if out.shape != tuple(states.shape):
+        raise ValueError(
+            f"the world's state turn gave shape {out.shape} for states {tuple(states.shape)}"
+        )
+    return torch.from_numpy(out).to(dtype=states.dtype, device=states.device)
+
+
 def augment_batch(
-    batch: dict[str, torch.Tensor], generator: torch.Generator
+    batch: dict[str, torch.Tensor], generator: torch.Generator, turn: StateTurn | None = None
 ) -> dict[str, torch.Tensor]:
     """A training batch with each clip turned by an element drawn from `generator` (the identity
-    among them): "frames" (B, T, H, W, C) and "actions" (B, T-1, k * 2). Other entries are kept;
-    state vectors are refused, since their meaning under a turn is the world's to say."""
-    if "states" in batch:
-        raise ValueError("dihedral augmentation cannot turn state vectors (proprioception)")
+    among them): "frames" (B, T, H, W, C), "actions" (B, T-1, k * 2) and, with the world's rule
+    `turn` (`jepaworld.envs.DIHEDRAL_ENVS`), "states" (B, T, S). Other entries are kept; state
+    vectors without a rule are refused, since their meaning under a turn is the world's to say."""
+    if "states" in batch and turn is None:
+        raise ValueError(
+            "dihedral augmentation cannot turn these state vectors (proprioception): "
+            "the world gives no rule for them"
+        )
     frames, actions = batch["frames"], batch["actions"]
     picks = torch.randint(len(ELEMENTS), (frames.shape[0],), generator=generator)  # (B,)
-    out_frames, out_actions = frames.clone(), actions.clone()
+    out = {**batch, "frames": frames.clone(), "actions": actions.clone()}
+    if "states" in batch:
+        out["states"] = batch["states"].clone()
     for g in range(1, len(ELEMENTS)):
         rows = (picks == g).nonzero().flatten().to(frames.device)  # clips turned by g
-        if len(rows):
-            out_frames[rows] = turn_frames(frames[rows], g)
-            if actions.shape[-1]:  # width 0: no actions at all (null-action zeros turn to zeros)
-                out_actions[rows] = turn_actions(actions[rows], g)
-    return {**batch, "frames": out_frames, "actions": out_actions}
+        if not len(rows):
+            continue
+        out["frames"][rows] = turn_frames(frames[rows], g)
+        if actions.shape[-1]:  # width 0: no actions at all (null-action zeros turn to zeros)
+            out["actions"][rows] = turn_actions(actions[rows], g)
+        if turn is not None and "states" in batch:
+            out["states"][rows] = turn_states(batch["states"][rows], g, turn)
+    return out

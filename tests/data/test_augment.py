@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,6 +12,7 @@ from jepaworld.data.augment import (
     element_matrix,
     turn_actions,
     turn_frames,
+    turn_states,
 )
 
 
@@ -78,8 +80,39 @@ def test_augment_batch_turns_each_clip_and_its_actions_by_one_element() -> None:
         used.add(g)
     assert len(used) > 4  # 64 draws of 8 elements
     assert torch.equal(batch["frames"], frames)  # the input batch is left as it was
-    with pytest.raises(ValueError, match="state vectors"):
+    with pytest.raises(ValueError, match="cannot turn these state vectors.*no rule"):
         augment_batch({**batch, "states": torch.zeros(B, T, 5)}, torch.Generator())
+
+
+def _turn_xy_about_4(states: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """A world's rule for the tests: entries 0 and 1 are a position in a 9 px frame (centre 4),
+    entry 2 a speed no turn changes."""
+    xy = (states[..., :2] - 4.0) @ m.T + 4.0
+    return np.concatenate([xy, states[..., 2:]], axis=-1)
+
+
+def test_augment_batch_turns_state_vectors_by_the_worlds_rule_with_their_clip() -> None:
+    B, T, n = 32, 2, 9
+    xy = torch.randint(0, n, (B, T, 2))
+    frames = torch.stack([torch.stack([_dot(n, *p.tolist()) for p in clip]) for clip in xy])
+    states = torch.cat([xy.float(), torch.rand(B, T, 1)], dim=-1)  # (B, T, 3)
+    batch = {"frames": frames, "actions": torch.randn(B, T - 1, 2), "states": states}
+    out = augment_batch(batch, torch.Generator().manual_seed(1), _turn_xy_about_4)
+    assert out["states"].dtype == states.dtype and torch.equal(batch["states"], states)
+    turned = 0
+    for i in range(B):
+        for t in range(T):  # the dot in the turned frame is where the turned state puts it
+            assert _where(out["frames"][i, t]) == tuple(out["states"][i, t, :2].int().tolist())
+        assert torch.equal(out["states"][i, :, 2], states[i, :, 2])
+        turned += not torch.equal(out["states"][i], states[i])
+    assert turned > B // 2  # 7 of the 8 elements move some dot
+    again = augment_batch(batch, torch.Generator().manual_seed(1), _turn_xy_about_4)
+    assert torch.equal(out["states"], again["states"])
+
+
+def test_a_rule_that_changes_the_state_width_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"state turn gave shape \(2, 2\) for states \(2, 3\)"):
+        turn_states(torch.zeros(2, 3), 1, lambda s, m: s[..., :2])
 
 
 def test_action_free_clips_are_turned_without_actions() -> None:
