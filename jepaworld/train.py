@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from jepaworld.allocator import keep_freed_memory
 from jepaworld.config import from_dict, read_json_object, require, to_dict
-from jepaworld.data.augment import augment_batch
+from jepaworld.data.augment import augment_batch, element_matrix
 from jepaworld.data.episodes import (
     DataError,
     EpisodeStore,
@@ -184,7 +184,7 @@ class TrainConfig:
     could have given, for a world whose physics looks the same turned or mirrored and whose actions
     are displacements in the frame's axes (jepaworld.envs.DIHEDRAL_ENVS: PushT, whose fixed goal
     outline turns with the frame). The state vectors --model.proprio reads turn with them, by the
-    world's rule. --data alone."""
+    world's rule (their standardisation stays the recorded data's). --data alone."""
     model: ModelConfig = field(default_factory=ModelConfig)
 
     def __post_init__(self) -> None:
@@ -545,8 +545,9 @@ def check_proprio(store: EpisodeStore, model: ModelConfig) -> None:
         )
 
 
-def check_augment(store: EpisodeStore, augment: str) -> None:
-    """--augment dihedral only on a world that declares the symmetry, with 2-D actions."""
+def check_augment(store: EpisodeStore, augment: str, proprio: bool = False) -> None:
+    """--augment dihedral only on a world that declares the symmetry, with 2-D actions; with
+    proprioception, the world's rule for state vectors is tried on the first one stored."""
     if augment == "none":
         return
     env_id = store.manifest.get("env_id")
@@ -561,6 +562,18 @@ def check_augment(store: EpisodeStore, augment: str) -> None:
             f"{store.root}/manifest.json: --augment dihedral turns 2-D actions, got action_dim "
             f"{store.action_dim}"
         )
+    if proprio and len(store):
+        first = store.states(0)[:1]  # (1, S)
+        try:
+            turned = DIHEDRAL_ENVS[env_id](first, element_matrix(1).double().numpy())
+            fits = np.shape(turned) == first.shape
+        except (IndexError, ValueError):  # a rule written for another width
+            fits = False
+        if not fits:
+            raise DataError(
+                f"{store.root}: --augment dihedral with --model.proprio turns the state vectors "
+                f"by {env_id}'s rule, which does not fit their {first.shape[1]} entries"
+            )
 
 
 def proprio_states(store: EpisodeStore) -> torch.Tensor:
@@ -597,7 +610,7 @@ def open_dataset(cfg: TrainConfig) -> TrainingData:
         )
     check_action_dim(store, cfg.model)
     check_proprio(store, cfg.model)
-    check_augment(store, cfg.augment)
+    check_augment(store, cfg.augment, bool(cfg.model.proprio))
     dataset = ClipDataset(store, cfg.clip_frames, cfg.model.frame_stride, bool(cfg.model.proprio))
     if cfg.drop_actions:
         dataset = ActionFreeClips(dataset)

@@ -679,6 +679,16 @@ def test_dihedral_augmentation_trains_reproducibly_and_only_on_a_symmetric_world
     for name in ("pa", "pb"):  # proprioception turns with the frames, by the world's rule
         train(tiny_train(tiny_data, tmp_path / name, steps=3, augment="dihedral", model=proprio))
     assert turned and all(t.shape[-1] == 2 for t in turned)
-    assert _same(
-        _weights(latest_checkpoint(tmp_path / "pa")), _weights(latest_checkpoint(tmp_path / "pb"))
-    )
+    turned_weights = _weights(latest_checkpoint(tmp_path / "pa"))
+    assert _same(turned_weights, _weights(latest_checkpoint(tmp_path / "pb")))
+    # the turned states reach the model: a rule that leaves them as they are trains otherwise
+    keep = {"jepaworld/TwoRoom-v0": lambda states, m: np.asarray(states, np.float64)}
+    monkeypatch.setattr("jepaworld.train.DIHEDRAL_ENVS", keep)
+    train(tiny_train(tiny_data, tmp_path / "pk", steps=3, augment="dihedral", model=proprio))
+    assert not _same(turned_weights, _weights(latest_checkpoint(tmp_path / "pk")))
+    # a rule that does not fit the stored states is refused before training, naming the data
+    narrow = {"jepaworld/TwoRoom-v0": lambda states, m: states[..., 5]}
+    monkeypatch.setattr("jepaworld.train.DIHEDRAL_ENVS", narrow)
+    with pytest.raises(DataError, match="TwoRoom-v0's rule, which does not fit their 2 entries"):
+        train(tiny_train(tiny_data, tmp_path / "pn", augment="dihedral", model=proprio))
+    assert not (tmp_path / "pn").exists()

@@ -5,11 +5,12 @@ square arena, bodies symmetric about an axis: PushT) gives, for each recorded cl
 motion could equally have been recorded: the frames turned or mirrored, and each 2-D action, a
 displacement in the frame's own axes (x along the columns, y down the rows), turned or mirrored the
 same way. A predictor of contact then sees each push from eight directions. What is drawn fixed on
-every frame turns too: PushT's goal outline then shows in poses no real frame has (6 of the 7 turns). On PushT's true states (1000
-episodes), an MLP predicting the block 5 env steps ahead generalised from 8.4 to 5.7 px median
-error on held-out episodes with these copies (README, PushT). State vectors (a model's
-proprioception) turn by the world's own rule, which the caller passes (`jepaworld.envs.DIHEDRAL_ENVS`):
-where a position sits in the vector, and what a turn does to an angle, is the world's to say.
+every frame turns too: PushT's goal outline then shows in poses no real frame has (6 of the 7
+turns). On PushT's true states (1000 episodes), an MLP predicting the block 5 env steps ahead
+generalised from 8.4 to 5.7 px median error on held-out episodes with these copies (README, PushT).
+State vectors (a model's proprioception) turn by the world's own rule, which the caller passes
+(`jepaworld.envs.DIHEDRAL_ENVS`): where a position sits in the vector, and what a turn does to an
+angle, is the world's to say.
 
 The 8 elements are the signed permutation matrices M of 2-D vectors, M = diag(sx, sy) P with P the
 identity or the swap of x and y. A pixel at (x, y) moves to M (x - c, y - c) + c, c the frame's

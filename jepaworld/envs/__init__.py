@@ -53,12 +53,12 @@ if PUSHT_ID not in gymnasium.registry:  # needs the [pusht] extra, imported when
 
 __all__ = [
     "DIHEDRAL_ENVS",
-    "StateTurn",
     "MAZE_ID",
     "PUSHT_ID",
     "TWO_ROOM_ID",
     "MazeConfig",
     "MazeEnv",
+    "StateTurn",
     "TwoRoomConfig",
     "TwoRoomEnv",
 ]
