@@ -1,6 +1,6 @@
 """Where a checkpoint's constancy score comes from: surprise of the token under the ball, per frame.
 
-A constancy set (physics-voe v3) is four videos: the ball keeps look A (AA), keeps look B (BB),
+A constancy set (physics-voe v3, v4) is four videos: the ball keeps look A (AA), keeps look B (BB),
 changes from A to B while hidden (AB), or from B to A (BA); the set is scored by the impossible
 videos' surprise (AB + BA) against the possible ones' (AA + BB). For each of the protocol's sets
 this takes the per-token surprise (`physics.surprise.token_surprise`, the protocol's context and

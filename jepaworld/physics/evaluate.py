@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from jepaworld.data.voe import iter_pairs, load_pairs_manifest, pair_seed
 from jepaworld.envs.physics_scenes import PROPERTIES, SceneConfig, VoEPair, make_pair, make_video
 from jepaworld.models.world_model import CheckpointError, WorldModel
 from jepaworld.physics.pixel_baseline import pixel_surprise, train_pixel_predictor
-from jepaworld.physics.surprise import surprise
+from jepaworld.physics.surprise import flip_mean, surprise
 from jepaworld.physics.voe import auroc, bootstrap_ci, relative_accuracy, video_score
 from jepaworld.planning.protocols import refuse_proprio
 from jepaworld.train import latest_checkpoint, read_run_record, resolve_device
@@ -56,6 +57,9 @@ class PhysicsEvalConfig:
     """Use the pairs written by `jepaworld physics make` (DIR or DIR/pairs) instead."""
     device: str = "auto"
     """Device: auto, cpu, cuda."""
+    flip: bool = True
+    """Average each video's surprise with that of the video flipped left to right, for every
+    scorer (protocol physics-voe v4); false scores each video as it is (as version 3 did)."""
 
     def __post_init__(self) -> None:
         self.run, self.out = Path(self.run), Path(self.out)
@@ -96,7 +100,7 @@ def latent_scorers(model: WorldModel, protocol: VoEProtocol) -> dict[str, Scorer
     untrained = WorldModel(model.config).to(model.device).eval()
 
     def latent(m: WorldModel) -> Scorer:
-        return lambda v: surprise(m, v, protocol.context, protocol.horizon).numpy()
+        return lambda v: surprise(m, v, protocol.context, protocol.horizon, protocol.flip).numpy()
 
     return {"model": latent(model), "untrained": latent(untrained)}
 
@@ -108,7 +112,12 @@ def make_scorers(model: WorldModel, protocol: VoEProtocol) -> dict[str, Scorer]:
     pixel = train_pixel_predictor(
         videos, protocol.pixel_context, protocol.pixel_steps, seed=protocol.untrained_seed
     )
-    return {**scorers, "pixel": lambda v: pixel_surprise(pixel, v).numpy()}
+
+    def pixel_score(video: torch.Tensor) -> np.ndarray:
+        score = partial(pixel_surprise, pixel)
+        return (flip_mean(score, video) if protocol.flip else score(video)).numpy()
+
+    return {**scorers, "pixel": pixel_score}
 
 
 def _metrics(possible: np.ndarray, impossible: np.ndarray, protocol: VoEProtocol) -> dict[str, Any]:
@@ -179,7 +188,7 @@ def summary(properties: dict[str, Any]) -> dict[str, dict[str, float]]:
 
 def evaluate_voe(cfg: PhysicsEvalConfig, protocol: VoEProtocol | None = None) -> dict[str, Any]:
     """Score the checkpoint and both baselines on every pair; write voe.json and the plots."""
-    protocol = (protocol or VoEProtocol()).with_pairs(cfg.pairs)
+    protocol = replace((protocol or VoEProtocol()).with_pairs(cfg.pairs), flip=cfg.flip)
     record = read_run_record(cfg.run)
     model, ckpt = load_video_model(cfg.run, cfg.device, protocol)  # before any long work
     clip = record.get("train", {}).get("clip_frames")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,22 @@ def test_eval_writes_metrics_baselines_and_plots_for_every_property(
         image = np.asarray(Image.open(out / entry["plot"]))
         assert image.ndim == 3 and image.shape[0] > 100, prop
     assert set(results["summary"]) == {"model", "untrained", "pixel"}
+    assert results["protocol"]["flip"] and results["protocol"]["version"] == "4"
+
+
+def test_eval_without_flip_scores_each_video_as_it_is(video_run: Path, scenes: Path) -> None:
+    """Every scorer's surprise with the flip is the mean of its surprise on the video and on the
+    video flipped left to right; `flip=False` (version 3's scoring) is the first alone."""
+    from jepaworld.envs.physics_scenes import make_pair
+    from jepaworld.physics.evaluate import make_scorers
+
+    model, _ = load_video_model(video_run, "cpu", TINY)
+    video = torch.from_numpy(make_pair("constancy", 7).impossible)
+    plain, flipped = (make_scorers(model, replace(TINY, flip=f)) for f in (False, True))
+    for who in ("model", "untrained", "pixel"):
+        alone, mirror = plain[who](video), plain[who](torch.flip(video, dims=[2]))
+        assert not np.allclose(alone, mirror), who  # the scenes are not symmetric themselves
+        assert np.allclose(flipped[who](video), (alone + mirror) / 2, atol=1e-6), who
 
 
 def test_eval_refuses_a_model_whose_window_is_too_short(video_run: Path) -> None:

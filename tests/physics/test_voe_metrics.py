@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from jepaworld.models.world_model import WorldModel
-from jepaworld.physics.surprise import surprise, token_surprise
+from jepaworld.physics.surprise import flip_mean, surprise, token_surprise
 from jepaworld.physics.voe import auroc, bootstrap_ci, relative_accuracy, video_score
 from tests.conftest import tiny_model
 
@@ -85,6 +85,26 @@ def test_surprise_over_a_horizon_spreads_a_change_over_the_windows_that_predict_
     assert float(s[:5].abs().max()) == 0.0 and float(s[9:].abs().max()) == 0.0
     with pytest.raises(ValueError, match="horizon"):
         surprise(ConstantMotionModel(), video, horizon=0)
+
+
+class LeftHalfModel(ConstantMotionModel):
+    """Sees only the left half of the frame: its mean brightness; 'no change'."""
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        W = frames.shape[-2]
+        return frames[..., : W // 2, :].float().mean(dim=(-1, -2, -3)).unsqueeze(-1)  # (B, T, 1)
+
+
+def test_flip_averages_the_surprise_of_the_video_and_of_the_video_flipped() -> None:
+    video = torch.full((12, 8, 8, 3), 100, dtype=torch.uint8)
+    video[7:, :, 4:] = 160  # the right half brightens at frame 7
+    plain = surprise(LeftHalfModel(), video, context=3)
+    assert float(plain.abs().max()) == 0.0  # the left half never changes
+    flipped = surprise(LeftHalfModel(), video, context=3, flip=True)
+    assert float(flipped[7]) == pytest.approx(30.0)  # the flipped video's left half: 60, halved
+    assert float(flipped[:7].abs().max()) == 0.0 and float(flipped[8:].abs().max()) == 0.0
+    both = flip_mean(lambda v: v.float().mean(dim=(2, 3)), video)  # (T, H) per-row means
+    assert torch.equal(both, video.float().mean(dim=(2, 3)))  # a flip-blind score is unchanged
 
 
 def test_a_frame_by_frame_score_cannot_separate_a_matched_set() -> None:
