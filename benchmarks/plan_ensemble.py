@@ -8,10 +8,16 @@ run (the protocol's seeds disjoint from its training data, the camera view, the 
 action width). Episodes, goals, random baseline and success are the protocol's, as in `plan`;
 results.json records every member's checkpoint and sha256 and the weights.
 
+`--turned` plans one run through `jepaworld.models.turned.TurnedViews` instead: the world's 8
+symmetries (turns and mirrors of the square; worlds in `jepaworld.envs.DIHEDRAL_ENVS`) as the
+ensemble's members, so an action sequence's cost is the sum of the one model's latent distances to
+the goal seen in each look. Meant for a model trained with `--augment dihedral`.
+
 Usage::
 
     python benchmarks/plan_ensemble.py --runs runA runB runC --env jepaworld/PushT-v0 --out eens
     python benchmarks/plan_ensemble.py --runs runA runB --weights 2 1 --episodes 20 --out eens
+    python benchmarks/plan_ensemble.py --runs runA --turned --env jepaworld/PushT-v0 --out eturn
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ from jepaworld.bench.trajectory_eval import (
     load_run,
     space_bounds,
 )
+from jepaworld.envs import DIHEDRAL_ENVS
 from jepaworld.models.ensemble import Ensemble
+from jepaworld.models.turned import TurnedViews
 
 
 def member_record(run: CheckedRun, path: Path) -> dict[str, Any]:
@@ -44,6 +52,15 @@ def member_record(run: CheckedRun, path: Path) -> dict[str, Any]:
     }
 
 
+def planned_model(runs: list[CheckedRun], args: argparse.Namespace) -> Ensemble | TurnedViews:
+    """The ensemble of the runs, or with --turned the one run's turned looks."""
+    if not args.turned:
+        return Ensemble([r.model for r in runs], args.weights).eval()
+    if args.env not in DIHEDRAL_ENVS:
+        raise ValueError(f"--turned: {args.env} does not declare the square's symmetries")
+    return TurnedViews(runs[0].model, turn=DIHEDRAL_ENVS[args.env]).eval()
+
+
 def evaluate(
     args: argparse.Namespace, protocol: TrajectoryProtocol | None = None
 ) -> dict[str, Any]:
@@ -54,7 +71,7 @@ def evaluate(
     )  # fmt: skip
     protocol = configured(protocol or TrajectoryProtocol.for_env(args.env), cfg)
     runs = [load_run(path, args.device, protocol) for path in args.runs]
-    ensemble = Ensemble([r.model for r in runs], args.weights).eval()
+    ensemble = planned_model(runs, args)
     space, size = runs[0].space, runs[0].size  # the members' shared frame size (Ensemble checks)
     t0 = time.perf_counter()
     goals, specs = episode_specs(protocol, size)
@@ -73,6 +90,7 @@ def evaluate(
         "planner": args.planner,
         "members": [member_record(r, path) for r, path in zip(runs, args.runs, strict=True)],
         "weights": list(args.weights or [1.0] * len(runs)),
+        "turned_views": list(ensemble.elements) if args.turned else None,
         "plan_seconds_mean": timings["plan_seconds_mean"],
         "baselines": {"random": {**plan_eval.summarize(random), "per_episode": random}},
         "per_episode": outcomes,
@@ -90,8 +108,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--planner", choices=("cem", "mppi", "gradient"), default="cem")
     p.add_argument("--device", default="cpu")
     p.add_argument("--seed", type=int, default=0, help="planner seed")
+    p.add_argument("--turned", action="store_true", help="one run, planned in its 8 turned looks")
     args = p.parse_args(argv)
-    if len(args.runs) < 2:
+    if args.turned and (len(args.runs) != 1 or args.weights):
+        p.error("--turned: give one run and no --weights")
+    if not args.turned and len(args.runs) < 2:
         p.error("--runs: give two or more runs")
     if args.weights is not None and len(args.weights) != len(args.runs):
         p.error(f"--weights: one per run ({len(args.runs)}), got {len(args.weights)}")
@@ -104,7 +125,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.out.mkdir(parents=True, exist_ok=True)
     plan_eval.write_json(args.out / "results.json", result)
     print(
-        f"ensemble of {len(args.runs)}: success {result['success_rate']:.2f} over "
+        f"{'turned looks of 1 run' if args.turned else f'ensemble of {len(args.runs)}'}: success {result['success_rate']:.2f} over "
         f"{result['episodes']} episodes (random {result['baselines']['random']['success_rate']:.2f}); "
         f"{result['eval_seconds']:.0f} s; results in {args.out / 'results.json'}"
     )

@@ -483,6 +483,11 @@ def test_plan_ensemble_plans_with_every_member_and_records_each_checkpoint(
     assert seeds == [e["seed"] for e in r["baselines"]["random"]["per_episode"]]
     with pytest.raises(SystemExit):
         ens.parse_args([*argv, "--weights", "1"])  # one weight for two runs
+    with pytest.raises(SystemExit):
+        ens.parse_args([*argv, "--turned"])  # turned looks are of one run
+    one = ens.parse_args(["--runs", str(runs[0]), "--env", "Pendulum-v1", "--out", "e", "--turned"])
+    with pytest.raises(ValueError, match="Pendulum-v1 does not declare the square's symmetries"):
+        ens.evaluate(one, small)  # gravity points down: a turned pendulum is no pendulum
 
 
 def test_state_dynamics_costs_rank_the_push_toward_the_goal_and_wrap_the_angle(
