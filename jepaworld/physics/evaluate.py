@@ -5,9 +5,10 @@ the checkpoint (latent prediction error), the same architecture untrained, and a
 trained here on possible-only videos. EVAL/voe.json holds, per property and scorer, the relative
 accuracy, its bootstrap 95% interval, the AUROC and the per-pair scores (for the matched-set
 properties, permanence, gravity and constancy, a set's two scores reduce the frames of its two
-possible videos together, and of its two impossible ones), stamped with the checkpoint's sha256
-and the protocol; EVAL/plots/<property>.png shows the checkpoint's surprise over time for one
-possible and one impossible video, the violation frame marked.
+possible videos together, and of its two impossible ones; under protocol v4 each video's surprise
+is averaged with its left-right flip's), stamped with the checkpoint's sha256 and the protocol;
+EVAL/plots/<property>.png shows the checkpoint's surprise over time for one possible and one
+impossible video, the violation frame marked.
 """
 
 from __future__ import annotations
