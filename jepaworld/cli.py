@@ -80,6 +80,16 @@ def _physics_eval(cfg: Any) -> None:
     print(f"results in {cfg.out / 'voe.json'}")
 
 
+def _physics_surprise(cfg: Any) -> None:
+    from jepaworld.physics.video_surprise import score_video
+
+    r = score_video(cfg)
+    print(
+        f"{r['frames']} frames scored; peak surprise {r['peak_surprise']:.4f} at frame "
+        f"{r['peak_file_frame']} of {cfg.video}; results in {cfg.out / 'surprise.json'}"
+    )
+
+
 def _bench(cfg: Any) -> None:
     from jepaworld.bench.run import failed_suites, format_report, run_bench
     from jepaworld.bench.suites import SuiteError
@@ -135,6 +145,7 @@ def _commands() -> dict[str, tuple[type, Callable[[Any], None]]]:
     from jepaworld.physics.evaluate import PhysicsEvalConfig
     from jepaworld.physics.make import PhysicsMakeConfig
     from jepaworld.physics.pretrain import PhysicsPretrainConfig
+    from jepaworld.physics.video_surprise import PhysicsSurpriseConfig
     from jepaworld.train import TrainConfig
 
     return {
@@ -145,6 +156,7 @@ def _commands() -> dict[str, tuple[type, Callable[[Any], None]]]:
         "physics make": (PhysicsMakeConfig, _physics_make),
         "physics pretrain": (PhysicsPretrainConfig, _physics_pretrain),
         "physics eval": (PhysicsEvalConfig, _physics_eval),
+        "physics surprise": (PhysicsSurpriseConfig, _physics_surprise),
         "memory build": (MemoryBuildConfig, _memory_build),
         "memory query": (MemoryQueryConfig, _memory_query),
         "memory stats": (MemoryStatsConfig, _memory_stats),

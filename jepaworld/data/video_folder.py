@@ -153,6 +153,30 @@ def read_frames(path: Path, indices: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+def read_strided(
+    path: Path, size: int, stride: int = 1, max_frames: int | None = None
+) -> np.ndarray:
+    """Every `stride`-th frame of a video from its start, at most `max_frames`, as
+    (T, size, size, 3) uint8, decoding forward without trusting the header's frame count.
+
+    Raises:
+        PyAV's errors or OSError: the file cannot be opened or decoded; ValueError: no video
+        stream.
+    """
+    av, kept = _av(), []
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            raise ValueError("no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for n, frame in enumerate(container.decode(stream)):
+            if max_frames is not None and len(kept) >= max_frames:
+                break
+            if n % stride == 0:
+                kept.append(_to_square(frame, size))
+    return np.stack(kept) if kept else np.empty((0, size, size, 3), np.uint8)
+
+
 class _NoTimestamps(Exception):
     """A sought stream's frames carry no timestamps, so their numbers are unknown."""
 

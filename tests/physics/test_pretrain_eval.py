@@ -154,3 +154,48 @@ def test_make_sets_how_often_training_videos_have_a_screen_and_leaves_the_pairs_
     assert json.loads(pairs[0])["config"]["screen_prob"] == SceneConfig().screen_prob
     with pytest.raises(ValueError, match="screen_prob: must be in"):
         PhysicsMakeConfig(out=tmp_path / "bad", screen_prob=1.5)
+
+
+def test_surprise_on_a_video_file_writes_the_curve_and_its_plot(
+    video_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jepaworld.data.video_folder import read_strided
+    from jepaworld.physics.surprise import surprise
+
+    clip = write_video(tmp_path / "mine.mp4", torch.from_numpy(make_video(3)))  # 24 frames
+    out = tmp_path / "s"
+    args = ["physics", "surprise", "--run", str(video_run), "--video", str(clip), "--out", str(out)]
+    assert main(args) == 0
+    r = json.loads((out / "surprise.json").read_text())
+    assert r["frames"] == 24 and len(r["surprise"]) == 24 and r["surprise"][0] == 0.0
+    assert r["context"] == 8  # the protocol's 15 does not fit this checkpoint's max_len 8
+    model, _ = load_video_model(video_run, "cpu", TINY)
+    frames = torch.from_numpy(read_strided(clip, 64))
+    assert np.allclose(r["surprise"], surprise(model, frames, 8).numpy(), atol=1e-6)
+    assert r["peak_frame"] == int(np.argmax(r["surprise"])) and r["flip"] is False
+    assert np.asarray(Image.open(out / "surprise.png")).ndim == 3
+    assert f"peak surprise {r['peak_surprise']:.4f} at frame {r['peak_frame']}" in (
+        capsys.readouterr().out
+    )
+    assert main([*args[:-1], str(tmp_path / "s2"), "--stride", "2", "--flip"]) == 0
+    r2 = json.loads((tmp_path / "s2" / "surprise.json").read_text())
+    assert r2["frames"] == 12 and r2["peak_file_frame"] == 2 * r2["peak_frame"] and r2["flip"]
+
+
+def test_surprise_on_a_bad_video_file_names_it_and_writes_nothing(
+    video_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all")
+    short = write_video(tmp_path / "short.mp4", torch.from_numpy(make_video(3)[:1]))
+    base = ["physics", "surprise", "--run", str(video_run), "--out", str(tmp_path / "out")]
+    cases = [
+        (["--video", str(tmp_path / "nowhere.mp4")], "nowhere.mp4: no such video file"),
+        (["--video", str(broken)], "broken.mp4: cannot read this video"),
+        (["--video", str(short)], "short.mp4: 1 frame(s) kept at stride 1, surprise needs"),
+        (["--video", str(short), "--context", "9"], "takes a context of at most 8 frames"),
+    ]
+    for extra, message in cases:
+        assert main([*base, *extra]) == 2, extra
+        assert message in capsys.readouterr().err, extra
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,135 @@
+"""`jepaworld physics surprise`: a checkpoint's surprise over time on one video file of yours.
+
+The video is decoded with PyAV (any container PyAV reads: mp4, mkv, webm, avi, mov), every
+`stride`-th frame up to `max_frames`, each scaled so its short side is the model's frame size and
+centre-cropped, as `physics pretrain --videos` reads its folder. Surprise at each kept frame is
+`physics.surprise.surprise`: the latent L1 error of the prediction from the `context` frames
+before it (flipped left to right and averaged with `--flip`, as protocol physics-voe v4 scores the
+scenes; leave it off for a world that is not the same mirrored). OUT/surprise.json holds the
+per-frame curve, its peak and what made it (the file's and the checkpoint's sha256, the settings);
+OUT/surprise.png draws it with the peak marked.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from jepaworld.bench.media import save_png
+from jepaworld.bench.plan_eval import checkpoint_sha256, write_json
+from jepaworld.bench.plot import line_chart
+from jepaworld.bench.protocols import VoEProtocol
+from jepaworld.config import require
+from jepaworld.data.episodes import DataError, sha256_file
+from jepaworld.data.video_folder import read_strided
+from jepaworld.models.world_model import CheckpointError, WorldModel
+from jepaworld.physics.surprise import surprise
+from jepaworld.planning.protocols import refuse_proprio
+from jepaworld.train import latest_checkpoint, resolve_device
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PhysicsSurpriseConfig:
+    """Score one video file with a run's latest checkpoint: surprise per frame, JSON and a plot."""
+
+    run: Path
+    """Run directory (its latest checkpoint scores the video)."""
+    video: Path
+    """The video file (mp4, mkv, webm, avi, mov: whatever PyAV reads)."""
+    out: Path
+    """Output directory: surprise.json and surprise.png."""
+    context: int | None = None
+    """Frames of context per prediction (default: the protocol's 15, or as many as the
+    checkpoint's max_len allows)."""
+    horizon: int = 1
+    """Frames predicted open-loop from each context; surprise at t averages their errors."""
+    stride: int = 1
+    """Keep every stride-th frame of the file (a model trained at another frame rate)."""
+    max_frames: int = 2000
+    """Frames kept at most, from the start (the decoded frames are held in memory)."""
+    flip: bool = False
+    """Average with the surprise of the video flipped left to right (physics-voe v4 does, on
+    scenes whose physics is the same mirrored)."""
+    device: str = "auto"
+    """Device: auto, cpu, cuda."""
+
+    def __post_init__(self) -> None:
+        self.run, self.video, self.out = Path(self.run), Path(self.video), Path(self.out)
+        require(self.context is None or self.context >= 1, "context", "must be >= 1")
+        require(self.horizon >= 1, "horizon", f"must be >= 1, got {self.horizon}")
+        require(self.stride >= 1, "stride", f"must be >= 1, got {self.stride}")
+        require(self.max_frames >= 2, "max_frames", f"must be >= 2, got {self.max_frames}")
+
+
+def load_scorer(cfg: PhysicsSurpriseConfig) -> tuple[WorldModel, Path, int]:
+    """The latest checkpoint, checked for video (no proprioception), and the context it allows."""
+    ckpt = latest_checkpoint(cfg.run)
+    model = WorldModel.from_pretrained(ckpt, map_location=resolve_device(cfg.device)).eval()
+    refuse_proprio(model, ckpt, "a video file has no state vectors")
+    room = model.config.max_len - cfg.horizon + 1  # the longest context the predictor takes
+    context = cfg.context if cfg.context is not None else min(VoEProtocol.context, room)
+    if context < 1 or context > room:
+        raise CheckpointError(
+            f"{ckpt}: model.max_len {model.config.max_len} takes a context of at most {room} "
+            f"frames with horizon {cfg.horizon}, got --context {context}"
+        )
+    return model, ckpt, context
+
+
+def read_video(path: Path, size: int, stride: int, max_frames: int) -> np.ndarray:
+    """Every `stride`-th frame of `path`, at most `max_frames`, as (T, size, size, 3) uint8.
+
+    Raises:
+        DataError: the file is missing, not a video PyAV can decode, or has under 2 such frames.
+    """
+    if not path.is_file():
+        raise DataError(f"{path}: no such video file")
+    import av
+
+    try:
+        frames = read_strided(path, size, stride, max_frames)
+    except (av.FFmpegError, ValueError, OSError) as e:
+        raise DataError(f"{path}: cannot read this video ({type(e).__name__}: {e})") from e
+    if len(frames) < 2:
+        raise DataError(
+            f"{path}: {len(frames)} frame(s) kept at stride {stride}, surprise needs at least 2"
+        )
+    return frames
+
+
+def score_video(cfg: PhysicsSurpriseConfig) -> dict[str, Any]:
+    """Surprise per kept frame of `cfg.video`; writes OUT/surprise.json and OUT/surprise.png."""
+    model, ckpt, context = load_scorer(cfg)  # before decoding: a bad run fails fast
+    frames = read_video(cfg.video, model.config.image_size, cfg.stride, cfg.max_frames)
+    curve = surprise(model, torch.from_numpy(frames), context, cfg.horizon, cfg.flip).numpy()
+    peak = int(np.argmax(curve))
+    results = {
+        "video": str(cfg.video),
+        "video_sha256": sha256_file(cfg.video),
+        "checkpoint": str(ckpt),
+        "checkpoint_sha256": checkpoint_sha256(ckpt),
+        "context": context,
+        "horizon": cfg.horizon,
+        "stride": cfg.stride,
+        "flip": cfg.flip,
+        "frames": len(frames),
+        "surprise": curve.tolist(),
+        "peak_frame": peak,
+        "peak_file_frame": peak * cfg.stride,
+        "peak_surprise": float(curve[peak]),
+        "plot": "surprise.png",
+    }
+    title = f"surprise of {cfg.video.name} ({len(frames)} frames, context {context})"
+    image = line_chart({"surprise": curve}, title, marker=peak, marker_label="peak")
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    save_png(image, cfg.out / "surprise.png")
+    write_json(cfg.out / "surprise.json", results)
+    log.info("peak surprise %.4f at frame %d of %s", curve[peak], peak, cfg.video)
+    return results
