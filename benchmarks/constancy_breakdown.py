@@ -157,7 +157,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "checkpoint": str(ckpt),
         "checkpoint_sha256": checkpoint_sha256(ckpt),
         "property": args.property,
-        "protocol": {**protocol.to_dict(), "pairs": args.sets, "context": args.context},
+        # per-token surprise of the videos as they are (a flip would also move the grid's cells)
+        "protocol": {
+            **protocol.to_dict(),
+            "pairs": args.sets,
+            "context": args.context,
+            "flip": False,
+        },
         "tokens": model.config.grid_tokens,
         "rows": summary,
     }

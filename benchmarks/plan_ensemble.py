@@ -23,6 +23,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,8 @@ from jepaworld.envs import DIHEDRAL_ENVS
 from jepaworld.models.ensemble import Ensemble
 from jepaworld.models.turned import TurnedViews
 
+log = logging.getLogger(__name__)
+
 
 def member_record(run: CheckedRun, path: Path) -> dict[str, Any]:
     """What results.json records of one member."""
@@ -56,8 +59,8 @@ def planned_model(runs: list[CheckedRun], args: argparse.Namespace) -> Ensemble 
     """The ensemble of the runs, or with --turned the one run's turned looks."""
     if not args.turned:
         return Ensemble([r.model for r in runs], args.weights).eval()
-    if args.env not in DIHEDRAL_ENVS:
-        raise ValueError(f"--turned: {args.env} does not declare the square's symmetries")
+    if runs[0].record.get("train", {}).get("augment") != "dihedral":
+        log.warning("--turned: %s was not trained with --augment dihedral", args.runs[0])
     return TurnedViews(runs[0].model, turn=DIHEDRAL_ENVS[args.env]).eval()
 
 
@@ -100,7 +103,7 @@ def evaluate(
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--runs", type=Path, nargs="+", required=True, help="two or more run dirs")
+    p.add_argument("--runs", type=Path, nargs="+", required=True, help="run dirs (2+; 1 turned)")
     p.add_argument("--weights", type=float, nargs="+", help="one per run (default: equal)")
     p.add_argument("--env", default="jepaworld/PushT-v0")
     p.add_argument("--out", type=Path, required=True, help="directory for results.json")
@@ -112,6 +115,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.turned and (len(args.runs) != 1 or args.weights):
         p.error("--turned: give one run and no --weights")
+    if args.turned and args.env not in DIHEDRAL_ENVS:
+        p.error(f"--turned: {args.env} does not declare the square's symmetries (DIHEDRAL_ENVS)")
     if not args.turned and len(args.runs) < 2:
         p.error("--runs: give two or more runs")
     if args.weights is not None and len(args.weights) != len(args.runs):
@@ -122,10 +127,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     result = evaluate(args)
+    what = "turned looks of 1 run" if args.turned else f"ensemble of {len(args.runs)}"
     args.out.mkdir(parents=True, exist_ok=True)
     plan_eval.write_json(args.out / "results.json", result)
     print(
-        f"{'turned looks of 1 run' if args.turned else f'ensemble of {len(args.runs)}'}: success {result['success_rate']:.2f} over "
+        f"{what}: success {result['success_rate']:.2f} over "
         f"{result['episodes']} episodes (random {result['baselines']['random']['success_rate']:.2f}); "
         f"{result['eval_seconds']:.0f} s; results in {args.out / 'results.json'}"
     )

@@ -160,10 +160,11 @@ class VoEProtocol:
     Version 4: with `flip`, every scorer's surprise of a video is the mean of its own and that of
     the video flipped left to right (`physics.surprise.flip_mean`; the scenes' physics is the same
     flipped). Chosen on 100 validation sets per property from pair seed 2,500,000, rescoring 9
-    checkpoints both ways (README): constancy rose on 8 of them (by -0.03 to +0.10; pooled, 77
-    sets right only with the flip, 30 only without), the other properties moved by -0.01 to
+    checkpoints both ways (README): constancy changed by -0.03 to +0.10, rising on 8 of them
+    (pooled, 77 sets right only with the flip, 30 only without), the other properties by -0.01 to
     +0.04. On the protocol's own sets constancy moved both ways (-0.06 to +0.12; 32 and 26).
-    Otherwise as version 3, which scores as `flip=False`.
+    Otherwise as version 3: a v4 result with `flip` false scores as version 3 did, so the field
+    must be read beside the version.
 
     Version 3: permanence, gravity and constancy are scored on IntPhys's matched sets of four
     videos (physics_scenes.MATCHED_SETS; the possible score of a set reduces the frames of its two

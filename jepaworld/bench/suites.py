@@ -354,7 +354,7 @@ def reproduce_physics(ctx: SuiteRun, reported: dict[str, Any]) -> list[str]:
     if protocol.version != VoEProtocol.version:
         return [
             f"physics: the report was scored under {protocol.name} v{protocol.version}, this "
-            f"jepaworld scores v{VoEProtocol.version} (other videos, other scoring) and cannot "
+            f"jepaworld scores v{VoEProtocol.version} (other pairs or other scoring) and cannot "
             "re-run it; verify with the jepaworld version that made the report"
         ]
     model, _ = load_video_model(ctx.run, ctx.device, protocol)

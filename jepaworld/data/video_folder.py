@@ -155,26 +155,31 @@ def read_frames(path: Path, indices: np.ndarray, size: int) -> np.ndarray:
 
 def read_strided(
     path: Path, size: int, stride: int = 1, max_frames: int | None = None
-) -> np.ndarray:
+) -> tuple[np.ndarray, bool]:
     """Every `stride`-th frame of a video from its start, at most `max_frames`, as
-    (T, size, size, 3) uint8, decoding forward without trusting the header's frame count.
+    (T, size, size, 3) uint8, decoding forward without trusting the header's frame count; and
+    whether the video goes on past the frames kept (cut at `max_frames`).
 
     Raises:
-        PyAV's errors or OSError: the file cannot be opened or decoded; ValueError: no video
-        stream.
+        DataError: the file cannot be opened or decoded, or has no video stream (names it).
     """
-    av, kept = _av(), []
-    with av.open(str(path)) as container:
-        if not container.streams.video:
-            raise ValueError("no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for n, frame in enumerate(container.decode(stream)):
-            if max_frames is not None and len(kept) >= max_frames:
-                break
-            if n % stride == 0:
-                kept.append(_to_square(frame, size))
-    return np.stack(kept) if kept else np.empty((0, size, size, 3), np.uint8)
+    av, kept, cut = _av(), [], False
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise ValueError("no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for n, frame in enumerate(container.decode(stream)):
+                if max_frames is not None and len(kept) >= max_frames:
+                    cut = True
+                    break
+                if n % stride == 0:
+                    kept.append(_to_square(frame, size))
+    except (av.FFmpegError, ValueError, OSError) as e:
+        raise DataError(f"{path}: cannot read this video ({type(e).__name__}: {e})") from e
+    frames = np.stack(kept) if kept else np.empty((0, size, size, 3), np.uint8)
+    return frames, cut
 
 
 class _NoTimestamps(Exception):

@@ -69,11 +69,12 @@ class TurnedViews(nn.Module):
 
     def encode(self, frames: torch.Tensor, proprio: torch.Tensor | None = None) -> torch.Tensor:
         """uint8 frames (B, T, H, W, 3) -> (B, T, G * D), look g's embedding at slice g;
-        `proprio` (B, T, S) turns with the frames by the world's rule."""
+        `proprio` (B, T, S) turns with the frames by the world's rule (for a model that reads it;
+        others ignore it)."""
         parts = []
         for g in self.elements:
             state = None
-            if proprio is not None and self.turn is not None:
+            if proprio is not None and self.turn is not None and self.model.config.proprio:
                 state = turn_states(proprio, g, self.turn)
             parts.append(self.model.encode(turn_frames(frames, g), state))  # (B, T, D)
         return torch.cat(parts, dim=-1)  # (B, T, G * D)

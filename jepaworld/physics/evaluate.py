@@ -58,9 +58,10 @@ class PhysicsEvalConfig:
     """Use the pairs written by `jepaworld physics make` (DIR or DIR/pairs) instead."""
     device: str = "auto"
     """Device: auto, cpu, cuda."""
-    flip: bool = True
+    flip: bool | None = None
     """Average each video's surprise with that of the video flipped left to right, for every
-    scorer (protocol physics-voe v4); false scores each video as it is (as version 3 did)."""
+    scorer (default: the protocol's, physics-voe v4: true); false scores each video as it is,
+    as version 3 did (recorded in voe.json's protocol)."""
 
     def __post_init__(self) -> None:
         self.run, self.out = Path(self.run), Path(self.out)
@@ -189,7 +190,9 @@ def summary(properties: dict[str, Any]) -> dict[str, dict[str, float]]:
 
 def evaluate_voe(cfg: PhysicsEvalConfig, protocol: VoEProtocol | None = None) -> dict[str, Any]:
     """Score the checkpoint and both baselines on every pair; write voe.json and the plots."""
-    protocol = replace((protocol or VoEProtocol()).with_pairs(cfg.pairs), flip=cfg.flip)
+    protocol = (protocol or VoEProtocol()).with_pairs(cfg.pairs)
+    if cfg.flip is not None:
+        protocol = replace(protocol, flip=cfg.flip)
     record = read_run_record(cfg.run)
     model, ckpt = load_video_model(cfg.run, cfg.device, protocol)  # before any long work
     clip = record.get("train", {}).get("clip_frames")

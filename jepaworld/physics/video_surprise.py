@@ -4,8 +4,8 @@ The video is decoded with PyAV (any container PyAV reads: mp4, mkv, webm, avi, m
 `stride`-th frame up to `max_frames`, each scaled so its short side is the model's frame size and
 centre-cropped, as `physics pretrain --videos` reads its folder. Surprise at each kept frame is
 `physics.surprise.surprise`: the latent L1 error of the prediction from the `context` frames
-before it (flipped left to right and averaged with `--flip`, as protocol physics-voe v4 scores the
-scenes; leave it off for a world that is not the same mirrored). OUT/surprise.json holds the
+before it (averaged with the video flipped left to right with `--flip`, as protocol physics-voe
+v4 scores the scenes; leave it off for a world whose physics changes when flipped). OUT/surprise.json holds the
 per-frame curve, its peak and what made it (the file's and the checkpoint's sha256, the settings);
 OUT/surprise.png draws it with the peak marked.
 """
@@ -56,7 +56,7 @@ class PhysicsSurpriseConfig:
     """Frames kept at most, from the start (the decoded frames are held in memory)."""
     flip: bool = False
     """Average with the surprise of the video flipped left to right (physics-voe v4 does, on
-    scenes whose physics is the same mirrored)."""
+    scenes whose physics is the same flipped)."""
     device: str = "auto"
     """Device: auto, cpu, cuda."""
 
@@ -74,8 +74,12 @@ def load_scorer(cfg: PhysicsSurpriseConfig) -> tuple[WorldModel, Path, int]:
     model = WorldModel.from_pretrained(ckpt, map_location=resolve_device(cfg.device)).eval()
     refuse_proprio(model, ckpt, "a video file has no state vectors")
     room = model.config.max_len - cfg.horizon + 1  # the longest context the predictor takes
+    if room < 1:
+        raise CheckpointError(
+            f"{ckpt}: model.max_len {model.config.max_len} is shorter than --horizon {cfg.horizon}"
+        )
     context = cfg.context if cfg.context is not None else min(VoEProtocol.context, room)
-    if context < 1 or context > room:
+    if context > room:
         raise CheckpointError(
             f"{ckpt}: model.max_len {model.config.max_len} takes a context of at most {room} "
             f"frames with horizon {cfg.horizon}, got --context {context}"
@@ -83,31 +87,34 @@ def load_scorer(cfg: PhysicsSurpriseConfig) -> tuple[WorldModel, Path, int]:
     return model, ckpt, context
 
 
-def read_video(path: Path, size: int, stride: int, max_frames: int) -> np.ndarray:
-    """Every `stride`-th frame of `path`, at most `max_frames`, as (T, size, size, 3) uint8.
+def read_video(path: Path, size: int, stride: int, max_frames: int) -> tuple[np.ndarray, bool]:
+    """Every `stride`-th frame of `path`, at most `max_frames`, as (T, size, size, 3) uint8, and
+    whether the file goes on past them (a warning says so).
 
     Raises:
         DataError: the file is missing, not a video PyAV can decode, or has under 2 such frames.
     """
     if not path.is_file():
         raise DataError(f"{path}: no such video file")
-    import av
-
-    try:
-        frames = read_strided(path, size, stride, max_frames)
-    except (av.FFmpegError, ValueError, OSError) as e:
-        raise DataError(f"{path}: cannot read this video ({type(e).__name__}: {e})") from e
+    frames, cut = read_strided(path, size, stride, max_frames)
     if len(frames) < 2:
         raise DataError(
             f"{path}: {len(frames)} frame(s) kept at stride {stride}, surprise needs at least 2"
         )
-    return frames
+    if cut:
+        log.warning("%s: scoring its first %d frames only (--max-frames)", path, len(frames))
+    return frames, cut
 
 
 def score_video(cfg: PhysicsSurpriseConfig) -> dict[str, Any]:
     """Surprise per kept frame of `cfg.video`; writes OUT/surprise.json and OUT/surprise.png."""
     model, ckpt, context = load_scorer(cfg)  # before decoding: a bad run fails fast
-    frames = read_video(cfg.video, model.config.image_size, cfg.stride, cfg.max_frames)
+    frames, cut = read_video(cfg.video, model.config.image_size, cfg.stride, cfg.max_frames)
+    if len(frames) <= context:
+        log.warning(
+            "%s: %d frames, so no prediction has the full %d-frame context", cfg.video,
+            len(frames), context,
+        )  # fmt: skip
     curve = surprise(model, torch.from_numpy(frames), context, cfg.horizon, cfg.flip).numpy()
     peak = int(np.argmax(curve))
     results = {
@@ -120,6 +127,8 @@ def score_video(cfg: PhysicsSurpriseConfig) -> dict[str, Any]:
         "stride": cfg.stride,
         "flip": cfg.flip,
         "frames": len(frames),
+        "max_frames": cfg.max_frames,
+        "cut_at_max_frames": cut,
         "surprise": curve.tolist(),
         "peak_frame": peak,
         "peak_file_frame": peak * cfg.stride,
@@ -127,9 +136,12 @@ def score_video(cfg: PhysicsSurpriseConfig) -> dict[str, Any]:
         "plot": "surprise.png",
     }
     title = f"surprise of {cfg.video.name} ({len(frames)} frames, context {context})"
-    image = line_chart({"surprise": curve}, title, marker=peak, marker_label="peak")
+    x_label = "frame" if cfg.stride == 1 else f"frame kept (every {cfg.stride}th of the file)"
+    image = line_chart(
+        {"surprise": curve}, title, marker=peak, marker_label="peak", x_label=x_label
+    )
     cfg.out.mkdir(parents=True, exist_ok=True)
     save_png(image, cfg.out / "surprise.png")
     write_json(cfg.out / "surprise.json", results)
-    log.info("peak surprise %.4f at frame %d of %s", curve[peak], peak, cfg.video)
+    log.info("peak surprise %.4f at frame %d of %s", curve[peak], peak * cfg.stride, cfg.video)
     return results

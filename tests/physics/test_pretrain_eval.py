@@ -89,9 +89,9 @@ def test_eval_without_flip_scores_each_video_as_it_is(video_run: Path, scenes: P
     video = torch.from_numpy(make_pair("constancy", 7).impossible)
     plain, flipped = (make_scorers(model, replace(TINY, flip=f)) for f in (False, True))
     for who in ("model", "untrained", "pixel"):
-        alone, mirror = plain[who](video), plain[who](torch.flip(video, dims=[2]))
-        assert not np.allclose(alone, mirror), who  # the scenes are not symmetric themselves
-        assert np.allclose(flipped[who](video), (alone + mirror) / 2, atol=1e-6), who
+        alone, of_flip = plain[who](video), plain[who](torch.flip(video, dims=[2]))
+        assert not np.allclose(alone, of_flip), who  # the scenes are not symmetric themselves
+        assert np.allclose(flipped[who](video), (alone + of_flip) / 2, atol=1e-6), who
 
 
 def test_eval_refuses_a_model_whose_window_is_too_short(video_run: Path) -> None:
@@ -170,7 +170,7 @@ def test_surprise_on_a_video_file_writes_the_curve_and_its_plot(
     assert r["frames"] == 24 and len(r["surprise"]) == 24 and r["surprise"][0] == 0.0
     assert r["context"] == 8  # the protocol's 15 does not fit this checkpoint's max_len 8
     model, _ = load_video_model(video_run, "cpu", TINY)
-    frames = torch.from_numpy(read_strided(clip, 64))
+    frames = torch.from_numpy(read_strided(clip, 64)[0])
     assert np.allclose(r["surprise"], surprise(model, frames, 8).numpy(), atol=1e-6)
     assert r["peak_frame"] == int(np.argmax(r["surprise"])) and r["flip"] is False
     assert np.asarray(Image.open(out / "surprise.png")).ndim == 3
@@ -180,6 +180,10 @@ def test_surprise_on_a_video_file_writes_the_curve_and_its_plot(
     assert main([*args[:-1], str(tmp_path / "s2"), "--stride", "2", "--flip"]) == 0
     r2 = json.loads((tmp_path / "s2" / "surprise.json").read_text())
     assert r2["frames"] == 12 and r2["peak_file_frame"] == 2 * r2["peak_frame"] and r2["flip"]
+    every_other, cut = read_strided(clip, 64, stride=2)
+    assert np.array_equal(every_other, frames.numpy()[::2]) and not cut
+    first, cut = read_strided(clip, 64, max_frames=5)
+    assert np.array_equal(first, frames.numpy()[:5]) and cut and not r["cut_at_max_frames"]
 
 
 def test_surprise_on_a_bad_video_file_names_it_and_writes_nothing(
