@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from jepaworld.data.collect import CollectConfig, collect
-from jepaworld.models.world_model import ModelConfig
+from jepaworld.models.world_model import ModelConfig, WorldModel
 from jepaworld.train import TrainConfig, train
 
 torch.set_num_threads(2)
@@ -27,6 +27,14 @@ TINY_MODEL = {
 
 def tiny_model(**overrides) -> ModelConfig:
     return ModelConfig(**{**TINY_MODEL, **overrides})
+
+
+def random_clip(model: WorldModel, B: int = 3, T: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded random frames (B, T, S, S, 3) uint8 for `model` and actions (B, 4, A') in [-1, 1]."""
+    g, S = torch.Generator().manual_seed(0), model.config.image_size
+    frames = torch.randint(0, 256, (B, T, S, S, 3), generator=g, dtype=torch.uint8)
+    actions = torch.rand(B, 4, model.step_action_dim, generator=g) * 2 - 1  # (B, L=4, A')
+    return frames, actions
 
 
 def tiny_model_args() -> list[str]:

@@ -6,7 +6,7 @@ import torch
 from jepaworld.models.ensemble import Ensemble
 from jepaworld.models.world_model import WorldModel
 from jepaworld.planning.protocols import WorldModelLike
-from tests.conftest import tiny_model
+from tests.conftest import random_clip, tiny_model
 
 
 def _members(*embed_dims: int) -> list[WorldModel]:
@@ -17,13 +17,6 @@ def _members(*embed_dims: int) -> list[WorldModel]:
     return members
 
 
-def _clip(model: WorldModel, B: int = 3, T: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-    g, S = torch.Generator().manual_seed(0), model.config.image_size
-    frames = torch.randint(0, 256, (B, T, S, S, 3), generator=g, dtype=torch.uint8)
-    actions = torch.rand(B, 4, model.step_action_dim, generator=g) * 2 - 1  # (B, L=4, A')
-    return frames, actions
-
-
 @torch.no_grad()
 def test_a_latent_cost_on_the_ensemble_is_the_weighted_sum_of_its_members_costs() -> None:
     """What the planners rely on: the squared distance of an ensemble rollout to an ensemble goal
@@ -31,7 +24,7 @@ def test_a_latent_cost_on_the_ensemble_is_the_weighted_sum_of_its_members_costs(
     members, weights = _members(16, 8), [2.0, 0.5]
     ens = Ensemble(members, weights)
     assert isinstance(ens, WorldModelLike) and ens.step_action_dim == members[0].step_action_dim
-    frames, actions = _clip(members[0])
+    frames, actions = random_clip(members[0])
     z, goal = ens.encode(frames[:, :1]), ens.encode(frames[:, 1:])  # (B, 1, 24) each
     assert z.shape == (3, 1, 24)
     cost = (ens.rollout(z, actions)[:, -1] - goal[:, 0]).pow(2).sum(-1)  # (B,)
@@ -48,7 +41,7 @@ def test_a_latent_cost_on_the_ensemble_is_the_weighted_sum_of_its_members_costs(
 def test_each_member_rolls_out_from_its_own_slice_with_a_history() -> None:
     members, weights = _members(16, 8), [2.0, 0.5]
     ens = Ensemble(members, weights)
-    frames, actions = _clip(members[0], T=2)
+    frames, actions = random_clip(members[0], T=2)
     past = torch.rand(3, 1, members[0].step_action_dim)  # (B, T-1, A')
     pred = ens.rollout(ens.encode(frames), actions, past)  # (B, L, 24)
     for m, w, part in zip(members, weights, pred.split([16, 8], dim=-1), strict=True):

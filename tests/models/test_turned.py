@@ -9,19 +9,12 @@ from jepaworld.envs.pusht import turn_state
 from jepaworld.models.turned import TurnedViews
 from jepaworld.models.world_model import WorldModel
 from jepaworld.planning.protocols import WorldModelLike
-from tests.conftest import tiny_model
+from tests.conftest import random_clip, tiny_model
 
 
 def _model(**overrides) -> WorldModel:
     torch.manual_seed(0)
     return WorldModel(tiny_model(**overrides)).eval()
-
-
-def _clip(model: WorldModel, B: int = 3, T: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-    g, S = torch.Generator().manual_seed(0), model.config.image_size
-    frames = torch.randint(0, 256, (B, T, S, S, 3), generator=g, dtype=torch.uint8)
-    actions = torch.rand(B, 4, model.step_action_dim, generator=g) * 2 - 1  # (B, L=4, A')
-    return frames, actions
 
 
 @torch.no_grad()
@@ -31,7 +24,7 @@ def test_the_cost_in_turned_looks_is_the_sum_of_each_looks_own_cost() -> None:
     model = _model()
     views = TurnedViews(model, elements=(0, 3, 5))
     assert isinstance(views, WorldModelLike) and views.step_action_dim == model.step_action_dim
-    frames, actions = _clip(model)
+    frames, actions = random_clip(model)
     z, goal = views.encode(frames[:, :1]), views.encode(frames[:, 1:])  # (B, 1, 3 * D)
     D = model.config.latent_dim
     assert z.shape == (3, 1, 3 * D)
@@ -51,7 +44,7 @@ def test_a_history_and_proprioception_turn_with_each_look() -> None:
     model = _model(proprio=(0, 1), action_dim=2)
     model.set_proprio_stats(torch.rand(50, 5) * 512)
     views = TurnedViews(model, elements=(0, 6), turn=turn_state)
-    frames, actions = _clip(model)
+    frames, actions = random_clip(model)
     states = torch.rand(3, 2, 5, dtype=torch.float64) * 512  # (B, T, S): PushT's state
     past = torch.rand(3, 1, model.step_action_dim) * 2 - 1  # (B, T-1, A')
     pred = views.rollout(views.encode(frames, states.float()), actions, past)  # (B, L, 2D)
