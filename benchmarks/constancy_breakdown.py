@@ -1,6 +1,6 @@
 """Where a checkpoint's constancy score comes from: surprise of the token under the ball, per frame.
 
-A constancy set (physics-voe v3, v4) is four videos: the ball keeps look A (AA), keeps look B (BB),
+A constancy set (physics-voe v3-v5) is four videos: the ball keeps look A (AA), keeps look B (BB),
 changes from A to B while hidden (AB), or from B to A (BA); the set is scored by the impossible
 videos' surprise (AB + BA) against the possible ones' (AA + BB). For each of the protocol's sets
 this takes the per-token surprise (`physics.surprise.token_surprise`, the protocol's context and
@@ -157,12 +157,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "checkpoint": str(ckpt),
         "checkpoint_sha256": checkpoint_sha256(ckpt),
         "property": args.property,
-        # per-token surprise of the videos as they are (a flip would also move the grid's cells)
+        # per-token surprise of the videos as they are (a flip or a shift moves the grid's cells)
         "protocol": {
             **protocol.to_dict(),
             "pairs": args.sets,
             "context": args.context,
             "flip": False,
+            "shifts": [0],
         },
         "tokens": model.config.grid_tokens,
         "rows": summary,

@@ -5,10 +5,10 @@ the checkpoint (latent prediction error), the same architecture untrained, and a
 trained here on possible-only videos. EVAL/voe.json holds, per property and scorer, the relative
 accuracy, its bootstrap 95% interval, the AUROC and the per-pair scores (for the matched-set
 properties, permanence, gravity and constancy, a set's two scores reduce the frames of its two
-possible videos together, and of its two impossible ones; under protocol v4 each video's surprise
-is averaged with its left-right flip's), stamped with the checkpoint's sha256 and the protocol;
-EVAL/plots/<property>.png shows the checkpoint's surprise over time for one possible and one
-impossible video, the violation frame marked.
+possible videos together, and of its two impossible ones; under protocol v5 each video's surprise
+is averaged over its left-right flip and copies moved sideways by a few pixels), stamped with the
+checkpoint's sha256 and the protocol; EVAL/plots/<property>.png shows the checkpoint's surprise
+over time for one possible and one impossible video, the violation frame marked.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from jepaworld.data.voe import iter_pairs, load_pairs_manifest, pair_seed
 from jepaworld.envs.physics_scenes import PROPERTIES, SceneConfig, VoEPair, make_pair, make_video
 from jepaworld.models.world_model import CheckpointError, WorldModel
 from jepaworld.physics.pixel_baseline import pixel_surprise, train_pixel_predictor
-from jepaworld.physics.surprise import flip_mean, surprise
+from jepaworld.physics.surprise import check_shifts, look_mean, surprise
 from jepaworld.physics.voe import auroc, bootstrap_ci, relative_accuracy, video_score
 from jepaworld.planning.protocols import refuse_proprio
 from jepaworld.train import latest_checkpoint, read_run_record, resolve_device
@@ -60,8 +60,12 @@ class PhysicsEvalConfig:
     """Device: auto, cpu, cuda."""
     flip: bool | None = None
     """Average each video's surprise with that of the video flipped left to right, for every
-    scorer (default: the protocol's, physics-voe v4: true); false scores each video as it is,
+    scorer (default: the protocol's, physics-voe v5: true); false scores each video as it is,
     as version 3 did (recorded in voe.json's protocol)."""
+    shifts: tuple[int, ...] | None = None
+    """Average each video's surprise over copies moved sideways by these pixels (edge columns
+    repeated), for every scorer (default: the protocol's, physics-voe v5: -6 -3 0 3 6); 0 alone
+    scores the video where it is, as version 4 did (recorded in voe.json's protocol)."""
 
     def __post_init__(self) -> None:
         self.run, self.out = Path(self.run), Path(self.out)
@@ -70,6 +74,8 @@ class PhysicsEvalConfig:
             if (self.pairs_dir / "pairs").is_dir():
                 self.pairs_dir = self.pairs_dir / "pairs"
         require(self.pairs >= 1, "pairs", f"must be >= 1, got {self.pairs}")
+        if self.shifts is not None:
+            self.shifts = check_shifts(self.shifts, SceneConfig().size)
 
 
 def load_video_model(run: Path, device: str, protocol: VoEProtocol) -> tuple[WorldModel, Path]:
@@ -102,7 +108,9 @@ def latent_scorers(model: WorldModel, protocol: VoEProtocol) -> dict[str, Scorer
     untrained = WorldModel(model.config).to(model.device).eval()
 
     def latent(m: WorldModel) -> Scorer:
-        return lambda v: surprise(m, v, protocol.context, protocol.horizon, protocol.flip).numpy()
+        return lambda v: surprise(
+            m, v, protocol.context, protocol.horizon, protocol.flip, protocol.shifts
+        ).numpy()
 
     return {"model": latent(model), "untrained": latent(untrained)}
 
@@ -117,7 +125,7 @@ def make_scorers(model: WorldModel, protocol: VoEProtocol) -> dict[str, Scorer]:
 
     def pixel_score(video: torch.Tensor) -> np.ndarray:
         score = partial(pixel_surprise, pixel)
-        return (flip_mean(score, video) if protocol.flip else score(video)).numpy()
+        return look_mean(score, video, protocol.flip, protocol.shifts).numpy()
 
     return {**scorers, "pixel": pixel_score}
 
@@ -193,6 +201,8 @@ def evaluate_voe(cfg: PhysicsEvalConfig, protocol: VoEProtocol | None = None) ->
     protocol = (protocol or VoEProtocol()).with_pairs(cfg.pairs)
     if cfg.flip is not None:
         protocol = replace(protocol, flip=cfg.flip)
+    if cfg.shifts is not None:
+        protocol = replace(protocol, shifts=cfg.shifts)
     record = read_run_record(cfg.run)
     model, ckpt = load_video_model(cfg.run, cfg.device, protocol)  # before any long work
     clip = record.get("train", {}).get("clip_frames")

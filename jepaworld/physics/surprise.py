@@ -10,21 +10,65 @@ have predicted, so its surprise peaks there. Works on any video the model's enco
 looks the same flipped (gravity points down either way), the flipped video shows the same event,
 possible or not, and the model's two answers differ by errors that depend on the look: on the
 physics scenes' validation sets the average raised shape/colour constancy on 8 of 9 checkpoints
-(README; protocol physics-voe v4 scores this way).
+(README; protocol physics-voe v4 scores this way). `shifts` averages, likewise, over copies of the
+video moved sideways by a few pixels (`shift_x`): a strided conv encoder sees a moved scene on
+another alignment to its stride, so its errors change where the event does not (protocol v5
+averages over both; README).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
 from jepaworld.planning.protocols import VideoModelLike
 
+LOOK_BATCH_FRAMES = 2048
+"""Frames encoded at once at most when `surprise` scores several looks of a video (a batch of
+whole looks; a video longer than this is scored one look at a time)."""
 
-def flip_mean(score: Callable[[torch.Tensor], torch.Tensor], video: torch.Tensor) -> torch.Tensor:
-    """The mean of `score` on a (T, H, W, C) video and on the video flipped left to right."""
-    return (score(video) + score(torch.flip(video, dims=[2]))) / 2
+
+def shift_x(video: torch.Tensor, dx: int) -> torch.Tensor:
+    """A (T, H, W, C) video whose content is moved `dx` pixels right (left if negative), the edge
+    column repeated into the gap it leaves."""
+    W = video.shape[2]
+    cols = (torch.arange(W, device=video.device) - dx).clamp(0, W - 1)  # (W,) source column
+    return video.index_select(2, cols)
+
+
+def check_shifts(shifts: Sequence[int], width: int | None = None) -> tuple[int, ...]:
+    """`shifts` as a tuple of distinct ints, each narrower than `width` when given.
+
+    Raises:
+        ValueError: naming `shifts`, for an empty, repeated, non-int or too wide shift.
+    """
+    shifts = tuple(shifts)
+    if not shifts or any(isinstance(d, bool) or not isinstance(d, int) for d in shifts):
+        raise ValueError(f"shifts must be one or more ints, got {shifts!r}")
+    if len(set(shifts)) != len(shifts):
+        raise ValueError(f"shifts must be distinct, got {shifts!r}")
+    if width is not None and max(abs(d) for d in shifts) >= width:
+        raise ValueError(f"shifts must be narrower than the {width}px frame, got {shifts!r}")
+    return shifts
+
+
+def looks(video: torch.Tensor, flip: bool = False, shifts: Sequence[int] = (0,)) -> torch.Tensor:
+    """(L, T, H, W, C): a (T, H, W, C) video moved by each of `shifts` pixels (`shift_x`), then,
+    with `flip`, each of those flipped left to right as well (L = len(shifts) x (1 + flip))."""
+    shifts = check_shifts(shifts, video.shape[2])
+    moved = torch.stack([shift_x(video, d) for d in shifts])  # (S, T, H, W, C)
+    return torch.cat([moved, torch.flip(moved, dims=[3])]) if flip else moved
+
+
+def look_mean(
+    score: Callable[[torch.Tensor], torch.Tensor],
+    video: torch.Tensor,
+    flip: bool = False,
+    shifts: Sequence[int] = (0,),
+) -> torch.Tensor:
+    """The mean of `score` over the `looks` of a (T, H, W, C) video."""
+    return torch.stack([score(v) for v in looks(video, flip, shifts)]).mean(dim=0)
 
 
 @torch.inference_mode()
@@ -34,6 +78,7 @@ def surprise(
     context: int = 4,
     horizon: int = 1,
     flip: bool = False,
+    shifts: Sequence[int] = (0,),
 ) -> torch.Tensor:
     """Per-frame surprise of one video.
 
@@ -46,15 +91,21 @@ def surprise(
             one-frame prediction barely sees, adds up over the horizon.
         flip: average with the surprise of the video flipped left to right (module docstring);
             only for videos whose physics is the same flipped.
+        shifts: average over the video moved sideways by each of these pixels (`shift_x`; (0,):
+            as it is), each flipped too with `flip`; only for videos whose physics is the same
+            moved (no wall at the frame's edge, say). The looks are scored in one batch.
     Returns:
         (T,) float: 0 at frame 0 (nothing to predict it from), then the mean absolute error of the
         embeddings predicted from frames t-context..t-1 against the encoded frames from t on.
     """
-
-    def plain(v: torch.Tensor) -> torch.Tensor:
-        return token_surprise(model, v, context, horizon, tokens=1)[:, 0]
-
-    return flip_mean(plain, video) if flip else plain(video)
+    _check(video, context, horizon)
+    views = looks(video, flip, shifts)  # (L, T, H, W, 3)
+    per = max(1, LOOK_BATCH_FRAMES // len(video))  # looks per batch: a long video goes alone
+    parts = [
+        _look_errors(model, views[i : i + per], context, horizon, tokens=1)
+        for i in range(0, len(views), per)
+    ]  # each (l, T, 1)
+    return torch.cat(parts)[..., 0].mean(dim=0)
 
 
 @torch.inference_mode()
@@ -74,25 +125,39 @@ def token_surprise(
     """
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
         raise ValueError(f"tokens must be an int >= 1, got {tokens!r}")
+    _check(video, context, horizon)
+    return _look_errors(model, video[None], context, horizon, tokens)[0]
+
+
+def _check(video: torch.Tensor, context: int, horizon: int) -> None:
     if video.ndim != 4 or video.shape[-1] != 3:
         raise ValueError(f"video must be (T, H, W, 3) uint8, got {tuple(video.shape)}")
     if context < 1:
         raise ValueError(f"context must be >= 1, got {context}")
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1, got {horizon}")
-    z = model.encode(video.unsqueeze(0))[0]  # (T, D)
+
+
+def _look_errors(
+    model: VideoModelLike, videos: torch.Tensor, context: int, horizon: int, tokens: int
+) -> torch.Tensor:
+    """Per-token surprise of L looks of one video, (L, T, H, W, 3) -> (L, T, tokens)."""
+    z = model.encode(videos)  # (L, T, D)
     if z.shape[-1] % tokens:
         raise ValueError(f"tokens must divide the embedding size {z.shape[-1]}, got {tokens}")
-    T = z.shape[0]
-    out = torch.zeros(T, tokens, device=z.device)  # (T, tokens)
-    for t in range(1, min(context, T)):  # short warm-up windows, one per frame
-        start = torch.tensor([t], device=z.device)
-        out[t] = _errors(model, z[None, :t], z, start, horizon, tokens)[0]
+    L, T, D = z.shape
+    out = torch.zeros(L, T, tokens, device=z.device)  # (L, T, tokens)
+    look = torch.arange(L, device=z.device)  # (L,)
+    for t in range(1, min(context, T)):  # short warm-up windows, one per frame and look
+        start = torch.full((L,), t, device=z.device)
+        out[:, t] = _errors(model, z[:, :t], z, look, start, horizon, tokens)
     if context < T:
-        windows = z.unfold(0, context, 1)[: T - context]  # (T-C, D, C): windows ending at t-1
-        windows = windows.permute(0, 2, 1)  # (T-C, C, D)
-        starts = torch.arange(context, T, device=z.device)  # (T-C,): first predicted frame
-        out[context:] = _errors(model, windows, z, starts, horizon, tokens)
+        windows = z.unfold(1, context, 1)[:, : T - context]  # (L, T-C, D, C): ending at t-1
+        windows = windows.permute(0, 1, 3, 2).reshape(-1, context, D)  # (L*(T-C), C, D)
+        starts = torch.arange(context, T, device=z.device).repeat(L)  # (L*(T-C),)
+        looks_of = look.repeat_interleave(T - context)  # (L*(T-C),)
+        err = _errors(model, windows, z, looks_of, starts, horizon, tokens)  # (L*(T-C), tokens)
+        out[:, context:] = err.reshape(L, T - context, tokens)
     return out.float().cpu()
 
 
@@ -100,13 +165,15 @@ def _errors(
     model: VideoModelLike,
     windows: torch.Tensor,
     z: torch.Tensor,
+    look: torch.Tensor,
     starts: torch.Tensor,
     horizon: int,
     tokens: int,
 ) -> torch.Tensor:
     """Mean L1 error per token of the `horizon` open-loop predictions after each window, counting
-    only frames inside the video. windows (N, C, D), z (T, D), starts (N,) -> (N, tokens)."""
-    T = z.shape[0]
+    only frames inside the video. windows (N, C, D), z (L, T, D), look and starts (N,): each
+    window's look and first predicted frame -> (N, tokens)."""
+    T = z.shape[1]
     N = len(windows)
     seq = windows  # (N, C, D)
     total, count = windows.new_zeros(N, tokens), windows.new_zeros(N, 1)  # (N, tokens), (N, 1)
@@ -115,7 +182,7 @@ def _errors(
         pred = model.predict(seq, null)[:, -1]  # (N, D)
         frame = starts + k  # (N,)
         valid = (frame < T).to(pred.dtype)[:, None]  # (N, 1)
-        gap = (pred - z[frame.clamp(max=T - 1)]).abs()  # (N, D)
+        gap = (pred - z[look, frame.clamp(max=T - 1)]).abs()  # (N, D)
         err = gap.reshape(N, tokens, -1).mean(dim=-1)  # (N, tokens)
         total, count = total + valid * err, count + valid
         seq = torch.cat([seq, pred[:, None]], dim=1)  # (N, C+k+1, D)

@@ -4,10 +4,11 @@ The video is decoded with PyAV (any container PyAV reads: mp4, mkv, webm, avi, m
 `stride`-th frame up to `max_frames`, each scaled so its short side is the model's frame size and
 centre-cropped, as `physics pretrain --videos` reads its folder. Surprise at each kept frame is
 `physics.surprise.surprise`: the latent L1 error of the prediction from the `context` frames
-before it (averaged with the video flipped left to right with `--flip`, as protocol physics-voe
-v4 scores the scenes; leave it off for a world whose physics changes when flipped). OUT/surprise.json holds the
-per-frame curve, its peak and what made it (the file's and the checkpoint's sha256, the settings);
-OUT/surprise.png draws it with the peak marked.
+before it (averaged with the video flipped left to right with `--flip`, and over copies moved
+sideways by `--shifts` pixels, as protocol physics-voe v5 scores the scenes; leave them off for a
+world whose physics changes when flipped or moved). OUT/surprise.json holds the per-frame curve,
+its peak and what made it (the file's and the checkpoint's sha256, the settings); OUT/surprise.png
+draws it with the peak marked.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from jepaworld.config import require
 from jepaworld.data.episodes import DataError, sha256_file
 from jepaworld.data.video_folder import read_strided
 from jepaworld.models.world_model import CheckpointError, WorldModel
-from jepaworld.physics.surprise import surprise
+from jepaworld.physics.surprise import check_shifts, surprise
 from jepaworld.planning.protocols import refuse_proprio
 from jepaworld.train import latest_checkpoint, resolve_device
 
@@ -55,8 +56,11 @@ class PhysicsSurpriseConfig:
     max_frames: int = 2000
     """Frames kept at most, from the start (the decoded frames are held in memory)."""
     flip: bool = False
-    """Average with the surprise of the video flipped left to right (physics-voe v4 does, on
+    """Average with the surprise of the video flipped left to right (physics-voe v5 does, on
     scenes whose physics is the same flipped)."""
+    shifts: tuple[int, ...] = (0,)
+    """Average over copies of the video moved sideways by these pixels, edge columns repeated
+    (physics-voe v5 uses -6 -3 0 3 6; 0 alone: the video where it is)."""
     device: str = "auto"
     """Device: auto, cpu, cuda."""
 
@@ -66,6 +70,7 @@ class PhysicsSurpriseConfig:
         require(self.horizon >= 1, "horizon", f"must be >= 1, got {self.horizon}")
         require(self.stride >= 1, "stride", f"must be >= 1, got {self.stride}")
         require(self.max_frames >= 2, "max_frames", f"must be >= 2, got {self.max_frames}")
+        self.shifts = check_shifts(self.shifts)
 
 
 def load_scorer(cfg: PhysicsSurpriseConfig) -> tuple[WorldModel, Path, int]:
@@ -109,13 +114,15 @@ def read_video(path: Path, size: int, stride: int, max_frames: int) -> tuple[np.
 def score_video(cfg: PhysicsSurpriseConfig) -> dict[str, Any]:
     """Surprise per kept frame of `cfg.video`; writes OUT/surprise.json and OUT/surprise.png."""
     model, ckpt, context = load_scorer(cfg)  # before decoding: a bad run fails fast
+    check_shifts(cfg.shifts, model.config.image_size)
     frames, cut = read_video(cfg.video, model.config.image_size, cfg.stride, cfg.max_frames)
     if len(frames) <= context:
         log.warning(
             "%s: %d frames, so no prediction has the full %d-frame context", cfg.video,
             len(frames), context,
         )  # fmt: skip
-    curve = surprise(model, torch.from_numpy(frames), context, cfg.horizon, cfg.flip).numpy()
+    video = torch.from_numpy(frames)
+    curve = surprise(model, video, context, cfg.horizon, cfg.flip, cfg.shifts).numpy()
     peak = int(np.argmax(curve))
     results = {
         "video": str(cfg.video),
@@ -126,6 +133,7 @@ def score_video(cfg: PhysicsSurpriseConfig) -> dict[str, Any]:
         "horizon": cfg.horizon,
         "stride": cfg.stride,
         "flip": cfg.flip,
+        "shifts": list(cfg.shifts),
         "frames": len(frames),
         "max_frames": cfg.max_frames,
         "cut_at_max_frames": cut,

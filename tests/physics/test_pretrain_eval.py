@@ -76,22 +76,32 @@ def test_eval_writes_metrics_baselines_and_plots_for_every_property(
         image = np.asarray(Image.open(out / entry["plot"]))
         assert image.ndim == 3 and image.shape[0] > 100, prop
     assert set(results["summary"]) == {"model", "untrained", "pixel"}
-    assert results["protocol"]["flip"] and results["protocol"]["version"] == "4"
+    assert results["protocol"]["flip"] and results["protocol"]["version"] == "5"
+    assert results["protocol"]["shifts"] == [-6, -3, 0, 3, 6]
 
 
-def test_eval_without_flip_scores_each_video_as_it_is(video_run: Path, scenes: Path) -> None:
+def test_eval_looks_average_each_scorers_surprise_over_flip_and_shifts(
+    video_run: Path, scenes: Path
+) -> None:
     """Every scorer's surprise with the flip is the mean of its surprise on the video and on the
-    video flipped left to right; `flip=False` (version 3's scoring) is the first alone."""
+    video flipped left to right, with shifts the mean over the moved videos; `flip=False` and
+    shifts (0,) (version 3's scoring) is the video alone."""
     from jepaworld.envs.physics_scenes import make_pair
     from jepaworld.physics.evaluate import make_scorers
+    from jepaworld.physics.surprise import shift_x
 
     model, _ = load_video_model(video_run, "cpu", TINY)
     video = torch.from_numpy(make_pair("constancy", 7).impossible)
-    plain, flipped = (make_scorers(model, replace(TINY, flip=f)) for f in (False, True))
+    plain = make_scorers(model, replace(TINY, flip=False, shifts=(0,)))
+    flipped = make_scorers(model, replace(TINY, flip=True, shifts=(0,)))
+    moved = make_scorers(model, replace(TINY, flip=False, shifts=(-2, 1)))
     for who in ("model", "untrained", "pixel"):
         alone, of_flip = plain[who](video), plain[who](torch.flip(video, dims=[2]))
         assert not np.allclose(alone, of_flip), who  # the scenes are not symmetric themselves
         assert np.allclose(flipped[who](video), (alone + of_flip) / 2, atol=1e-6), who
+        left, right = plain[who](shift_x(video, -2)), plain[who](shift_x(video, 1))
+        assert not np.allclose(left, alone), who  # the scorers see where things are
+        assert np.allclose(moved[who](video), (left + right) / 2, atol=1e-6), who
 
 
 def test_eval_refuses_a_model_whose_window_is_too_short(video_run: Path) -> None:
@@ -177,9 +187,14 @@ def test_surprise_on_a_video_file_writes_the_curve_and_its_plot(
     assert f"peak surprise {r['peak_surprise']:.4f} at frame {r['peak_frame']}" in (
         capsys.readouterr().out
     )
-    assert main([*args[:-1], str(tmp_path / "s2"), "--stride", "2", "--flip"]) == 0
+    assert r["shifts"] == [0]
+    moved = ["--stride", "2", "--flip", "--shifts", "-1", "0", "1"]
+    assert main([*args[:-1], str(tmp_path / "s2"), *moved]) == 0
     r2 = json.loads((tmp_path / "s2" / "surprise.json").read_text())
     assert r2["frames"] == 12 and r2["peak_file_frame"] == 2 * r2["peak_frame"] and r2["flip"]
+    assert r2["shifts"] == [-1, 0, 1]
+    want = surprise(model, frames[::2], 8, flip=True, shifts=(-1, 0, 1)).numpy()
+    assert np.allclose(r2["surprise"], want, atol=1e-6)
     every_other, cut = read_strided(clip, 64, stride=2)
     assert np.array_equal(every_other, frames.numpy()[::2]) and not cut
     first, cut = read_strided(clip, 64, max_frames=5)

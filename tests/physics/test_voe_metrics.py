@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from jepaworld.models.world_model import WorldModel
-from jepaworld.physics.surprise import flip_mean, surprise, token_surprise
+from jepaworld.physics.surprise import look_mean, shift_x, surprise, token_surprise
 from jepaworld.physics.voe import auroc, bootstrap_ci, relative_accuracy, video_score
 from tests.conftest import tiny_model
 
@@ -104,8 +104,42 @@ def test_flip_averages_the_surprise_of_the_video_and_of_the_video_flipped() -> N
     assert float(flipped[7]) == pytest.approx(30.0)  # the flipped video's left half: 60, halved
     assert float(flipped[:7].abs().max()) == 0.0 and float(flipped[8:].abs().max()) == 0.0
     video[:, :2] = 30  # the top rows differ: per-row means see a flip of rows, not of columns
-    both = flip_mean(lambda v: v.float().mean(dim=(2, 3)), video)  # (T, H) per-row means
+    both = look_mean(lambda v: v.float().mean(dim=(2, 3)), video, flip=True)  # (T, H) row means
     assert torch.equal(both, video.float().mean(dim=(2, 3)))  # blind to a left-right flip
+
+
+def test_shift_moves_the_content_sideways_and_repeats_the_edge_column() -> None:
+    video = torch.zeros(2, 3, 8, 3, dtype=torch.uint8)  # (T, H, W, C)
+    video[:, :, 0] = 7  # the left edge column
+    video[:, :, 4] = 200  # a bright column at x = 4
+    right, left = shift_x(video, 2), shift_x(video, -3)
+    assert right[0, 0, :, 0].tolist() == [7, 7, 7, 0, 0, 0, 200, 0]  # moved 2 right, edge kept
+    assert left[0, 0, :, 0].tolist() == [0, 200, 0, 0, 0, 0, 0, 0]  # moved 3 left, edge repeated
+    assert torch.equal(shift_x(video, 0), video)
+
+
+def test_shifts_average_the_surprise_over_the_moved_videos(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A model that sees only the left half is surprised by a change at x = 3 or 4 exactly in
+    the looks that move it into its half: with shifts (-1, 0, 1) the change at x = 4 counts once
+    in three (moved left), and with the flip as well in three of six."""
+    video = torch.full((12, 8, 8, 3), 100, dtype=torch.uint8)
+    video[7:, :, 4] = 220  # column 4 brightens at frame 7
+    assert float(surprise(LeftHalfModel(), video, context=3).abs().max()) == 0.0
+    err = 120 * 8 * 3 / (8 * 4 * 3)  # the left half's mean change when the column enters it
+    moved = surprise(LeftHalfModel(), video, context=3, shifts=(-1, 0, 1))
+    assert float(moved[7]) == pytest.approx(err / 3)
+    both = surprise(LeftHalfModel(), video, context=3, flip=True, shifts=(-1, 0, 1))
+    # in the half: unflipped moved left (to 3); flipped, unmoved (to 3) and moved right (to 2)
+    assert float(both[7]) == pytest.approx(err * 3 / 6)
+    assert float(both[:7].abs().max()) == 0.0 and float(both[8:].abs().max()) == 0.0
+    monkeypatch.setattr("jepaworld.physics.surprise.LOOK_BATCH_FRAMES", 24)  # 2 looks a batch
+    alone = surprise(LeftHalfModel(), video, context=3, flip=True, shifts=(-1, 0, 1))
+    assert torch.allclose(alone, both)  # looks scored in batches of two, not six at once
+    for bad in [(), (0, 0), (8,), (1.5,)]:
+        with pytest.raises(ValueError, match="shifts"):
+            surprise(LeftHalfModel(), video, context=3, shifts=bad)
 
 
 def test_a_frame_by_frame_score_cannot_separate_a_matched_set() -> None:
