@@ -118,6 +118,34 @@ def test_nested_option_errors_name_the_nested_flag(capsys: pytest.CaptureFixture
     with pytest.raises(SystemExit):
         main(["demo", "--out", "o", "--seed", "999990"])
     assert "argument --seed: collection seeds" in capsys.readouterr().err
+
+
+def test_physics_shifts_take_negative_pixels_and_name_a_bad_set(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--shifts -6 -3 0` parses as pixels (not as options); a repeated or too wide shift is an
+    error naming --shifts, before any run is read."""
+    for bad, why in ((["-6", "0", "-6"], "must be distinct"), (["-64", "0"], "must be narrower")):
+        with pytest.raises(SystemExit):
+            main(["physics", "eval", "--run", "r", "--out", "o", "--shifts", *bad])
+        assert f"argument --shifts: {why}" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "physics",
+                "surprise",
+                "--run",
+                "r",
+                "--video",
+                "v",
+                "--out",
+                "o",
+                "--shifts",
+                "1",
+                "1",
+            ]
+        )
+    assert "argument --shifts: must be distinct" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # before any data is collected
         main(["demo", "--out", "o", "--clip-frames", "1"])
     assert "argument --clip-frames: must be in [2, model.max_len=16]" in capsys.readouterr().err

@@ -351,6 +351,8 @@ def reproduce_physics(ctx: SuiteRun, reported: dict[str, Any]) -> list[str]:
     from jepaworld.physics.evaluate import latent_scorers, load_video_model, score_pairs
 
     protocol = from_dict(VoEProtocol, reported["protocol"], "physics")
+    # an older report lacks later fields (v4: shifts), which from_dict fills with today's
+    # defaults: only a report of this version can be re-scored as it was scored
     if protocol.version != VoEProtocol.version:
         return [
             f"physics: the report was scored under {protocol.name} v{protocol.version}, this "

@@ -60,8 +60,8 @@ class PhysicsEvalConfig:
     """Device: auto, cpu, cuda."""
     flip: bool | None = None
     """Average each video's surprise with that of the video flipped left to right, for every
-    scorer (default: the protocol's, physics-voe v5: true); false scores each video as it is,
-    as version 3 did (recorded in voe.json's protocol)."""
+    scorer (default: the protocol's, physics-voe v5: true); false: no flipped looks (with
+    `--shifts 0` as well, each video as it is, as version 3 scored; recorded in voe.json)."""
     shifts: tuple[int, ...] | None = None
     """Average each video's surprise over copies moved sideways by these pixels (edge columns
     repeated), for every scorer (default: the protocol's, physics-voe v5: -6 -3 0 3 6); 0 alone

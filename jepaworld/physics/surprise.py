@@ -10,15 +10,16 @@ have predicted, so its surprise peaks there. Works on any video the model's enco
 looks the same flipped (gravity points down either way), the flipped video shows the same event,
 possible or not, and the model's two answers differ by errors that depend on the look: on the
 physics scenes' validation sets the average raised shape/colour constancy on 8 of 9 checkpoints
-(README; protocol physics-voe v4 scores this way). `shifts` averages, likewise, over copies of the
-video moved sideways by a few pixels (`shift_x`): a strided conv encoder sees a moved scene on
-another alignment to its stride, so its errors change where the event does not (protocol v5
-averages over both; README).
+(README; protocol physics-voe v4). `shifts` averages, likewise, over copies of the video moved
+sideways by a few pixels (`shift_x`): a strided conv encoder sees a moved scene on another
+alignment to its stride, so its errors change where the event does not (protocol v5 averages over
+both; README).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from numbers import Integral
 
 import torch
 
@@ -41,24 +42,32 @@ def check_shifts(shifts: Sequence[int], width: int | None = None) -> tuple[int, 
     """`shifts` as a tuple of distinct ints, each narrower than `width` when given.
 
     Raises:
-        ValueError: naming `shifts`, for an empty, repeated, non-int or too wide shift.
+        ValueError: naming `shifts`, for a non-sequence, empty, repeated, non-integer or too
+            wide shift.
     """
-    shifts = tuple(shifts)
-    if not shifts or any(isinstance(d, bool) or not isinstance(d, int) for d in shifts):
-        raise ValueError(f"shifts must be one or more ints, got {shifts!r}")
-    if len(set(shifts)) != len(shifts):
-        raise ValueError(f"shifts must be distinct, got {shifts!r}")
-    if width is not None and max(abs(d) for d in shifts) >= width:
-        raise ValueError(f"shifts must be narrower than the {width}px frame, got {shifts!r}")
-    return shifts
+    if not isinstance(shifts, Sequence) or isinstance(shifts, str):
+        raise ValueError(f"shifts: must be a sequence of ints, got {shifts!r}")
+    if not shifts or any(isinstance(d, bool) or not isinstance(d, Integral) for d in shifts):
+        raise ValueError(f"shifts: must be one or more ints, got {shifts!r}")
+    out = tuple(int(d) for d in shifts)
+    if len(set(out)) != len(out):
+        raise ValueError(f"shifts: must be distinct, got {out}")
+    if width is not None and max(abs(d) for d in out) >= width:
+        raise ValueError(f"shifts: must be narrower than the {width}px frame, got {out}")
+    return out
 
 
-def looks(video: torch.Tensor, flip: bool = False, shifts: Sequence[int] = (0,)) -> torch.Tensor:
-    """(L, T, H, W, C): a (T, H, W, C) video moved by each of `shifts` pixels (`shift_x`), then,
-    with `flip`, each of those flipped left to right as well (L = len(shifts) x (1 + flip))."""
-    shifts = check_shifts(shifts, video.shape[2])
-    moved = torch.stack([shift_x(video, d) for d in shifts])  # (S, T, H, W, C)
-    return torch.cat([moved, torch.flip(moved, dims=[3])]) if flip else moved
+def look_specs(flip: bool = False, shifts: Sequence[int] = (0,)) -> list[tuple[int, bool]]:
+    """The looks of a video as (shift, flipped): each of `shifts`, then, with `flip`, each of
+    those flipped left to right as well (len(shifts) x (1 + flip) looks)."""
+    shifts = check_shifts(shifts)
+    return [(d, False) for d in shifts] + ([(d, True) for d in shifts] if flip else [])
+
+
+def look(video: torch.Tensor, shift: int, flipped: bool) -> torch.Tensor:
+    """One look of a (T, H, W, C) video: moved by `shift` (`shift_x`), then flipped if `flipped`."""
+    moved = shift_x(video, shift)
+    return torch.flip(moved, dims=[2]) if flipped else moved
 
 
 def look_mean(
@@ -67,8 +76,9 @@ def look_mean(
     flip: bool = False,
     shifts: Sequence[int] = (0,),
 ) -> torch.Tensor:
-    """The mean of `score` over the `looks` of a (T, H, W, C) video."""
-    return torch.stack([score(v) for v in looks(video, flip, shifts)]).mean(dim=0)
+    """The mean of `score` over the looks of a (T, H, W, C) video (`look_specs`)."""
+    check_shifts(shifts, video.shape[2])
+    return torch.stack([score(look(video, *s)) for s in look_specs(flip, shifts)]).mean(dim=0)
 
 
 @torch.inference_mode()
@@ -93,18 +103,19 @@ def surprise(
             only for videos whose physics is the same flipped.
         shifts: average over the video moved sideways by each of these pixels (`shift_x`; (0,):
             as it is), each flipped too with `flip`; only for videos whose physics is the same
-            moved (no wall at the frame's edge, say). The looks are scored in one batch.
+            moved. The looks are scored in batches of up to `LOOK_BATCH_FRAMES` frames.
     Returns:
         (T,) float: 0 at frame 0 (nothing to predict it from), then the mean absolute error of the
         embeddings predicted from frames t-context..t-1 against the encoded frames from t on.
     """
     _check(video, context, horizon)
-    views = looks(video, flip, shifts)  # (L, T, H, W, 3)
+    check_shifts(shifts, video.shape[2])
+    specs = look_specs(flip, shifts)
     per = max(1, LOOK_BATCH_FRAMES // len(video))  # looks per batch: a long video goes alone
-    parts = [
-        _look_errors(model, views[i : i + per], context, horizon, tokens=1)
-        for i in range(0, len(views), per)
-    ]  # each (l, T, 1)
+    parts = []
+    for i in range(0, len(specs), per):
+        views = torch.stack([look(video, *s) for s in specs[i : i + per]])  # (V, T, H, W, 3)
+        parts.append(_look_errors(model, views, context, horizon, tokens=1))  # (V, T, 1)
     return torch.cat(parts)[..., 0].mean(dim=0)
 
 
@@ -141,23 +152,23 @@ def _check(video: torch.Tensor, context: int, horizon: int) -> None:
 def _look_errors(
     model: VideoModelLike, videos: torch.Tensor, context: int, horizon: int, tokens: int
 ) -> torch.Tensor:
-    """Per-token surprise of L looks of one video, (L, T, H, W, 3) -> (L, T, tokens)."""
-    z = model.encode(videos)  # (L, T, D)
+    """Per-token surprise of V looks of one video, (V, T, H, W, 3) -> (V, T, tokens)."""
+    z = model.encode(videos)  # (V, T, D)
     if z.shape[-1] % tokens:
         raise ValueError(f"tokens must divide the embedding size {z.shape[-1]}, got {tokens}")
-    L, T, D = z.shape
-    out = torch.zeros(L, T, tokens, device=z.device)  # (L, T, tokens)
-    look = torch.arange(L, device=z.device)  # (L,)
+    V, T, D = z.shape
+    out = torch.zeros(V, T, tokens, device=z.device)  # (V, T, tokens)
+    each = torch.arange(V, device=z.device)  # (V,): the look of each row
     for t in range(1, min(context, T)):  # short warm-up windows, one per frame and look
-        start = torch.full((L,), t, device=z.device)
-        out[:, t] = _errors(model, z[:, :t], z, look, start, horizon, tokens)
+        start = torch.full((V,), t, device=z.device)
+        out[:, t] = _errors(model, z[:, :t], z, each, start, horizon, tokens)
     if context < T:
-        windows = z.unfold(1, context, 1)[:, : T - context]  # (L, T-C, D, C): ending at t-1
-        windows = windows.permute(0, 1, 3, 2).reshape(-1, context, D)  # (L*(T-C), C, D)
-        starts = torch.arange(context, T, device=z.device).repeat(L)  # (L*(T-C),)
-        looks_of = look.repeat_interleave(T - context)  # (L*(T-C),)
-        err = _errors(model, windows, z, looks_of, starts, horizon, tokens)  # (L*(T-C), tokens)
-        out[:, context:] = err.reshape(L, T - context, tokens)
+        windows = z.unfold(1, context, 1)[:, : T - context]  # (V, T-C, D, C): ending at t-1
+        windows = windows.permute(0, 1, 3, 2).reshape(-1, context, D)  # (V*(T-C), C, D)
+        starts = torch.arange(context, T, device=z.device).repeat(V)  # (V*(T-C),)
+        of = each.repeat_interleave(T - context)  # (V*(T-C),): look-major, as the windows
+        err = _errors(model, windows, z, of, starts, horizon, tokens)  # (V*(T-C), tokens)
+        out[:, context:] = err.reshape(V, T - context, tokens)
     return out.float().cpu()
 
 
@@ -171,7 +182,7 @@ def _errors(
     tokens: int,
 ) -> torch.Tensor:
     """Mean L1 error per token of the `horizon` open-loop predictions after each window, counting
-    only frames inside the video. windows (N, C, D), z (L, T, D), look and starts (N,): each
+    only frames inside the video. windows (N, C, D), z (V, T, D), look and starts (N,): each
     window's look and first predicted frame -> (N, tokens)."""
     T = z.shape[1]
     N = len(windows)

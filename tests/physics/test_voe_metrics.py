@@ -110,11 +110,11 @@ def test_flip_averages_the_surprise_of_the_video_and_of_the_video_flipped() -> N
 
 def test_shift_moves_the_content_sideways_and_repeats_the_edge_column() -> None:
     video = torch.zeros(2, 3, 8, 3, dtype=torch.uint8)  # (T, H, W, C)
-    video[:, :, 0] = 7  # the left edge column
+    video[:, :, 0], video[:, :, 7] = 7, 9  # the edge columns
     video[:, :, 4] = 200  # a bright column at x = 4
     right, left = shift_x(video, 2), shift_x(video, -3)
     assert right[0, 0, :, 0].tolist() == [7, 7, 7, 0, 0, 0, 200, 0]  # moved 2 right, edge kept
-    assert left[0, 0, :, 0].tolist() == [0, 200, 0, 0, 0, 0, 0, 0]  # moved 3 left, edge repeated
+    assert left[0, 0, :, 0].tolist() == [0, 200, 0, 0, 9, 9, 9, 9]  # moved 3 left, edge repeated
     assert torch.equal(shift_x(video, 0), video)
 
 
@@ -134,11 +134,13 @@ def test_shifts_average_the_surprise_over_the_moved_videos(
     # in the half: unflipped moved left (to 3); flipped, unmoved (to 3) and moved right (to 2)
     assert float(both[7]) == pytest.approx(err * 3 / 6)
     assert float(both[:7].abs().max()) == 0.0 and float(both[8:].abs().max()) == 0.0
-    monkeypatch.setattr("jepaworld.physics.surprise.LOOK_BATCH_FRAMES", 24)  # 2 looks a batch
-    alone = surprise(LeftHalfModel(), video, context=3, flip=True, shifts=(-1, 0, 1))
-    assert torch.allclose(alone, both)  # looks scored in batches of two, not six at once
-    for bad in [(), (0, 0), (8,), (1.5,)]:
-        with pytest.raises(ValueError, match="shifts"):
+    for frames in (24, 5):  # batches of two looks; one look at a time (the video is longer)
+        monkeypatch.setattr("jepaworld.physics.surprise.LOOK_BATCH_FRAMES", frames)
+        alone = surprise(LeftHalfModel(), video, context=3, flip=True, shifts=(-1, 0, 1))
+        assert torch.allclose(alone, both), frames
+    assert torch.equal(surprise(LeftHalfModel(), video, 3, shifts=(np.int64(-1), 0, 1)), moved)
+    for bad in [(), (0, 0), (8,), (1.5,), 3, "0"]:
+        with pytest.raises(ValueError, match="shifts: must"):
             surprise(LeftHalfModel(), video, context=3, shifts=bad)
 
 
