@@ -57,10 +57,16 @@ def check_shifts(shifts: Sequence[int], width: int | None = None) -> tuple[int, 
     return out
 
 
-def look_specs(flip: bool = False, shifts: Sequence[int] = (0,)) -> list[tuple[int, bool]]:
-    """The looks of a video as (shift, flipped): each of `shifts`, then, with `flip`, each of
-    those flipped left to right as well (len(shifts) x (1 + flip) looks)."""
-    shifts = check_shifts(shifts)
+def look_specs(
+    flip: bool = False, shifts: Sequence[int] = (0,), width: int | None = None
+) -> list[tuple[int, bool]]:
+    """The looks of a video `width` pixels wide as (shift, flipped): each of `shifts`, then, with
+    `flip`, each of those flipped left to right as well (len(shifts) x (1 + flip) looks).
+
+    Raises:
+        ValueError: bad `shifts` (`check_shifts`).
+    """
+    shifts = check_shifts(shifts, width)
     return [(d, False) for d in shifts] + ([(d, True) for d in shifts] if flip else [])
 
 
@@ -77,8 +83,8 @@ def look_mean(
     shifts: Sequence[int] = (0,),
 ) -> torch.Tensor:
     """The mean of `score` over the looks of a (T, H, W, C) video (`look_specs`)."""
-    check_shifts(shifts, video.shape[2])
-    return torch.stack([score(look(video, *s)) for s in look_specs(flip, shifts)]).mean(dim=0)
+    specs = look_specs(flip, shifts, video.shape[2])
+    return torch.stack([score(look(video, *s)) for s in specs]).mean(dim=0)
 
 
 @torch.inference_mode()
@@ -109,8 +115,7 @@ def surprise(
         embeddings predicted from frames t-context..t-1 against the encoded frames from t on.
     """
     _check(video, context, horizon)
-    check_shifts(shifts, video.shape[2])
-    specs = look_specs(flip, shifts)
+    specs = look_specs(flip, shifts, video.shape[2])
     per = max(1, LOOK_BATCH_FRAMES // len(video))  # looks per batch: a long video goes alone
     parts = []
     for i in range(0, len(specs), per):
