@@ -163,10 +163,9 @@ class VoEProtocol:
     ball meets the canvas's side edge, a wall that is not drawn: there it bounces `shift` pixels
     off the frame's side, in the possible and the impossible video alike. A conv encoder of
     stride 16 meets each copy on another alignment, so its errors change where the event does
-    not. Chosen on the validation sets below, constancy
-    only, among three sets of five shifts (step 1, 3 and 4) on the four checkpoints of the
-    15-minute recipe (README): with the flip, (-6, -3, 0, 3, 6) raised it from 0.85, 0.89, 0.73
-    and 0.87 to 0.94, 0.95, 0.83 and 0.93. `shifts` (0,) scores as version 4 did (to float
+    not. Chosen on the validation sets below, constancy only, among three sets of five shifts
+    (step 1, 3 and 4) on the four checkpoints of the 15-minute recipe (README): with the flip,
+    (-6, -3, 0, 3, 6) raised it from 0.85, 0.89, 0.73 and 0.87 to 0.94, 0.95, 0.83 and 0.93. `shifts` (0,) scores as version 4 did (to float
     rounding: the looks are encoded in one batch).
 
     Version 4: with `flip`, every scorer's surprise of a video is the mean of its own and that of
