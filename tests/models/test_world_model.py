@@ -173,6 +173,38 @@ def test_action_free_clips_use_the_null_action() -> None:
     )
 
 
+@pytest.mark.parametrize("latent", ["vector", "grid"])
+def test_the_broadcast_null_action_predicts_as_the_masked_one(latent: str) -> None:
+    """Zero-width actions condition every block with one row, broadcast over clips, time and grid
+    tokens; clips marked action-free in a batch with actions take the null action row by row.
+    Both must predict, roll out and train the predictor alike."""
+    torch.manual_seed(0)
+    model = WorldModel(tiny_model(latent=latent)).eval()
+    for block in model.predictor.blocks:  # AdaLN starts at zero: make the conditioning matter
+        torch.nn.init.normal_(block.ada.weight, std=0.2)
+    torch.nn.init.normal_(model.predictor.null_action)  # it starts at zero, as 0 * anything
+    z = model.encode(_frames(3, 5))  # (B, T, D)
+    A = model.step_action_dim
+    masked = {"actions": torch.randn(3, 5, A), "has_actions": torch.zeros(3, dtype=torch.bool)}
+    broadcast = {"actions": torch.zeros(3, 5, 0)}
+    assert model.predictor.condition(**broadcast).shape == (1, 1, model.config.pred_dim)
+    outputs, grads = [], []
+    for kwargs in (masked, broadcast):
+        model.zero_grad()
+        pred = model.predict(z.detach(), **kwargs)  # (B, T, D)
+        roll = model.rollout(
+            z.detach()[:, :2],
+            kwargs["actions"][:, :3],
+            kwargs["actions"][:, :1],
+            kwargs.get("has_actions"),
+        )  # (B, 3, D)
+        (pred.square().sum() + roll.square().sum()).backward()
+        outputs.append((pred.detach(), roll.detach()))
+        grads.append([p.grad.clone() for p in model.predictor.blocks.parameters()])
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-5)
+
+
 def test_an_action_free_model_refuses_actions() -> None:
     model = WorldModel(tiny_model(action_dim=0))
     assert model.step_action_dim == 0 and model.predictor.a_in is None
