@@ -200,7 +200,8 @@ def test_the_broadcast_null_action_predicts_as_the_masked_one(latent: str) -> No
         )  # (B, 3, D)
         (pred.square().sum() + roll.square().sum()).backward()
         outputs.append((pred.detach(), roll.detach()))
-        grads.append([p.grad.clone() for p in model.predictor.blocks.parameters()])
+        params = [*model.predictor.blocks.parameters(), model.predictor.null_action]
+        grads.append([p.grad.clone() for p in params])
     torch.testing.assert_close(outputs[0], outputs[1], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-5)
 
