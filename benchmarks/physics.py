@@ -11,13 +11,17 @@ Usage::
     python benchmarks/physics.py                     # writes benchmarks/results/physics.json
     python benchmarks/physics.py --steps 500 --pairs 10 --workdir /tmp/phys   # a quick look
     python benchmarks/physics.py --recon-weight 30 --steps 2700 --seed 1   # a variant of the preset
+    python benchmarks/physics.py --sigreg-over time   # SIGReg per time step (LeWM's)
     python benchmarks/physics.py --videos 1000 --screen-prob 1.0   # other training videos
     python benchmarks/physics.py --steps 2000 --predictor-steps 2000   # then the predictor alone
+    python benchmarks/physics.py --steps 2000 --predictor-steps 2500 --predictor-hide-frames 0.5
 
 `--predictor-steps N` adds a second stage inside the same budget: N more steps of the predictor
 alone on the pretrained encoder, frozen, whose embeddings are read once (`physics pretrain --init
 RUN --freeze-encoder --cache-latents`), on whole videos as clips (`--predictor-clip-frames`, 24);
 the second stage's checkpoint is the one evaluated, and its time counts in the pretraining's.
+`--predictor-hide-frames S` hides a run of input frames in a share S of the stage's clips
+(`physics pretrain --hide-frames`; README: "Where constancy is lost").
 
 The machine's float32 and bfloat16 matmul peaks are measured first, in the same run, and saved
 beside the timings: this workplace's CPU has measured from 262 to 403 float32 GFLOP/s on different
@@ -47,13 +51,11 @@ TARGET_ACCURACY, TARGET_PRETRAIN_SECONDS = 0.95, 900.0
 
 
 def pretrain_config(
-    work: Path, steps: int | None, recon: float | None, seed: int | None
+    work: Path, steps: int | None, model_options: dict[str, Any], seed: int | None
 ) -> PhysicsPretrainConfig:
     """`physics pretrain --data work/scenes` with its defaults, but for the options given (None:
-    the preset's)."""
-    model = video_model()
-    if recon is not None:
-        model = dataclasses.replace(model, recon_weight=recon)
+    the preset's; `model_options`, ModelConfig fields, replace the preset model's)."""
+    model = dataclasses.replace(video_model(), **model_options)
     options: dict[str, Any] = {} if seed is None else {"seed": seed}
     return PhysicsPretrainConfig(
         out=work / "run", data=work / "scenes", steps=steps, model=model, **options
@@ -61,10 +63,11 @@ def pretrain_config(
 
 
 def predictor_config(
-    work: Path, first: PhysicsPretrainConfig, steps: int, clip_frames: int
+    work: Path, first: PhysicsPretrainConfig, steps: int, clip_frames: int, hide: float = 0.0
 ) -> PhysicsPretrainConfig:
     """The second stage: `steps` of the predictor alone on `first`'s frozen encoder, from its
-    cached embeddings, on clips of `clip_frames`."""
+    cached embeddings, on clips of `clip_frames`, a share `hide` of them with a run of input
+    frames hidden (`TrainConfig.hide_frames`)."""
     return dataclasses.replace(
         first,
         out=work / "run_predictor",
@@ -73,6 +76,7 @@ def predictor_config(
         cache_latents=True,
         steps=steps,
         clip_frames=clip_frames,
+        hide_frames=hide,
     )
 
 
@@ -81,11 +85,12 @@ def run(
     videos: int,
     steps: int | None,
     pairs: int,
-    recon: float | None = None,
+    model_options: dict[str, Any] | None = None,
     seed: int | None = None,
     screen_prob: float | None = None,
     predictor_steps: int = 0,
     predictor_clip_frames: int = 24,
+    predictor_hide: float = 0.0,
 ) -> dict[str, Any]:
     """make -> pretrain [-> the predictor alone] -> eval in `work`; returns timings and the
     eval's results."""
@@ -94,12 +99,14 @@ def run(
     t0 = time.perf_counter()
     make_physics_data(make_cfg)
     t1 = time.perf_counter()
-    cfg = pretrain_config(work, steps, recon, seed)
+    cfg = pretrain_config(work, steps, model_options or {}, seed)
     pretrain(cfg)
     t2 = time.perf_counter()
     evaluated = cfg
     if predictor_steps:
-        evaluated = predictor_config(work, cfg, predictor_steps, predictor_clip_frames)
+        evaluated = predictor_config(
+            work, cfg, predictor_steps, predictor_clip_frames, predictor_hide
+        )
         pretrain(evaluated)
     t3 = time.perf_counter()
     results = evaluate_voe(PhysicsEvalConfig(run=evaluated.out, out=work / "eval", pairs=pairs))
@@ -110,8 +117,11 @@ def run(
         "steps": cfg.steps,
         "predictor_steps": predictor_steps,
         "predictor_clip_frames": predictor_clip_frames if predictor_steps else None,
+        "predictor_hide_frames": predictor_hide if predictor_steps else None,
         "seed": cfg.seed,
         "recon_weight": cfg.model.recon_weight,
+        "reg_weight": cfg.model.reg_weight,
+        "sigreg_over": cfg.model.sigreg_over,
         "videos": videos,
         "screen_prob": make_cfg.screen_prob,
         "voe": results,
@@ -139,6 +149,16 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def model_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ModelConfig fields the command line sets (those given; the rest the preset's)."""
+    given = {
+        "recon_weight": args.recon_weight,
+        "reg_weight": args.reg_weight,
+        "sigreg_over": args.sigreg_over,
+    }
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/physics.json"))
@@ -152,6 +172,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         type=float,
         default=None,
         help="weight of the pixel-reconstruction auxiliary (--model.recon-weight; the preset's)",
+    )
+    parser.add_argument(
+        "--reg-weight",
+        type=float,
+        default=None,
+        help="weight of the anti-collapse term (--model.reg-weight; the preset's)",
+    )
+    parser.add_argument(
+        "--sigreg-over",
+        choices=("frames", "time"),
+        default=None,
+        help="what SIGReg tests: frames pooled, or each time step (--model.sigreg-over; the "
+        "preset's)",
     )
     parser.add_argument(
         "--screen-prob",
@@ -171,9 +204,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default=24,
         help="frames per clip of the predictor stage (24: the training videos' whole length)",
     )
+    parser.add_argument(
+        "--predictor-hide-frames",
+        type=float,
+        default=0.0,
+        help="share of the predictor stage's clips with a run of input frames hidden "
+        "(physics pretrain --hide-frames; 0: none)",
+    )
     args = parser.parse_args(argv)
     if args.predictor_steps < 0:
         parser.error(f"--predictor-steps: must be >= 0, got {args.predictor_steps}")
+    if not 0 <= args.predictor_hide_frames <= 1:
+        parser.error(
+            f"--predictor-hide-frames: must be in [0, 1], got {args.predictor_hide_frames}"
+        )
+    if args.predictor_hide_frames and not args.predictor_steps:
+        parser.error("--predictor-hide-frames: needs --predictor-steps (the stage it hides in)")
     if args.predictor_steps and args.recon_weight:
         parser.error("--predictor-steps trains the predictor alone: not with --recon-weight")
     longest = video_model().max_len
@@ -192,11 +238,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             args.videos,
             args.steps,
             args.pairs,
-            args.recon_weight,
+            model_options(args),
             args.seed,
             args.screen_prob,
             args.predictor_steps,
             args.predictor_clip_frames,
+            args.predictor_hide_frames,
         )
     accuracy = result["voe"]["summary"]["model"]
     s = result["seconds"]

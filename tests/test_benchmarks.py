@@ -270,18 +270,32 @@ def test_physics_benchmark_pretrains_the_preset_with_only_the_options_given(
     physics = importlib.import_module("physics")  # benchmarks/physics.py
     from jepaworld.physics.pretrain import PRETRAIN_STEPS, video_model
 
-    preset = physics.pretrain_config(tmp_path, None, None, None)
+    preset = physics.pretrain_config(tmp_path, None, {}, None)
     assert preset.steps == PRETRAIN_STEPS and preset.seed == 0 and preset.model == video_model()
     assert preset.data == tmp_path / "scenes" and preset.out == tmp_path / "run"
-    variant = physics.pretrain_config(tmp_path, 2700, 30.0, 1)
+    args = physics.argparse.Namespace(recon_weight=30.0, reg_weight=None, sigreg_over=None)
+    variant = physics.pretrain_config(tmp_path, 2700, physics.model_options(args), 1)
     assert variant.steps == 2700 and variant.seed == 1 and variant.model.recon_weight == 30.0
     others = {k: v for k, v in vars(variant.model).items() if k != "recon_weight"}
     assert others == {k: v for k, v in vars(video_model()).items() if k != "recon_weight"}
+    args = physics.argparse.Namespace(recon_weight=None, reg_weight=0.3, sigreg_over="time")
+    per_step = physics.pretrain_config(tmp_path, None, physics.model_options(args), None)
+    assert per_step.model == physics.dataclasses.replace(
+        video_model(), reg_weight=0.3, sigreg_over="time"
+    )
     stage = physics.predictor_config(tmp_path, preset, 900, 24)
     assert stage.init == preset.out and stage.out == tmp_path / "run_predictor"
     assert stage.freeze_encoder and stage.cache_latents
     assert (stage.steps, stage.clip_frames) == (900, 24)
     assert (stage.data, stage.model, stage.seed) == (preset.data, preset.model, preset.seed)
+    assert stage.hide_frames == 0.0
+    assert physics.predictor_config(tmp_path, preset, 900, 24, 0.5).hide_frames == 0.5
+    for bad in (
+        ["--predictor-hide-frames", "0.5"],
+        ["--predictor-steps", "9", "--predictor-hide-frames", "2"],
+    ):
+        with pytest.raises(SystemExit):  # refused before any work
+            physics.main(bad)
 
 
 def test_pendulum_oracle_steps_as_gymnasium_does_and_passes_through_a_goal(

@@ -28,6 +28,7 @@ from jepaworld.train import (
     ema_momentum_at,
     encode_clips,
     episode_cache_mb,
+    hidden_runs,
     latest_checkpoint,
     load_train_state,
     loss_function,
@@ -369,6 +370,21 @@ def test_a_cached_latent_run_resumes_exactly(
     assert not any("reg" in x for x in lines)  # no step read frames (whose loss has SIGReg)
 
 
+def test_hidden_frames_change_what_the_predictor_learns_and_resume_exactly(
+    tiny_data: Path, tiny_run: Path, tmp_path: Path
+) -> None:
+    cached = dict(init=tiny_run, freeze_encoder=True, cache_latents=True)
+    train(tiny_train(tiny_data, tmp_path / "seen", **cached))
+    hiding = dict(cached, hide_frames=1.0, hide_span=2)
+    train(tiny_train(tiny_data, tmp_path / "whole", **hiding))
+    split = tmp_path / "split"
+    train(tiny_train(tiny_data, split, stop_at=4, **hiding))
+    train(tiny_train(tiny_data, split, resume=True))  # the run's own hiding, its RNG restored
+    hidden = _weights(latest_checkpoint(tmp_path / "whole"))
+    assert _same(hidden, _weights(latest_checkpoint(split)))
+    assert not _same(hidden, _weights(latest_checkpoint(tmp_path / "seen")))
+
+
 @pytest.mark.parametrize("world", ["ema_target_and_proprioception", "action_free_video"])
 def test_cached_latents_serve_every_kind_of_frozen_run(world: str, tmp_path: Path) -> None:
     data = tmp_path / "data"
@@ -692,3 +708,49 @@ def test_dihedral_augmentation_trains_reproducibly_and_only_on_a_symmetric_world
     with pytest.raises(DataError, match="TwoRoom-v0's rule, which does not fit their 2 entries"):
         train(tiny_train(tiny_data, tmp_path / "pn", augment="dihedral", model=proprio))
     assert not (tmp_path / "pn").exists()
+
+
+def test_hidden_runs_hide_one_run_per_chosen_clip_and_never_the_first_frame() -> None:
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    assert hidden_runs(8, 10, 0.0, 4) is None
+    assert torch.equal(before, torch.get_rng_state())  # no draw: runs without hiding unchanged
+    hidden = hidden_runs(4000, 10, 0.5, 4)
+    assert hidden is not None and hidden.shape == (4000, 10) and not hidden[:, 0].any()
+    per_clip = hidden.sum(dim=1)  # (B,)
+    assert 0.45 < float((per_clip > 0).float().mean()) < 0.55
+    assert int(per_clip.max()) == 4
+    starts = hidden.float().argmax(dim=1)  # first hidden frame of each clip
+    runs = per_clip[per_clip > 0]
+    ends = starts[per_clip > 0] + runs  # one contiguous run: hidden exactly from start to end
+    t = torch.arange(10)
+    rebuilt = (t >= starts[per_clip > 0, None]) & (t < ends[:, None])
+    assert torch.equal(rebuilt, hidden[per_clip > 0])
+
+
+def test_latent_loss_with_hidden_frames_predicts_the_true_embeddings_from_zeros() -> None:
+    torch.manual_seed(0)
+    model = WorldModel(tiny_model(action_dim=0, rollout_context=2)).train()
+    z = torch.randn(3, 6, model.config.latent_dim)
+    acts = torch.zeros(3, 5, 0)
+    hidden = torch.zeros(3, 6, dtype=torch.bool)
+    hidden[1, 2:4] = True  # after the rollout's 2 context frames
+    hidden[2, 1] = True  # inside them: the rollout starts from a zero
+    shown = z.clone()
+    shown[1, 2:4] = 0.0
+    shown[2, 1] = 0.0
+    with_hidden = model.latent_loss(z, acts, hidden=hidden)[0]
+    teacher, rollout, _ = model._prediction_terms(shown, z, acts, None)
+    assert torch.allclose(with_hidden, teacher + model.config.rollout_weight * rollout)
+    assert not torch.allclose(with_hidden, model.latent_loss(z, acts)[0])
+    nothing_hidden = model.latent_loss(z, acts, hidden=torch.zeros_like(hidden))[0]
+    assert torch.allclose(nothing_hidden, model.latent_loss(z, acts)[0])
+
+
+def test_hide_frames_needs_cached_latents_and_a_share_and_span_in_range() -> None:
+    with pytest.raises(ValueError, match="hide_frames.*cache-latents"):
+        TrainConfig(out=Path("x"), data=Path("d"), hide_frames=0.5)
+    with pytest.raises(ValueError, match="hide_frames"):
+        TrainConfig(out=Path("x"), data=Path("d"), hide_frames=1.5)
+    with pytest.raises(ValueError, match="hide_span"):
+        TrainConfig(out=Path("x"), data=Path("d"), hide_span=0)

@@ -36,18 +36,19 @@ def epps_pulley(x: torch.Tensor, knots: int = 17, t_max: float = 3.0) -> torch.T
     with the trapezoid rule and double it.
 
     Args:
-        x: (N, M) samples of M one-dimensional variables.
+        x: (..., N, M) samples of M one-dimensional variables, in groups of N along the leading
+            dims (each group tested alone).
     Returns:
-        (M,) statistics; about O(1) for Gaussian columns, growing with N for non-Gaussian ones.
+        (..., M) statistics; about O(1) for Gaussian columns, growing with N for non-Gaussian ones.
     """
-    N = x.shape[0]
+    N = x.shape[-2]
     t = torch.linspace(0.0, t_max, knots, device=x.device, dtype=x.dtype)  # (K,)
-    xt = x.unsqueeze(-1) * t  # (N, M, K)
-    real = torch.cos(xt).mean(dim=0)  # (M, K)
-    imag = torch.sin(xt).mean(dim=0)  # (M, K)
+    xt = x.unsqueeze(-1) * t  # (..., N, M, K)
+    real = torch.cos(xt).mean(dim=-3)  # (..., M, K)
+    imag = torch.sin(xt).mean(dim=-3)  # (..., M, K)
     gauss = torch.exp(-0.5 * t**2)  # (K,)
-    err = (real - gauss) ** 2 + imag**2  # (M, K)
-    return 2.0 * N * torch.trapezoid(err * gauss, t, dim=-1)  # (M,)
+    err = (real - gauss) ** 2 + imag**2  # (..., M, K)
+    return 2.0 * N * torch.trapezoid(err * gauss, t, dim=-1)  # (..., M)
 
 
 def sigreg(
@@ -56,7 +57,9 @@ def sigreg(
     """SIGReg: mean Epps-Pulley statistic of z projected on random unit directions.
 
     Args:
-        z: (N, D) embeddings (flatten batch and time first).
+        z: (N, D) embeddings, or (G, N, D): G groups of N, each tested alone against N(0, I) on
+            the same directions and the statistics averaged (LeWM tests each time step's
+            embeddings across the batch: z as (T, B, D)).
         num_directions: M random directions, drawn afresh each call.
         generator: optional explicit RNG for the directions (else torch's global RNG).
     Returns:
@@ -74,7 +77,7 @@ def sigreg(
     shape = (D, num_directions)  # (D, M)
     dirs = torch.randn(shape, generator=generator, dtype=z.dtype, device=where)
     dirs = F.normalize(dirs.to(z.device), dim=0)
-    return epps_pulley(z @ dirs).mean()  # (N, M) -> scalar
+    return epps_pulley(z @ dirs).mean()  # (..., N, M) -> (..., M) -> scalar
 
 
 def vicreg(z: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:

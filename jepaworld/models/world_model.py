@@ -87,6 +87,14 @@ class ModelConfig:
     """Weight of the anti-collapse term (LeWM uses ~0.1 for SIGReg)."""
     sigreg_directions: int = 256
     """Random directions per SIGReg evaluation."""
+    sigreg_over: Literal["frames", "time"] = "frames"
+    """What SIGReg tests against an isotropic Gaussian: "frames", all B*T frames of a batch
+    pooled; "time", each time step's B embeddings alone, the statistics averaged over the T
+    steps (as LeWM). Pooled, a feature a clip holds still (a ball's colour) shows B distinct
+    values under a statistic scaled by B*T samples, so it costs about T times what it costs per
+    step. On the physics videos "time" did not keep more of a ball's colour, though (seed 2,
+    one run; README).
+    VICReg pools the frames either way."""
     smooth_weight: float = 0.1
     """Weight of a temporal-smoothness term, mean ||z_t+1 - z_t||^2 (as PLDM's time-similarity term):
     it favours slowly varying features, so that latent distance keeps growing with distance in the world."""
@@ -199,6 +207,11 @@ class ModelConfig:
         )
         require(self.proprio_weight > 0, "proprio_weight", "must be > 0")
         require(self.sigreg_directions >= 1, "sigreg_directions", "must be >= 1")
+        require(
+            self.sigreg_over in ("frames", "time"),
+            "sigreg_over",
+            f"must be frames or time, got {self.sigreg_over!r}",
+        )
         require(self.smooth_weight >= 0, "smooth_weight", "must be >= 0")
         require(self.reg_weight >= 0, "reg_weight", "must be >= 0")
         require(self.rollout_weight >= 0, "rollout_weight", "must be >= 0")
@@ -526,7 +539,7 @@ class WorldModel(nn.Module):
         teacher, rollout, z_roll = self._prediction_terms(z, targets, actions, has_actions)
         image = self.image_part(z)  # (B, T, embed_dim)
         flat = rearrange(image, "b t d -> (b t) d")  # (B*T, embed_dim)
-        reg = sigreg(flat, c.sigreg_directions) if c.regularizer == "sigreg" else vicreg(flat)
+        reg = self._anti_collapse(image, flat)
         smooth = (
             (image[:, 1:] - image[:, :-1]).pow(2).sum(-1).mean()
             if c.smooth_weight
@@ -556,19 +569,34 @@ class WorldModel(nn.Module):
             metrics["eff_rank"] = effective_rank_tensor(flat.detach())
         return total, metrics
 
+    def _anti_collapse(self, image: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
+        """The anti-collapse term of image embeddings (B, T, embed_dim), given also as (B*T, ...)."""
+        c = self.config
+        if c.regularizer == "vicreg":
+            return vicreg(flat)
+        if c.sigreg_over == "time":
+            return sigreg(image.transpose(0, 1), c.sigreg_directions)  # (T, B, embed_dim)
+        return sigreg(flat, c.sigreg_directions)
+
     def latent_loss(
         self,
         z: torch.Tensor,
         actions: torch.Tensor,
         has_actions: torch.Tensor | None = None,
         rank: bool = True,
+        hidden: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The training loss of a predictor on a frozen encoder, from embeddings given, z (B,T,D)
         (a frozen encoder's, read once and kept: `TrainConfig.cache_latents`), each frame's its
         own target: the teacher-forced and rollout terms of `loss`. The anti-collapse, smoothness
         and reconstruction terms, which train the encoder or the decoder, are left out. Metrics
-        as `loss`'s ("pred", "rollout", "loss", with `rank` "eff_rank")."""
-        teacher, rollout, _ = self._prediction_terms(z, z, actions, has_actions)
+        as `loss`'s ("pred", "rollout", "loss", with `rank` "eff_rank").
+
+        hidden (B, T) bool, optional: frames whose embeddings the predictor's inputs do not show
+        (zeros in their place), while the targets keep them (`TrainConfig.hide_frames`). The
+        rollout term starts from the first `rollout_context` inputs, hidden ones included."""
+        inputs = z if hidden is None else z.masked_fill(hidden[..., None], 0.0)  # (B, T, D)
+        teacher, rollout, _ = self._prediction_terms(inputs, z, actions, has_actions)
         total = teacher + self.config.rollout_weight * rollout
         metrics = {"loss": total.detach(), "pred": teacher.detach(), "rollout": rollout.detach()}
         if rank:

@@ -40,6 +40,34 @@ def test_sigreg_is_larger_on_collapsed_than_on_gaussian_embeddings() -> None:
     assert float(sigreg(low_rank, generator=_gen(2))) > 5 * s_gauss
 
 
+def test_pooled_sigreg_penalises_features_that_hold_still_and_per_step_does_not() -> None:
+    """A clip's static feature (one value per clip, held over its T steps) shows only B distinct
+    values to a test that pools the T*B frames yet is scaled by T*B samples: its statistic is
+    about T times that of features drawn afresh per frame. Tested per step, each step's B values
+    are as Gaussian either way."""
+    g = _gen(6)
+    T, B, D = 16, 64, 16
+    static = torch.randn(1, B, D, generator=g).expand(T, B, D)  # (T, B, D): held over time
+    fresh = torch.randn(T, B, D, generator=g)  # (T, B, D)
+
+    def pooled(z: torch.Tensor) -> float:
+        return float(sigreg(z.reshape(T * B, D), 64, generator=_gen(7)))
+
+    def per_step(z: torch.Tensor) -> float:
+        return float(sigreg(z, 64, generator=_gen(7)))
+
+    assert pooled(static) > 5 * pooled(fresh)
+    assert per_step(static) < 2 * per_step(fresh)
+
+
+def test_sigreg_of_groups_is_the_mean_of_each_group_alone() -> None:
+    g = _gen(8)
+    first, second = torch.randn(64, 16, generator=g), torch.randn(64, 16, generator=g) + 1.0
+    both = float(sigreg(torch.stack([first, second]), 64, generator=_gen(7)))  # (2, 64, 16)
+    alone = [float(sigreg(x, 64, generator=_gen(7))) for x in (first, second)]
+    assert both == pytest.approx(sum(alone) / 2, rel=1e-5)
+
+
 def test_sigreg_gradient_spreads_a_narrow_cloud() -> None:
     z = (0.1 * torch.randn(512, 8, generator=_gen(3))).requires_grad_()
     opt = torch.optim.SGD([z], lr=0.5)

@@ -587,3 +587,22 @@ def test_proprio_is_predicted_but_not_regularised() -> None:
     a, b = metrics(still), metrics(moving)
     assert a["reg"] == pytest.approx(b["reg"]) and a["smooth"] == pytest.approx(b["smooth"])
     assert b["pred"] > a["pred"] + 1.0  # the jump is an error the predictor did not foresee
+
+
+def test_sigreg_over_time_weighs_clips_that_hold_still_t_times_less() -> None:
+    """Clips of one frame held still: pooled over frames SIGReg sees B distinct embeddings
+    scaled by B*T samples, per step the same B scaled by B, so "time" weighs them T times less."""
+    torch.manual_seed(0)
+    cfg = tiny_model(reg_weight=1.0)
+    model = WorldModel(cfg).train()
+    frames = _frames(16, 1).expand(16, 8, 64, 64, 3)  # (B, T, H, W, 3): each clip one frame
+    acts = torch.zeros(16, 7, model.step_action_dim)
+
+    def reg(over: str) -> float:
+        model.config = dataclasses.replace(cfg, sigreg_over=over)
+        torch.manual_seed(1)  # the same SIGReg directions each time
+        return float(model.loss(frames, acts)[1]["reg"])
+
+    assert reg("frames") == pytest.approx(8 * reg("time"), rel=1e-4)  # T = 8
+    with pytest.raises(ValueError, match="sigreg_over"):
+        tiny_model(sigreg_over="batch")
