@@ -122,8 +122,9 @@ class TrainConfig:
     them, so the predictor learns to predict on past frames it did not see. The open-loop
     rollout term starts from the first --model.rollout-context inputs, hidden ones included,
     and does not read the later ones. 0: every frame seen. In the physics recipe's stage, 0.5
-    raised shape/colour constancy on the validation sets on three seeds of four and on the
-    protocol's on two, one run each (README: "Where constancy is lost")."""
+    raised shape/colour constancy on the validation sets on three seeds of five and on the
+    protocol's on two, lowered gravity, and made no more seeds pass, one run each (README:
+    "Where constancy is lost")."""
     hide_span: int = 8
     """With --hide-frames: the longest run of hidden frames."""
     videos: Path | None = None
