@@ -72,8 +72,8 @@ CompileMode = Literal["off", "default", "reduce-overhead"]
 COMPILE_MODES: tuple[str, ...] = get_args(CompileMode)
 LossFn = Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]]
 """`WorldModel.loss`'s signature: (frames, actions, has_actions, rank=, [proprio=]) ->
-(loss, metrics); `WorldModel.latent_loss`'s takes embeddings for frames, and hidden= for
-proprio."""
+(loss, metrics); `WorldModel.latent_loss`'s is the same with embeddings (B, T, D) in place of
+frames and hidden= in place of proprio=."""
 
 
 class TrainingDiverged(RuntimeError):

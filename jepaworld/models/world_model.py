@@ -93,8 +93,7 @@ class ModelConfig:
     steps (as LeWM). Pooled, a feature a clip holds still (a ball's colour) shows B distinct
     values under a statistic scaled by B*T samples, so it costs about T times what it costs per
     step. On the physics videos "time" did not keep more of a ball's colour, though (seed 2,
-    one run; README).
-    VICReg pools the frames either way."""
+    one run; README). VICReg pools the frames either way."""
     smooth_weight: float = 0.1
     """Weight of a temporal-smoothness term, mean ||z_t+1 - z_t||^2 (as PLDM's time-similarity term):
     it favours slowly varying features, so that latent distance keeps growing with distance in the world."""

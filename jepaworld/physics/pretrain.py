@@ -49,9 +49,9 @@ and 10-11 on two AMD EPYC cores (AVX-512 bfloat16; seeds 0 and 1 scored 0.98/1.0
 and 0.96/1.00/0.96/0.94/0.78 there); without native bfloat16 (auto falls back to float32), expect
 about 20 on the Xeon. Those times are from before the predictor modulated action-free clips
 with one row of conditioning (`Predictor.condition`, 2026-11-29): on the AMD, old and new code
-back to back on one day, a step went from 0.23 to 0.18 s. The run, checkpoint and model format are the foundation's, and clips go
-through the same predictor with its learned null action, so the checkpoint can later be trained on
-action-labelled episodes.
+back to back on one day, a step went from 0.23 to 0.18 s. The run, checkpoint and model format
+are the foundation's, and clips go through the same predictor with its learned null action, so
+the checkpoint can later be trained on action-labelled episodes.
 """
 
 from __future__ import annotations
